@@ -1,0 +1,1 @@
+"""Protocol layer: AMI, FastAGI, and the local Asterisk rootfs. Knows nothing of surveys."""

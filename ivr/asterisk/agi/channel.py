@@ -1,0 +1,283 @@
+"""Protocol layer: one answered call, as typed commands over a FastAGI connection.
+
+Flows see only the ``Channel`` protocol: prompts, digits, recordings and variables, never
+an AGI string. ``AGIChannel`` implements it on the asyncio streams the server hands over;
+it sends one command at a time and turns every answer into a value or an exception from
+``ivr.errors``. Once the call is gone (``HANGUP``, 511, EOF) every further command raises
+CallerHungUp without touching the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from ivr.asterisk.agi.protocol import (
+    DTMF_DIGITS,
+    MAX_LINE_BYTES,
+    AGIResponse,
+    build_command,
+    decode_line,
+    digit_from_result,
+    int_result,
+    is_multiline_end,
+    is_multiline_start,
+    parse_response,
+)
+from ivr.errors import AGICommandError, AGIError, AGIProtocolError, CallerHungUp
+
+# A 520 usage text is a dozen lines; more than this is not Asterisk.
+_MAX_USAGE_LINES = 200
+
+
+class Channel(Protocol):
+    """What a flow may do with an answered call."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def script(self) -> str: ...
+    @property
+    def args(self) -> list[str]: ...
+
+    async def answer(self) -> None: ...
+    async def stream_file(self, name: str, escape_digits: str = "") -> str | None: ...
+    async def get_digits(self, prompt: str, max_digits: int, timeout_s: float) -> str: ...
+    async def wait_for_digit(self, timeout_s: float) -> str | None: ...
+    async def record(
+        self,
+        path: str,
+        fmt: str = "wav",
+        escape_digits: str = "#",
+        max_s: float = 60,
+        beep: bool = True,
+        silence_s: float | None = 3,
+    ) -> str | None: ...
+    async def set_variable(self, name: str, value: str) -> None: ...
+    async def get_variable(self, name: str) -> str | None: ...
+    async def verbose(self, message: str, level: int = 1) -> None: ...
+    async def hangup(self) -> None: ...
+
+
+def _ms(seconds: float) -> int:
+    """Convert seconds to the whole milliseconds AGI timeouts take; negative means forever."""
+    return -1 if seconds < 0 else round(seconds * 1000)
+
+
+class AGIChannel:
+    """A Channel over one FastAGI connection."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        headers: dict[str, str],
+        *,
+        command_timeout: float = 3600.0,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._headers: Mapping[str, str] = MappingProxyType(dict(headers))
+        self._command_timeout = command_timeout
+        self._lock = asyncio.Lock()
+        self._hung_up = False
+        # After a timeout or garbage the next line may answer an older command: stop.
+        self._broken: str | None = None
+
+    # -- what Asterisk told us at connect time --------------------------------------
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Return the header block, read-only (``agi_channel``, ``agi_arg_1`` ...)."""
+        return self._headers
+
+    @property
+    def script(self) -> str:
+        """Return the script name: ``survey`` for ``agi://127.0.0.1:4573/survey``."""
+        script = self._headers.get("agi_network_script")
+        if script is None:
+            request = self._headers.get("agi_request", "")
+            script = urlsplit(request).path if "://" in request else ""
+        # Asterisk passes everything after the first "/", query string included.
+        return script.partition("?")[0].strip("/")
+
+    @property
+    def args(self) -> list[str]:
+        """Return the AGI() arguments ``agi_arg_1`` .. ``agi_arg_N``, in order."""
+        out: list[str] = []
+        while (value := self._headers.get(f"agi_arg_{len(out) + 1}")) is not None:
+            out.append(value)
+        return out
+
+    @property
+    def channel_name(self) -> str:
+        """Return the Asterisk channel name (``PJSIP/carrier-00000001``)."""
+        return self._headers.get("agi_channel", "")
+
+    @property
+    def uniqueid(self) -> str:
+        """Return the Asterisk unique id of the channel (``1732838400.1``)."""
+        return self._headers.get("agi_uniqueid", "")
+
+    @property
+    def hung_up(self) -> bool:
+        """Tell whether the call is known to be over."""
+        return self._hung_up
+
+    # -- commands ------------------------------------------------------------------
+
+    async def answer(self) -> None:
+        """Answer the channel (a no-op on an answered one)."""
+        if int_result(await self._send("ANSWER")) < 0:
+            raise CallerHungUp("ANSWER failed")
+
+    async def stream_file(self, name: str, escape_digits: str = "") -> str | None:
+        """Play a sound file; return the escape digit that cut it short, or None."""
+        resp = await self._send("STREAM FILE", name, escape_digits)
+        if resp.result == "-1":
+            await self._hangup_or_missing("STREAM FILE", name)
+        return digit_from_result(resp)
+
+    async def get_digits(self, prompt: str, max_digits: int, timeout_s: float) -> str:
+        """Play a prompt and collect up to max_digits keys; return "" if none came.
+
+        ``200 result=12 (timeout)`` means the citizen typed "12" and then stopped: the
+        partial input is returned.
+        """
+        if max_digits < 1 or timeout_s <= 0:
+            raise ValueError("max_digits must be >= 1 and timeout_s > 0")
+        resp = await self._send("GET DATA", prompt, _ms(timeout_s), max_digits)
+        if resp.result == "-1":
+            await self._hangup_or_missing("GET DATA", prompt)
+            raise CallerHungUp("GET DATA failed")
+        if not set(resp.result) <= DTMF_DIGITS:
+            raise AGIProtocolError(f"GET DATA returned non-DTMF {resp.result[:80]!r}")
+        return resp.result
+
+    async def wait_for_digit(self, timeout_s: float) -> str | None:
+        """Wait for one key; return it, or None on timeout (negative waits forever)."""
+        return digit_from_result(await self._send("WAIT FOR DIGIT", _ms(timeout_s)))
+
+    async def record(
+        self,
+        path: str,
+        fmt: str = "wav",
+        escape_digits: str = "#",
+        max_s: float = 60,
+        beep: bool = True,
+        silence_s: float | None = 3,
+    ) -> str | None:
+        """Record to path.fmt; return the escape digit that ended it, or None.
+
+        Ends on an escape digit, after max_s, or after silence_s seconds of silence
+        (whole seconds: Asterisk reads ``s=3`` with atoi). A hangup raises CallerHungUp,
+        but Asterisk keeps what was recorded up to then.
+        """
+        args: list[str | int] = [path, fmt, escape_digits, _ms(max_s), 0]
+        if beep:
+            args.append("BEEP")
+        if silence_s is not None:
+            if round(silence_s) < 1:
+                raise ValueError("silence_s must be at least 1 second, or None")
+            args.append(f"s={round(silence_s)}")
+        resp = await self._send("RECORD FILE", *args)
+        if resp.data == "writefile":  # 200 result=-1 (writefile): cannot create the file
+            raise AGICommandError(200, f"RECORD FILE cannot write {path}.{fmt}")
+        if resp.data in ("dtmf", "randomerror") or resp.result == "-1":
+            # 200 result=35 (dtmf) endpos=8000; (randomerror) is a key during the beep;
+            # 200 result=-1 (hangup) endpos=8000 raises CallerHungUp.
+            return digit_from_result(resp)
+        return None  # 200 result=0 (timeout) endpos=480000: max_s or silence
+
+    async def set_variable(self, name: str, value: str) -> None:
+        """Set a channel variable."""
+        await self._send("SET VARIABLE", name, value)
+
+    async def get_variable(self, name: str) -> str | None:
+        """Return a channel variable, or None if it is not set."""
+        resp = await self._send("GET VARIABLE", name)
+        if resp.result == "1":
+            return resp.data if resp.data is not None else ""
+        return None
+
+    async def verbose(self, message: str, level: int = 1) -> None:
+        """Write a message to the Asterisk console/log at the given verbosity."""
+        await self._send("VERBOSE", message, level)
+
+    async def hangup(self) -> None:
+        """Hang up the call; do nothing if it is already over."""
+        if self._hung_up:
+            return
+        try:
+            await self._send("HANGUP")
+        except CallerHungUp:
+            pass
+        self._hung_up = True
+
+    # -- wire ----------------------------------------------------------------------
+
+    async def _hangup_or_missing(self, command: str, name: str) -> None:
+        """Tell a hangup from a missing sound file after ``200 result=-1``.
+
+        Both give the same line. On a hangup Asterisk sends ``HANGUP`` before it reads
+        our next command, and CHANNEL STATUS is refused on a dead channel (511); on a
+        live channel it answers, so the file must be missing or unplayable.
+        """
+        await self._send("CHANNEL STATUS")
+        raise AGICommandError(200, f"{command} {name}: sound file missing or unplayable")
+
+    async def _send(self, name: str, *args: str | int) -> AGIResponse:
+        """Send one command and return its parsed answer."""
+        if self._hung_up:
+            raise CallerHungUp(f"{name}: the call is already over")
+        if self._broken is not None:
+            raise AGIProtocolError(f"{name}: connection unusable ({self._broken})")
+        line = build_command(name, *args).encode("utf-8")
+        async with self._lock:
+            try:
+                self._writer.write(line)
+                await self._writer.drain()
+                async with asyncio.timeout(self._command_timeout):
+                    return await self._read_response()
+            except CallerHungUp:
+                self._hung_up = True
+                raise
+            except ConnectionError as exc:
+                self._hung_up = True
+                raise CallerHungUp(f"{name}: connection lost ({exc})") from exc
+            except TimeoutError as exc:
+                self._broken = f"no answer to {name} in {self._command_timeout:g} s"
+                raise AGIProtocolError(self._broken) from exc
+            except AGIProtocolError as exc:
+                self._broken = str(exc)
+                raise
+
+    async def _read_response(self) -> AGIResponse:
+        """Read one answer, including a whole 520 usage block."""
+        line = await self._readline()
+        if not is_multiline_start(line):
+            return parse_response(line)
+        usage = [line[4:]]
+        while not is_multiline_end(line := await self._readline()):
+            usage.append(line)
+            if len(usage) > _MAX_USAGE_LINES:
+                raise AGIProtocolError("520 usage block does not end")
+        raise AGICommandError(520, "\n".join(usage))
+
+    async def _readline(self) -> str:
+        """Read one line; EOF means Asterisk closed the call."""
+        try:
+            raw = await self._reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            raise CallerHungUp("Asterisk closed the AGI connection") from exc
+        except asyncio.LimitOverrunError as exc:
+            raise AGIProtocolError(f"AGI line longer than {MAX_LINE_BYTES} bytes") from exc
+        if len(raw) > MAX_LINE_BYTES:
+            raise AGIProtocolError(f"AGI line longer than {MAX_LINE_BYTES} bytes")
+        return decode_line(raw)
+
+
+__all__ = ["AGIChannel", "AGIError", "Channel"]

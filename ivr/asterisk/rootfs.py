@@ -1,0 +1,404 @@
+"""Protocol layer, provisioning: a real Asterisk 22 in a Debian sid rootfs, for hosts without Docker.
+
+One *node* is two Asterisk instances sharing one rootfs:
+- the PBX: AMI on loopback, a least-privilege AMI user, the PJSIP trunk to the carrier, and the
+  survey dialplan that hands answered calls to our FastAGI server;
+- the carrier simulator: a simulated phone network whose citizens come from the phone book.
+
+Each instance has its own config, run, spool, db and log dirs inside the rootfs, so a demo node
+and a test node can run side by side. We end only processes we started, by their PID.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.asterisk import variables as V
+from ivr.config import Settings
+from ivr.errors import AsteriskSetupError
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = REPO_ROOT / "dialplans"
+PACKAGES = "asterisk,asterisk-core-sounds-en-wav"
+SUITE = "sid"
+ASTERISK = "/usr/sbin/asterisk"
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+STOCK_CONFIGS = ("indications.conf",)
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+
+
+def render_template(text: str, values: Mapping[str, object], name: str = "template") -> str:
+    """Replace every {{ key }} in text; an unknown key is an error, never a silent blank."""
+
+    def sub(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in values:
+            raise AsteriskSetupError(f"{name}: unknown placeholder {{{{ {key} }}}}")
+        return str(values[key])
+
+    return _PLACEHOLDER.sub(sub, text)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One Asterisk process inside the rootfs."""
+
+    rootfs: Path
+    role: str  # "pbx" | "carrier"
+    name: str  # e.g. "rabta-pbx"
+    sip_port: int
+    peer_port: int
+    rtp_start: int
+
+    @property
+    def etc(self) -> str:
+        return f"/etc/rabta/{self.name}"
+
+    @property
+    def conf(self) -> str:
+        return f"{self.etc}/asterisk.conf"
+
+    @property
+    def run_dir(self) -> str:
+        return f"/run/rabta/{self.name}"
+
+    @property
+    def log_dir(self) -> str:
+        return f"/var/log/rabta/{self.name}"
+
+    def host_path(self, inner: str) -> Path:
+        """Return where a path inside the rootfs lives on the host."""
+        return self.rootfs / inner.lstrip("/")
+
+    @property
+    def pidfile(self) -> Path:
+        return self.host_path(f"{self.run_dir}/asterisk.pid")
+
+    @property
+    def console_log(self) -> Path:
+        return self.host_path(f"{self.log_dir}/console.log")
+
+
+@dataclass(frozen=True)
+class Node:
+    """A PBX and its carrier simulator."""
+
+    pbx: Instance
+    carrier: Instance
+
+    @property
+    def instances(self) -> tuple[Instance, Instance]:
+        return (self.pbx, self.carrier)
+
+
+def node_for(settings: Settings) -> Node:
+    """Describe the node that settings name (no side effects)."""
+    root = settings.rootfs
+    pbx = Instance(root, "pbx", f"{settings.node}-pbx", settings.sip_port,
+                   settings.carrier_sip_port, settings.rtp_start)
+    carrier = Instance(root, "carrier", f"{settings.node}-carrier", settings.carrier_sip_port,
+                       settings.sip_port, settings.rtp_start + 5000)
+    return Node(pbx, carrier)
+
+
+# ---------------------------------------------------------------- the rootfs itself
+
+
+def rootfs_ready(rootfs: Path) -> bool:
+    """Say whether the rootfs holds an installed Asterisk."""
+    return (rootfs / ASTERISK.lstrip("/")).is_file() and (rootfs / ".rabta-complete").is_file()
+
+
+def build_rootfs(rootfs: Path) -> None:
+    """Build the Debian sid rootfs with Asterisk once (about a minute); no-op if present."""
+    if rootfs_ready(rootfs):
+        return
+    if os.geteuid() != 0:
+        raise AsteriskSetupError("building the Asterisk rootfs needs root (debootstrap, chroot)")
+    if shutil.which("debootstrap") is None:
+        raise AsteriskSetupError("debootstrap is missing: run `make setup` "
+                                 "(or apt-get install debootstrap)")
+    rootfs.parent.mkdir(parents=True, exist_ok=True)
+    tmp = rootfs.with_name(rootfs.name + ".partial")
+    if tmp.exists():
+        _unmount_all(tmp)
+        shutil.rmtree(tmp)
+    logfile = rootfs.parent / "debootstrap.log"
+    log.info("building the Asterisk rootfs in %s (once; about a minute; log: %s)", rootfs, logfile)
+    # No mirror argument: debootstrap's default mirror is the one this machine reaches.
+    cmd = ["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(tmp)]
+    with logfile.open("wb") as out:
+        rc = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT)
+    if rc != 0:
+        raise AsteriskSetupError(f"debootstrap failed (exit {rc}); see {logfile}")
+    (tmp / ".rabta-complete").write_text(f"{SUITE} {PACKAGES}\n")
+    if rootfs.exists():  # an older, incomplete copy
+        _unmount_all(rootfs)
+        shutil.rmtree(rootfs)
+    tmp.rename(rootfs)  # atomic: a half-built rootfs is never mistaken for a good one
+
+
+def _module_dir(rootfs: Path) -> str:
+    found = sorted(rootfs.glob("usr/lib/*/asterisk/modules"))
+    if not found:
+        raise AsteriskSetupError(f"no Asterisk modules under {rootfs}/usr/lib")
+    return "/" + str(found[0].relative_to(rootfs))
+
+
+def _mounted(path: Path) -> bool:
+    target = str(path.resolve())
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1] == target for line in f)
+
+
+def _ensure_proc(rootfs: Path) -> None:
+    proc = rootfs / "proc"
+    proc.mkdir(exist_ok=True)
+    if not _mounted(proc):
+        subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True)
+
+
+def _unmount_all(rootfs: Path) -> None:
+    proc = rootfs / "proc"
+    if proc.exists() and _mounted(proc):
+        subprocess.run(["umount", "-l", str(proc)], check=False)
+
+
+def _processes_in(rootfs: Path) -> list[int]:
+    """List PIDs whose root directory is this rootfs (anyone still using the mount)."""
+    target = str(rootfs.resolve())
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "root") == target:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+# ---------------------------------------------------------------- configs
+
+
+def ami_secret(settings: Settings) -> str:
+    """Return the AMI secret, creating a random one in <home>/ami.secret on first use."""
+    if settings.ami_secret:
+        return settings.ami_secret
+    path = settings.home / "ami.secret"
+    if not path.exists():
+        settings.home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
+
+
+def agi_url(settings: Settings) -> str:
+    """Return the agi:// base URL the PBX dialplan uses to reach our FastAGI server."""
+    host = settings.agi_host if settings.agi_host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return f"agi://{host}:{settings.agi_port}"
+
+
+def template_values(settings: Settings, inst: Instance) -> dict[str, object]:
+    """Return the placeholder values for one instance's templates."""
+    pbx = inst.role == "pbx"
+    extra = (["res_speech.so", "res_agi.so"] if pbx
+             else ["app_waitforsilence.so", "app_senddtmf.so", "app_dial.so"])
+    return {
+        "instance": inst.name,
+        "etc_dir": inst.etc,
+        "mod_dir": _module_dir(inst.rootfs),
+        "lib_dir": f"/var/lib/rabta/{inst.name}",
+        "spool_dir": f"/var/spool/rabta/{inst.name}",
+        "run_dir": inst.run_dir,
+        "log_dir": inst.log_dir,
+        "cache_dir": f"/var/cache/rabta/{inst.name}",
+        "extra_modules": "\n".join(f"load = {m}" for m in extra),
+        "rtp_start": inst.rtp_start,
+        "rtp_end": inst.rtp_start + 4999,
+        "user_agent": "Rabta PBX" if pbx else "Rabta carrier simulator",
+        "sip_bind": "127.0.0.1",
+        "sip_port": inst.sip_port,
+        "peer": settings.trunk if pbx else "pbx",
+        "peer_host": "127.0.0.1",
+        "peer_port": inst.peer_port,
+        "inbound_context": V.CTX_INBOUND if pbx else V.CTX_SIM_CITIZENS,
+        "codecs": "alaw,ulaw",
+        "ami_host": settings.ami_host,
+        "ami_port": settings.ami_port,
+        "ami_user": settings.ami_user,
+        "ami_secret": ami_secret(settings) if pbx else "",
+        "agi_url": agi_url(settings),
+    }
+
+
+def render_instance(settings: Settings, inst: Instance) -> None:
+    """Write one instance's configs from dialplans/ into the rootfs (atomically per file)."""
+    values = template_values(settings, inst)
+    etc = inst.host_path(inst.etc)
+    etc.mkdir(parents=True, exist_ok=True)
+    for d in ("lib_dir", "spool_dir", "run_dir", "log_dir", "cache_dir"):
+        inst.host_path(str(values[d])).mkdir(parents=True, exist_ok=True)
+    sources = sorted((TEMPLATES / "common").glob("*.tmpl"))
+    sources += sorted((TEMPLATES / inst.role).glob("*.tmpl"))
+    for src in sources:
+        out = etc / src.name.removesuffix(".tmpl")
+        text = render_template(src.read_text(), values, str(src.relative_to(REPO_ROOT)))
+        _write_atomic(out, text, 0o600 if "manager" in out.name else 0o644)
+    for name in STOCK_CONFIGS:  # Debian's own copy, e.g. the tones of every country
+        shutil.copyfile(inst.host_path(f"/etc/asterisk/{name}"), etc / name)
+    if inst.role == "carrier" and not (etc / "phonebook.conf").exists():
+        _write_atomic(etc / "phonebook.conf", "; empty phone book\n")
+
+
+def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- processes
+
+
+def cli(inst: Instance, command: str, timeout: float = 15.0) -> str:
+    """Run one Asterisk CLI command on a running instance and return its output."""
+    res = subprocess.run(
+        ["chroot", str(inst.rootfs), ASTERISK, "-C", inst.conf, "-rx", command],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    if res.returncode != 0:
+        raise AsteriskSetupError(f"{inst.name}: `{command}` failed: {res.stderr.strip() or res.stdout.strip()}")
+    return res.stdout
+
+
+def pid_of(inst: Instance) -> int | None:
+    """Return the PID of the running instance, verified to be our Asterisk, or None."""
+    try:
+        pid = int(inst.pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+    if state == "Z" or inst.conf.encode() not in cmdline:
+        return None  # a zombie, or the PID was reused by someone else's process
+    return pid
+
+
+def start(inst: Instance) -> int:
+    """Start one instance if it is not running; wait until it is fully booted."""
+    pid = pid_of(inst)
+    if pid is not None:
+        return pid
+    _ensure_proc(inst.rootfs)
+    _check_port_free(inst)
+    inst.console_log.parent.mkdir(parents=True, exist_ok=True)
+    with inst.console_log.open("ab") as out:
+        proc = subprocess.Popen(
+            ["chroot", str(inst.rootfs), ASTERISK, "-C", inst.conf, "-f", "-n", "-q"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives the CLI that started it; we stop it by PID
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AsteriskSetupError(
+                f"{inst.name} exited with {proc.returncode} while starting; "
+                f"see {inst.console_log} and {inst.host_path(inst.log_dir)}/messages.log")
+        try:
+            cli(inst, "core waitfullybooted", timeout=5)
+            break
+        except (AsteriskSetupError, subprocess.TimeoutExpired):
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise AsteriskSetupError(f"{inst.name} did not boot within {START_TIMEOUT_S:.0f} s")
+    inst.pidfile.write_text(f"{proc.pid}\n")  # Asterisk writes it too; ours is the chroot's PID
+    log.info("%s started (pid %d, SIP 127.0.0.1:%d)", inst.name, proc.pid, inst.sip_port)
+    return proc.pid
+
+
+def _check_port_free(inst: Instance) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", inst.sip_port))
+        except OSError:
+            raise AsteriskSetupError(
+                f"{inst.name}: UDP port {inst.sip_port} is taken by another program; "
+                f"set RABTA_SIP_PORT / RABTA_CARRIER_SIP_PORT") from None
+
+
+def stop(inst: Instance) -> bool:
+    """Stop one instance by its PID; return whether it was running."""
+    pid = pid_of(inst)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline and pid_of(inst) == pid:
+        time.sleep(0.1)
+    if pid_of(inst) == pid:
+        log.warning("%s did not stop on SIGTERM; killing pid %d", inst.name, pid)
+        os.kill(pid, signal.SIGKILL)
+        while pid_of(inst) == pid:
+            time.sleep(0.05)
+    inst.pidfile.unlink(missing_ok=True)
+    log.info("%s stopped", inst.name)
+    return True
+
+
+def kill(inst: Instance) -> None:
+    """Kill -9 an instance (fault tests): no shutdown, no cleanup."""
+    pid = pid_of(inst)
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
+        while pid_of(inst) == pid:
+            time.sleep(0.02)
+
+
+def release_rootfs(rootfs: Path) -> None:
+    """Unmount /proc in the rootfs once no process uses the rootfs any more."""
+    if not _processes_in(rootfs):
+        _unmount_all(rootfs)
+
+
+def ami_answers(settings: Settings, timeout: float = 2.0) -> bool:
+    """Say whether something on the AMI port greets like Asterisk's manager."""
+    try:
+        with socket.create_connection((settings.ami_host, settings.ami_port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            return s.recv(64).startswith(b"Asterisk Call Manager/")
+    except OSError:
+        return False
+
+
+def install_phonebook(carrier: Instance, dialplan: str) -> None:
+    """Write the rendered phone book and reload the carrier's dialplan if it runs."""
+    _write_atomic(carrier.host_path(f"{carrier.etc}/phonebook.conf"), dialplan)
+    if pid_of(carrier) is not None:
+        cli(carrier, "dialplan reload")
+
+
+def sounds_dir(rootfs: Path) -> Path:
+    """Return the host path of the rootfs's Asterisk sounds dir."""
+    return rootfs / "usr/share/asterisk/sounds"

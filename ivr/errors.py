@@ -1,0 +1,96 @@
+"""The one exception tree of Rabta. Every stage raises from here; nothing returns error dicts.
+
+    RabtaError
+    ├── ConfigError            a config file, env var or flag is wrong (says which and where)
+    ├── InputError             data from outside is wrong
+    │   ├── InvalidRow         one CSV/API row; carries line number, field and reason
+    │   └── InvalidNumber      not a Pakistani mobile number
+    ├── StoreError             the database refused or is inconsistent
+    ├── TelephonyError
+    │   ├── AsteriskSetupError the rootfs/instances cannot be built or started
+    │   ├── AMIError
+    │   │   ├── AMIConnectionError  not connected, connection lost, login refused
+    │   │   └── OriginateTimeout    no OriginateResponse within our own deadline
+    │   └── AGIError
+    │       ├── AGIProtocolError    garbage or oversized input on the FastAGI port
+    │       ├── AGICommandError     Asterisk answered 510/520 or an unexpected code
+    │       └── CallerHungUp        the citizen hung up: a normal outcome, logged at info
+    └── FlowError              a survey definition cannot be run
+"""
+
+from __future__ import annotations
+
+
+class RabtaError(Exception):
+    """Base of every error Rabta raises on purpose."""
+
+
+class ConfigError(RabtaError):
+    """A setting is missing, malformed or contradictory."""
+
+
+class InputError(RabtaError):
+    """Data from outside (CSV, API, phone book) is not acceptable."""
+
+
+class InvalidNumber(InputError):
+    """A phone number that is not a valid Pakistani mobile number."""
+
+
+class InvalidRow(InputError):
+    """One input row is invalid; the others are unaffected."""
+
+    def __init__(self, line: int, field: str, reason: str) -> None:
+        super().__init__(f"line {line}: {field}: {reason}")
+        self.line = line
+        self.field = field
+        self.reason = reason
+
+
+class StoreError(RabtaError):
+    """The store cannot do what was asked."""
+
+
+class TelephonyError(RabtaError):
+    """Something on the telephony side failed."""
+
+
+class AsteriskSetupError(TelephonyError):
+    """The Asterisk rootfs or one of its instances cannot be prepared or started."""
+
+
+class AMIError(TelephonyError):
+    """An AMI action failed."""
+
+
+class AMIConnectionError(AMIError):
+    """AMI is not connected, lost its connection, or refused the login."""
+
+
+class OriginateTimeout(AMIError):
+    """No OriginateResponse arrived before our own deadline."""
+
+
+class AGIError(TelephonyError):
+    """A FastAGI session failed."""
+
+
+class AGIProtocolError(AGIError):
+    """The peer sent something that is not AGI (garbage, oversized or truncated headers)."""
+
+
+class AGICommandError(AGIError):
+    """Asterisk rejected an AGI command (510 invalid, 520 usage) or answered unexpectedly."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+
+
+class CallerHungUp(AGIError):
+    """The citizen hung up. A normal outcome: record it, log at info, no traceback."""
+
+
+class FlowError(RabtaError):
+    """A survey definition is broken or cannot be run."""

@@ -1,0 +1,1 @@
+"""The dialer process: pure policy, the dial loop and reconciliation."""
