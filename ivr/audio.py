@@ -98,11 +98,11 @@ def build(cache: Path, prompts: list[Prompt],
     return result
 
 
-def install(built: dict[Prompt, Path], sounds_dir: Path) -> int:
-    """Copy built prompts into an Asterisk sounds dir; return how many files changed."""
+def install(built: dict[Prompt, Path], sounds_dir: Callable[[str], Path]) -> int:
+    """Copy built prompts into <sounds dir of their language>/rabta/; return files changed."""
     changed = 0
     for p, wav in built.items():
-        dest = sounds_dir / p.language / SOUND_DIR / f"{p.id}.wav"
+        dest = sounds_dir(p.language) / SOUND_DIR / f"{p.id}.wav"
         if dest.exists() and dest.read_bytes() == wav.read_bytes():
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -399,6 +399,29 @@ def install_phonebook(carrier: Instance, dialplan: str) -> None:
         cli(carrier, "dialplan reload")
 
 
-def sounds_dir(rootfs: Path) -> Path:
-    """Return the host path of the rootfs's Asterisk sounds dir."""
-    return rootfs / "usr/share/asterisk/sounds"
+def resolve_inside(rootfs: Path, inner: str) -> Path:
+    """Return the host path of a path inside the rootfs, following its absolute symlinks there."""
+    parts = [p for p in inner.split("/") if p]
+    current = rootfs
+    hops = 0
+    while parts:
+        current = current / parts.pop(0)
+        if current.is_symlink():
+            hops += 1
+            if hops > 40:
+                raise AsteriskSetupError(f"symlink loop under {rootfs}{inner}")
+            target = os.readlink(current)
+            if target.startswith("/"):
+                parts = [p for p in target.split("/") if p] + parts
+                current = rootfs
+            else:
+                parts = [p for p in target.split("/") if p] + parts
+                current = current.parent
+        elif current.name == "..":
+            current = current.parent.parent
+    return current
+
+
+def sounds_dir(rootfs: Path, language: str) -> Path:
+    """Return the host path of the PBX's sounds dir for one language (e.g. sounds/ur)."""
+    return resolve_inside(rootfs, f"/usr/share/asterisk/sounds/{language}")

@@ -25,7 +25,7 @@ EXPECTED = {
 
 
 def _messages() -> list[Message]:
-    text = TRANSCRIPT.read_text()
+    text = TRANSCRIPT.read_bytes().decode()  # keep the wire's CRLF
     return [m for block in text.split("\r\n\r\n") if (m := Message.from_line(block.strip()))]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Protocol
+from typing import NoReturn, Protocol
 from urllib.parse import urlsplit
 
 from ivr.asterisk.agi.protocol import (
@@ -27,7 +27,7 @@ from ivr.asterisk.agi.protocol import (
     is_multiline_start,
     parse_response,
 )
-from ivr.errors import AGICommandError, AGIError, AGIProtocolError, CallerHungUp
+from ivr.errors import AGICommandError, AGIProtocolError, CallerHungUp
 
 # A 520 usage text is a dozen lines; more than this is not Asterisk.
 _MAX_USAGE_LINES = 200
@@ -132,6 +132,7 @@ class AGIChannel:
     async def answer(self) -> None:
         """Answer the channel (a no-op on an answered one)."""
         if int_result(await self._send("ANSWER")) < 0:
+            self._hung_up = True
             raise CallerHungUp("ANSWER failed")
 
     async def stream_file(self, name: str, escape_digits: str = "") -> str | None:
@@ -139,7 +140,7 @@ class AGIChannel:
         resp = await self._send("STREAM FILE", name, escape_digits)
         if resp.result == "-1":
             await self._hangup_or_missing("STREAM FILE", name)
-        return digit_from_result(resp)
+        return self._digit(resp)
 
     async def get_digits(self, prompt: str, max_digits: int, timeout_s: float) -> str:
         """Play a prompt and collect up to max_digits keys; return "" if none came.
@@ -152,14 +153,13 @@ class AGIChannel:
         resp = await self._send("GET DATA", prompt, _ms(timeout_s), max_digits)
         if resp.result == "-1":
             await self._hangup_or_missing("GET DATA", prompt)
-            raise CallerHungUp("GET DATA failed")
         if not set(resp.result) <= DTMF_DIGITS:
             raise AGIProtocolError(f"GET DATA returned non-DTMF {resp.result[:80]!r}")
         return resp.result
 
     async def wait_for_digit(self, timeout_s: float) -> str | None:
         """Wait for one key; return it, or None on timeout (negative waits forever)."""
-        return digit_from_result(await self._send("WAIT FOR DIGIT", _ms(timeout_s)))
+        return self._digit(await self._send("WAIT FOR DIGIT", _ms(timeout_s)))
 
     async def record(
         self,
@@ -189,7 +189,7 @@ class AGIChannel:
         if resp.data in ("dtmf", "randomerror") or resp.result == "-1":
             # 200 result=35 (dtmf) endpos=8000; (randomerror) is a key during the beep;
             # 200 result=-1 (hangup) endpos=8000 raises CallerHungUp.
-            return digit_from_result(resp)
+            return self._digit(resp)
         return None  # 200 result=0 (timeout) endpos=480000: max_s or silence
 
     async def set_variable(self, name: str, value: str) -> None:
@@ -219,7 +219,15 @@ class AGIChannel:
 
     # -- wire ----------------------------------------------------------------------
 
-    async def _hangup_or_missing(self, command: str, name: str) -> None:
+    def _digit(self, resp: AGIResponse) -> str | None:
+        """Return the key in a result; ``result=-1`` marks the call over."""
+        try:
+            return digit_from_result(resp)
+        except CallerHungUp:
+            self._hung_up = True
+            raise
+
+    async def _hangup_or_missing(self, command: str, name: str) -> NoReturn:
         """Tell a hangup from a missing sound file after ``200 result=-1``.
 
         Both give the same line. On a hangup Asterisk sends ``HANGUP`` before it reads
@@ -237,11 +245,18 @@ class AGIChannel:
             raise AGIProtocolError(f"{name}: connection unusable ({self._broken})")
         line = build_command(name, *args).encode("utf-8")
         async with self._lock:
+            in_step = False  # True once the answer was read whole, error or not
             try:
-                self._writer.write(line)
-                await self._writer.drain()
                 async with asyncio.timeout(self._command_timeout):
-                    return await self._read_response()
+                    self._writer.write(line)
+                    await self._writer.drain()
+                    try:
+                        resp = await self._read_response()
+                    except AGICommandError:
+                        in_step = True
+                        raise
+                in_step = True
+                return resp
             except CallerHungUp:
                 self._hung_up = True
                 raise
@@ -254,6 +269,11 @@ class AGIChannel:
             except AGIProtocolError as exc:
                 self._broken = str(exc)
                 raise
+            finally:
+                # Cancelled mid-command: its answer may still come and would be taken as
+                # the answer to the next one.
+                if not in_step and not self._hung_up and self._broken is None:
+                    self._broken = f"{name} was interrupted before its answer came"
 
     async def _read_response(self) -> AGIResponse:
         """Read one answer, including a whole 520 usage block."""
@@ -280,4 +300,4 @@ class AGIChannel:
         return decode_line(raw)
 
 
-__all__ = ["AGIChannel", "AGIError", "Channel"]
+__all__ = ["AGIChannel", "Channel"]

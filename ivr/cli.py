@@ -1,0 +1,371 @@
+"""Entry point: the `rabta` command. Wiring happens here and in ivr.engine, nowhere else."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ivr import __version__, audio, intake, reports, simulator
+from ivr.asterisk import rootfs
+from ivr.config import Settings, load_settings, replace
+from ivr.errors import InputError, RabtaError
+from ivr.store import open_store
+
+log = logging.getLogger("rabta")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_DIR = REPO_ROOT / "demo"
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.getLogger("panoramisk").setLevel(logging.WARNING)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Progress:
+    """A one-line progress bar on a terminal; periodic plain lines otherwise."""
+
+    def __init__(self, total: int, label: str, stream: Any = None) -> None:
+        self.total = max(total, 1)
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self._last = 0.0
+
+    def update(self, done: int, detail: str = "", force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < (0.2 if self.tty else 5.0):
+            return
+        self._last = now
+        width = 30
+        filled = int(width * min(done, self.total) / self.total)
+        bar = "#" * filled + "." * (width - filled)
+        line = f"{self.label} [{bar}] {done}/{self.total} {detail}"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(100)[:120])
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+# ---------------------------------------------------------------------------- asterisk
+
+
+def _install_phonebook(settings: Settings, node: rootfs.Node, path: Path | None) -> int:
+    if path is None:
+        return 0
+    citizens = simulator.load_phonebook(path)
+    rootfs.install_phonebook(node.carrier, simulator.render_dialplan(citizens))
+    return len(citizens)
+
+
+def asterisk_up(settings: Settings, phonebook: Path | None = None, quiet: bool = False) -> None:
+    """Build the rootfs if needed, install prompts and configs, start PBX + carrier simulator."""
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
+    if not rootfs.rootfs_ready(settings.rootfs):
+        say(f"Building the Asterisk 22 rootfs in {settings.rootfs} (once, about a minute)...")
+        rootfs.build_rootfs(settings.rootfs)
+    prompts = audio.load_manifest()
+    bar = None if quiet else Progress(len(prompts), "prompts")
+    built = audio.build(settings.cache / "prompts", prompts,
+                        progress=(lambda n, t, p: bar.update(n, p.id, force=n == t)) if bar else None)
+    if bar:
+        bar.close()
+    audio.install(built, lambda lang: rootfs.sounds_dir(settings.rootfs, lang))
+    node = rootfs.node_for(settings)
+    for inst in node.instances:
+        rootfs.render_instance(settings, inst)
+    n = _install_phonebook(settings, node, phonebook or settings.phonebook)
+    for inst in node.instances:
+        was = rootfs.pid_of(inst)
+        pid = rootfs.start(inst)
+        if was is not None:
+            rootfs.cli(inst, "core reload")  # picks up re-rendered configs; calls go on
+        say(f"{inst.name}: {'running' if was else 'started'} (pid {pid}, "
+            f"SIP 127.0.0.1:{inst.sip_port})")
+    if n:
+        say(f"carrier simulator: {n} citizen(s) from the phone book")
+    say(f"AMI on {settings.ami_host}:{settings.ami_port} "
+        f"({'answering' if rootfs.ami_answers(settings) else 'NOT answering'})")
+
+
+def asterisk_down(settings: Settings, quiet: bool = False) -> None:
+    """Stop both instances by PID and release the rootfs mounts."""
+    node = rootfs.node_for(settings)
+    for inst in node.instances:
+        stopped = rootfs.stop(inst)
+        if not quiet:
+            print(f"{inst.name}: {'stopped' if stopped else 'not running'}", file=sys.stderr)
+    rootfs.release_rootfs(settings.rootfs)
+
+
+def asterisk_status(settings: Settings) -> int:
+    node = rootfs.node_for(settings)
+    ok = True
+    print(f"rootfs: {settings.rootfs} ({'ready' if rootfs.rootfs_ready(settings.rootfs) else 'not built'})")
+    for inst in node.instances:
+        pid = rootfs.pid_of(inst)
+        if pid is None:
+            ok = False
+            print(f"{inst.name}: stopped")
+            continue
+        version = rootfs.cli(inst, "core show version").split(" built")[0].strip()
+        print(f"{inst.name}: running, pid {pid}, SIP 127.0.0.1:{inst.sip_port}, {version}")
+    ami = rootfs.ami_answers(settings)
+    ok = ok and ami
+    print(f"AMI {settings.ami_host}:{settings.ami_port}: {'answering' if ami else 'not answering'}")
+    return 0 if ok else 3
+
+
+# ---------------------------------------------------------------------------- data
+
+
+async def do_import(settings: Settings, path: Path, out: Any = sys.stdout) -> int:
+    """Import a transactions CSV: keep good rows, report bad ones with line and reason."""
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            txs, errors = intake.parse_transactions_csv(f, source=str(path))
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from None
+    store = await open_store(settings.db_path)
+    try:
+        inserted, known = await store.add_transactions(txs, _now())
+    finally:
+        await store.close()
+    if errors:
+        print(intake.format_errors(errors, str(path)), file=sys.stderr)
+    print(f"{path}: {inserted} imported, {known} already known, {len(errors)} rejected",
+          file=out)
+    return 0 if not errors else 2
+
+
+async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = True) -> int:
+    """Run the engine (FastAGI + dialer) until idle or interrupted."""
+    from ivr.engine import Engine  # imported here: only commands that dial need the stack
+
+    store = await open_store(settings.db_path)
+    counts = await store.status_counts()
+    total = sum(counts.values())
+    bar = Progress(total, "calls") if show_progress and total else None
+    final = ("completed", "partial", "unreachable", "opted_out", "expired")
+    state = {"t": 0.0}
+
+    def progress(dialer: Any) -> None:
+        if bar is None or time.monotonic() - state["t"] < 1.0:
+            return
+        state["t"] = time.monotonic()
+        asyncio.get_running_loop().create_task(_refresh(dialer))
+
+    async def _refresh(dialer: Any) -> None:
+        c = await store.status_counts()
+        done = sum(c.get(s, 0) for s in final)
+        assert bar is not None
+        bar.update(done, f"done · {dialer.calls.in_flight} on the line · "
+                         f"{c.get('scheduled', 0)} to retry")
+
+    engine = Engine(settings, store, progress=progress)
+    try:
+        await engine.start()
+        await engine.dialer.run(until_idle=until_idle)
+    finally:
+        await engine.close()
+        if bar:
+            c = await store.status_counts()
+            bar.update(sum(c.get(s, 0) for s in final), "done", force=True)
+            bar.close()
+        await store.close()
+    return 0
+
+
+async def _results(settings: Settings) -> list[dict[str, Any]]:
+    store = await open_store(settings.db_path)
+    try:
+        return await store.results()
+    finally:
+        await store.close()
+
+
+async def do_report(settings: Settings, by: str, fmt: str, out: Any = sys.stdout) -> int:
+    rows = reports.summarize(await _results(settings), by)
+    text = reports.render(rows, fmt, by=by)
+    out.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+EXPORT_FIELDS = ("office", "ref", "status", "attempts", "last_outcome", "answers", "district",
+                 "service", "official", "visited_at", "language")
+
+
+async def do_export(settings: Settings, fmt: str, out: Any = sys.stdout) -> int:
+    rows = await _results(settings)
+    if fmt == "jsonl":
+        for r in rows:
+            out.write(json.dumps({k: r.get(k) for k in EXPORT_FIELDS}, ensure_ascii=False) + "\n")
+    else:
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(EXPORT_FIELDS)
+        for r in rows:
+            w.writerow([json.dumps(r[k], ensure_ascii=False, sort_keys=True) if k == "answers"
+                        else ("" if r.get(k) is None else r[k]) for k in EXPORT_FIELDS])
+    return 0
+
+
+# ---------------------------------------------------------------------------- demo
+
+
+async def _demo(settings: Settings) -> int:
+    print("== Rabta demo: a real Asterisk calls simulated citizens over SIP ==", file=sys.stderr)
+    asterisk_up(settings, DEMO_DIR / "phonebook.csv")
+    try:
+        if settings.db_path.exists():
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
+        await do_import(settings, DEMO_DIR / "transactions.csv", out=sys.stderr)
+        started = time.monotonic()
+        await do_run(settings, until_idle=True)
+        print(f"\nAll calls done in {time.monotonic() - started:.0f} s.\n")
+        print("Results by district:\n")
+        await do_report(settings, "district", "table")
+        print(f"\nThe data lives in {settings.db_path}")
+        print(f"Try: rabta --database {settings.db_path} report --by service")
+        print(f"     rabta --database {settings.db_path} export --format csv")
+    finally:
+        asterisk_down(settings)
+    return 0
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's own database and short timers, so it finishes in a few minutes."""
+    return replace(settings, database=str(settings.home / "demo.db"),
+                   calling_window="00:00-24:00", retry_delay=3.0, ring_timeout=10.0)
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rabta",
+        description="Rabta calls citizens after a government service, asks how it went and "
+                    "whether anyone asked for a bribe, and stores their key presses.",
+        epilog="Every setting can also be given as RABTA_<KEY> or in rabta.toml "
+               "(see rabta.toml.example). Docs: docs/OPERATIONS.md.")
+    p.add_argument("--version", action="version", version=f"rabta {__version__}")
+    p.add_argument("--config", type=Path, help="TOML config file (default: ./rabta.toml if present)")
+    p.add_argument("--home", help="data dir: database, logs (default ~/.local/share/rabta)")
+    p.add_argument("--database", help="SQLite file (default <home>/rabta.db)")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING (default INFO)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    a = sub.add_parser("asterisk", help="start, stop or inspect the local PBX and carrier simulator")
+    a.add_argument("action", choices=["up", "down", "status"])
+    a.add_argument("--phonebook", type=Path,
+                   help="carrier simulator phone book CSV (or RABTA_PHONEBOOK); "
+                        "`up` again reloads it without a restart")
+
+    i = sub.add_parser("import", help="import a transactions CSV (bad rows reported, good rows kept)")
+    i.add_argument("file", type=Path)
+
+    r = sub.add_parser("run", help="run the engine: FastAGI + dialer")
+    r.add_argument("--until-idle", action="store_true",
+                   help="exit when nothing is pending, scheduled or on the line")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sub.add_parser("serve", help="run the engine continuously (Ctrl-C to stop)")
+
+    rep = sub.add_parser("report", help="results per district, service, office or official")
+    rep.add_argument("--by", choices=reports.GROUP_BY, default="district")
+    rep.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    e = sub.add_parser("export", help="one row per transaction with its answers")
+    e.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    e.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+
+    sub.add_parser("demo", help="everything on the embedded default: Asterisk, calls, report")
+    return p
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops as Ctrl-C does: finally blocks run, PBX stopped
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    overrides = {"home": args.home, "database": args.database, "log_level": args.log_level}
+    if getattr(args, "phonebook", None):
+        overrides["phonebook"] = str(args.phonebook)
+    try:
+        settings = load_settings(args.config, overrides=overrides)
+        _setup_logging(settings.log_level)
+        return _dispatch(args, settings)
+    except RabtaError as exc:
+        print(f"rabta: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rabta: interrupted; answers already given are stored", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    cmd = args.command
+    if cmd == "asterisk":
+        if args.action == "up":
+            asterisk_up(settings, settings.phonebook)
+            return 0
+        if args.action == "down":
+            asterisk_down(settings)
+            return 0
+        return asterisk_status(settings)
+    if cmd == "import":
+        return asyncio.run(do_import(settings, args.file))
+    if cmd == "run":
+        return asyncio.run(do_run(settings, until_idle=args.until_idle,
+                                  show_progress=not args.no_progress))
+    if cmd == "serve":
+        return asyncio.run(do_run(settings, until_idle=False))
+    if cmd == "report":
+        return asyncio.run(do_report(settings, args.by, args.format))
+    if cmd == "export":
+        if args.output:
+            buf = io.StringIO()
+            asyncio.run(do_export(settings, args.format, buf))
+            tmp = args.output.with_name(args.output.name + ".part")
+            tmp.write_text(buf.getvalue(), encoding="utf-8")
+            os.replace(tmp, args.output)  # never a half-written export
+            print(f"wrote {args.output}", file=sys.stderr)
+            return 0
+        return asyncio.run(do_export(settings, args.format))
+    if cmd == "demo":
+        return asyncio.run(_demo(demo_settings(settings)))
+    raise AssertionError(cmd)  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

@@ -1,0 +1,53 @@
+"""Engine: wires the store, AMI, the FastAGI server and the dialer into one process.
+
+Entry points (`rabta run`, `rabta serve`, `rabta demo`, tests) build an Engine from Settings;
+nothing below this module reaches for config or constructs its own clients.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from ivr.asterisk import rootfs
+from ivr.asterisk import variables as V
+from ivr.asterisk.agi.server import FastAGIServer
+from ivr.asterisk.ami import AMI
+from ivr.calls import CallRegistry
+from ivr.config import Settings
+from ivr.flows.session import SurveySessions
+from ivr.store import SQLiteStore
+from scheduler.dialer import Dialer
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """One engine process: FastAGI sessions plus the dialer, sharing one store."""
+
+    def __init__(self, settings: Settings, store: SQLiteStore, *,
+                 progress: Callable[[Dialer], None] | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.calls = CallRegistry()
+        self.sessions = SurveySessions(store, settings, self.calls)
+        self.agi = FastAGIServer(
+            {V.SCRIPT_SURVEY: self.sessions}, host=settings.agi_host, port=settings.agi_port,
+            allow=settings.agi_allow, header_timeout=settings.agi_header_timeout)
+        self.ami = AMI(settings.ami_host, settings.ami_port, settings.ami_user,
+                       rootfs.ami_secret(settings), name=f"{settings.node}-pbx",
+                       ping_interval=settings.ami_ping_interval,
+                       on_hangup=lambda ev: self.dialer.on_hangup(ev))
+        self.dialer = Dialer(store, self.ami, settings, self.calls, progress=progress)
+
+    async def start(self) -> None:
+        """Listen for FastAGI, connect AMI, and settle calls a previous run left open."""
+        await self.agi.start()
+        log.info("FastAGI listening on %s:%d", self.settings.agi_host, self.agi.port)
+        await self.ami.connect()
+        await self.dialer.reconcile()
+
+    async def close(self) -> None:
+        """Stop accepting work and close connections (answers already given are stored)."""
+        await self.ami.close()
+        await self.agi.close()

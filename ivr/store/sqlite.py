@@ -1,0 +1,350 @@
+"""Store, SQLite: transactions in, due work out, attempts and answers recorded as they happen.
+
+WAL journal, synchronous=NORMAL, busy_timeout and foreign keys; numbered migrations applied
+atomically. One connection per process (aiosqlite runs it on its own thread), so the dialer and
+the FastAGI flows of one engine share it and writes are serialised.
+
+Every state change is a guarded UPDATE (`... AND status = 'dialing'`), so events that race
+(the OriginateResponse and the FastAGI session of the same call) can arrive in any order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from ivr.errors import StoreError
+from ivr.models import Attempt, Outcome, Transaction, TxStatus
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_FINAL = "('completed', 'partial', 'unreachable', 'opted_out', 'expired')"
+
+
+def ts(dt: datetime) -> str:
+    """Format an aware datetime as the store's sortable UTC text."""
+    if dt.tzinfo is None:
+        raise StoreError("naive datetime given to the store")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str | None) -> datetime | None:
+    """Read the store's UTC text back into an aware datetime."""
+    if text is None:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyContext:
+    """What a survey flow needs to know about the call it is running."""
+
+    attempt_id: int
+    transaction_id: int
+    office: str
+    service: str
+    district: str
+    visited_at: datetime
+    language: str | None
+    status: TxStatus
+
+
+class SQLiteStore:
+    """The embedded store."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+        # One connection is shared by every coroutine of the engine: write transactions
+        # take turns, or one coroutine's BEGIN would land inside another's.
+        self._write_lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Hold the write lock for one IMMEDIATE transaction; commit, or roll back and re-raise."""
+        async with self._write_lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open(cls, path: Path) -> SQLiteStore:
+        """Open (creating if needed) and migrate the database at path."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+            db.row_factory = aiosqlite.Row
+            for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "busy_timeout = 10000",
+                           "foreign_keys = ON"):
+                await db.execute(f"PRAGMA {pragma}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open the database: {exc}") from None
+        store = cls(db, path)
+        await store.migrate()
+        return store
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()
+
+    async def migrate(self) -> list[int]:
+        """Apply every numbered migration not yet applied, each in its own transaction."""
+        await self._db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        async with self._db.execute("SELECT version FROM schema_migrations") as cur:
+            done = {r[0] for r in await cur.fetchall()}
+        applied = []
+        for file in sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+            version = int(file.name[:4])
+            if version in done:
+                continue
+            script = (f"BEGIN IMMEDIATE;\n{file.read_text()}\n"
+                      f"INSERT INTO schema_migrations VALUES ({version}, "
+                      f"'{ts(datetime.now(UTC))}');\nCOMMIT;")
+            try:
+                await self._db.executescript(script)
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
+                raise StoreError(f"migration {file.name} failed: {exc}") from None
+            log.info("store: applied migration %s", file.name)
+            applied.append(version)
+        return applied
+
+    async def _tx(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> list[int]:
+        """Run statements in one write transaction; return each statement's rowcount."""
+        counts = []
+        async with self._write() as db:
+            for sql, args in statements:
+                cur = await db.execute(sql, args)
+                counts.append(cur.rowcount)
+        return counts
+
+    # ------------------------------------------------------------------ intake
+
+    async def add_transactions(self, txs: Sequence[Transaction], now: datetime) -> tuple[int, int]:
+        """Insert transactions idempotently by (office, ref), all or none; return (new, known)."""
+        stamp = ts(now)
+        rows = [(t.office, t.ref, t.name, t.mobile, t.service, t.district, t.official,
+                 ts(t.visited_at), t.language, stamp, stamp, stamp) for t in txs]
+        async with self._write() as db:
+            before = db.total_changes
+            await db.executemany(
+                "INSERT INTO transactions (office, ref, name, mobile, service, district, "
+                "official, visited_at, language, next_try_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (office, ref) DO NOTHING",
+                rows)
+            inserted = db.total_changes - before
+        return inserted, len(rows) - inserted
+
+    # ------------------------------------------------------------------ dialer
+
+    async def claim_due(self, now: datetime, limit: int, node: str = "") -> list[Attempt]:
+        """Atomically take up to limit due transactions and write one attempt row for each."""
+        if limit <= 0:
+            return []
+        stamp = ts(now)
+        claimed: list[Attempt] = []
+        async with self._write() as db:
+            async with db.execute(
+                "SELECT id, mobile, language FROM transactions "
+                "WHERE status IN ('pending', 'scheduled') AND next_try_at <= ? "
+                "ORDER BY next_try_at, id LIMIT ?", (stamp, limit)) as cur:
+                due = await cur.fetchall()
+            for row in due:
+                await db.execute(
+                    "UPDATE transactions SET status = 'dialing', attempts = attempts + 1, "
+                    "updated_at = ? WHERE id = ?", (stamp, row["id"]))
+                cur = await db.execute(
+                    "INSERT INTO attempts (transaction_id, number, node, started_at) "
+                    "VALUES (?, ?, ?, ?)", (row["id"], row["mobile"], node, stamp))
+                assert cur.lastrowid is not None
+                claimed.append(Attempt(cur.lastrowid, row["id"], row["mobile"], now,
+                                       row["language"]))
+        return claimed
+
+    async def next_due_at(self) -> datetime | None:
+        """Return when the earliest waiting transaction becomes due, or None."""
+        async with self._db.execute(
+            "SELECT MIN(next_try_at) FROM transactions WHERE status IN ('pending', 'scheduled')"
+        ) as cur:
+            row = await cur.fetchone()
+        return parse_ts(row[0]) if row else None
+
+    async def status_counts(self) -> dict[str, int]:
+        """Return how many transactions are in each status."""
+        async with self._db.execute(
+            "SELECT status, COUNT(*) FROM transactions GROUP BY status") as cur:
+            return {r[0]: r[1] for r in await cur.fetchall()}
+
+    async def attempt_answered(self, attempt_id: int, now: datetime) -> None:
+        """Record that the citizen picked up (from AMI or from the FastAGI session)."""
+        stamp = ts(now)
+        await self._tx([
+            ("UPDATE attempts SET outcome = 'answered', answered_at = COALESCE(answered_at, ?) "
+             "WHERE id = ?", (stamp, attempt_id)),
+            ("UPDATE transactions SET status = 'in_call', last_outcome = 'answered', "
+             "updated_at = ? WHERE id = (SELECT transaction_id FROM attempts WHERE id = ?) "
+             "AND status = 'dialing'", (stamp, attempt_id)),
+        ])
+
+    async def attempt_failed(self, attempt_id: int, outcome: Outcome, now: datetime, *,
+                             next_status: TxStatus, next_try_at: datetime | None,
+                             reason: int | None = None, cause: int | None = None) -> bool:
+        """Close an unanswered attempt and move its transaction on; False if it was answered."""
+        stamp = ts(now)
+        counts = await self._tx([
+            ("UPDATE attempts SET outcome = ?, reason = ?, cause = ?, ended_at = ? "
+             "WHERE id = ? AND answered_at IS NULL AND ended_at IS NULL",
+             (outcome.value, reason, cause, stamp, attempt_id)),
+            ("UPDATE transactions SET status = ?, last_outcome = ?, next_try_at = ?, "
+             "updated_at = ? WHERE id = (SELECT transaction_id FROM attempts WHERE id = ?) "
+             "AND status = 'dialing' AND EXISTS (SELECT 1 FROM attempts WHERE id = ? "
+             "AND answered_at IS NULL)",
+             (next_status.value, outcome.value, ts(next_try_at) if next_try_at else stamp,
+              stamp, attempt_id, attempt_id)),
+        ])
+        return counts[1] == 1
+
+    async def open_attempts(self) -> list[tuple[int, int, str, bool]]:
+        """Return (attempt id, transaction attempts, status, answered) of attempts not ended."""
+        async with self._db.execute(
+            "SELECT a.id, t.attempts, t.status, a.answered_at IS NOT NULL FROM attempts a "
+            "JOIN transactions t ON t.id = a.transaction_id WHERE a.ended_at IS NULL "
+            "ORDER BY a.id") as cur:
+            return [(r[0], r[1], r[2], bool(r[3])) for r in await cur.fetchall()]
+
+    async def attempt_row(self, attempt_id: int) -> Attempt:
+        """Return one attempt as the dialer knows it."""
+        async with self._db.execute(
+            "SELECT a.id, a.transaction_id, a.number, a.started_at, t.language FROM attempts a "
+            "JOIN transactions t ON t.id = a.transaction_id WHERE a.id = ?",
+            (attempt_id,)) as cur:
+            r = await cur.fetchone()
+        if r is None:
+            raise StoreError(f"no attempt {attempt_id}")
+        started = parse_ts(r[3])
+        assert started is not None
+        return Attempt(r[0], r[1], r[2], started, r[4])
+
+    # ------------------------------------------------------------------ survey
+
+    async def survey_started(self, attempt_id: int, now: datetime) -> SurveyContext:
+        """Mark the call answered and return what the flow needs; StoreError if unknown."""
+        await self.attempt_answered(attempt_id, now)
+        async with self._db.execute(
+            "SELECT a.id, t.id, t.office, t.service, t.district, t.visited_at, t.language, "
+            "t.status FROM attempts a JOIN transactions t ON t.id = a.transaction_id "
+            "WHERE a.id = ?", (attempt_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise StoreError(f"no attempt {attempt_id}")
+        return SurveyContext(row[0], row[1], row[2], row[3], row[4], parse_ts(row[5]) or now,
+                             row[6], TxStatus(row[7]))
+
+    async def save_answer(self, attempt_id: int, question: str, value: str,
+                          now: datetime) -> None:
+        """Store one answer the moment it is given (a later answer to the same question wins)."""
+        await self._tx([(
+            "INSERT INTO answers (attempt_id, transaction_id, question, value, answered_at) "
+            "SELECT ?, transaction_id, ?, ?, ? FROM attempts WHERE id = ? "
+            "ON CONFLICT (attempt_id, question) DO UPDATE SET value = excluded.value, "
+            "answered_at = excluded.answered_at",
+            (attempt_id, question, value, ts(now), attempt_id))])
+
+    async def finish_call(self, attempt_id: int, result: TxStatus, now: datetime,
+                          cause: int | None = None) -> bool:
+        """End an answered attempt with the survey's result; False if it was already ended."""
+        stamp = ts(now)
+        async with self._write() as db:
+            cur = await db.execute(
+                "UPDATE attempts SET ended_at = ?, result = ?, cause = COALESCE(cause, ?) "
+                "WHERE id = ? AND ended_at IS NULL AND answered_at IS NOT NULL",
+                (stamp, result.value, cause, attempt_id))
+            changed = cur.rowcount == 1
+            if changed:
+                await db.execute(
+                    "UPDATE transactions SET status = ?, updated_at = ? "
+                    "WHERE id = (SELECT transaction_id FROM attempts WHERE id = ?) "
+                    f"AND status NOT IN {_FINAL}", (result.value, stamp, attempt_id))
+        return changed
+
+    async def answers_for_attempt(self, attempt_id: int) -> dict[str, str]:
+        """Return the answers given during one attempt."""
+        async with self._db.execute(
+            "SELECT question, value FROM answers WHERE attempt_id = ? ORDER BY id",
+            (attempt_id,)) as cur:
+            return {r[0]: r[1] for r in await cur.fetchall()}
+
+    # ------------------------------------------------------------------ reading
+
+    async def transaction(self, office: str, ref: str) -> Transaction | None:
+        """Return one transaction by its office reference."""
+        async with self._db.execute(
+            "SELECT * FROM transactions WHERE office = ? AND ref = ?", (office, ref)) as cur:
+            row = await cur.fetchone()
+        return _tx_from_row(row) if row else None
+
+    async def attempts_of(self, transaction_id: int) -> list[dict[str, Any]]:
+        """Return the attempt rows of one transaction, oldest first."""
+        async with self._db.execute(
+            "SELECT * FROM attempts WHERE transaction_id = ? ORDER BY id",
+            (transaction_id,)) as cur:
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def results(self) -> list[dict[str, Any]]:
+        """Return one row per transaction with its answers (the latest per question)."""
+        sql = """
+            SELECT t.office, t.ref, t.district, t.service, t.official, t.status, t.attempts,
+                   t.last_outcome, t.visited_at, t.language,
+                   EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id
+                           AND a.answered_at IS NOT NULL) AS answered,
+                   (SELECT json_group_object(question, value) FROM (
+                        SELECT question, value, MAX(id) FROM answers
+                        WHERE transaction_id = t.id GROUP BY question)) AS answers
+            FROM transactions t ORDER BY t.office, t.ref"""
+        async with self._db.execute(sql) as cur:
+            rows = await cur.fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["answers"] = json.loads(d["answers"] or "{}")
+            d["answered"] = bool(d["answered"])
+            out.append(d)
+        return out
+
+
+def _tx_from_row(row: Any) -> Transaction:
+    visited = parse_ts(row["visited_at"])
+    assert visited is not None
+    return Transaction(
+        office=row["office"], ref=row["ref"], name=row["name"], mobile=row["mobile"],
+        service=row["service"], district=row["district"], official=row["official"],
+        visited_at=visited, language=row["language"], id=row["id"],
+        status=TxStatus(row["status"]), attempts=row["attempts"],
+        last_outcome=Outcome(row["last_outcome"]) if row["last_outcome"] else None,
+        next_try_at=parse_ts(row["next_try_at"]),
+    )
+
+
+async def open_store(path: Path) -> SQLiteStore:
+    """Open the embedded store at path."""
+    return await SQLiteStore.open(path)

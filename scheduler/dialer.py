@@ -1,0 +1,247 @@
+"""Scheduler, dialer: claim due work, originate it over AMI, record what came of it.
+
+The loop only claims, originates and records; every decision (window, retries) is a pure
+function in scheduler.policy. Each attempt row is written before its Originate is sent, and a
+concurrency slot is held until the call has really ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ivr import phone
+from ivr.asterisk import variables as V
+from ivr.asterisk.ami import AMI, HangupEvent, OriginateResult, outcome_from
+from ivr.calls import CallRegistry
+from ivr.config import Settings
+from ivr.errors import AMIError
+from ivr.models import Attempt, Outcome, TxStatus
+from ivr.store import SQLiteStore
+from scheduler import policy
+
+log = logging.getLogger(__name__)
+
+HANGUP_GRACE_S = 3.0  # after a hangup event, how long a survey session gets to close itself
+IDLE_POLL_S = 0.5
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class DialerStats:
+    """Counters for progress displays and tests."""
+
+    originated: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, outcome: Outcome) -> None:
+        self.outcomes[outcome.value] = self.outcomes.get(outcome.value, 0) + 1
+
+
+class Dialer:
+    """Works the queue of due transactions through one AMI connection."""
+
+    def __init__(self, store: SQLiteStore, ami: AMI, settings: Settings, calls: CallRegistry,
+                 *, clock: Callable[[], datetime] = _now,
+                 progress: Callable[[Dialer], None] | None = None) -> None:
+        self.store = store
+        self.ami = ami
+        self.settings = settings
+        self.calls = calls
+        self.clock = clock
+        self.progress = progress
+        self.stats = DialerStats()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._originating: set[int] = set()  # attempts whose own _dial task settles them
+
+    def dial_string(self, number: str) -> str:
+        """Return the Originate channel for a citizen's E.164 number."""
+        return self.settings.dial_template.format(
+            digits=phone.digits(number), national=phone.national(number),
+            trunk=self.settings.trunk)
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self, *, until_idle: bool = False, stop: asyncio.Event | None = None) -> None:
+        """Dial due work until stopped (or, with until_idle, until nothing is left to do)."""
+        stop = stop or asyncio.Event()
+        interval = 1.0 / self.settings.calls_per_second
+        while not stop.is_set():
+            now = self.clock()
+            if not policy.in_calling_window(now, self.settings.calling_window,
+                                            self.settings.timezone):
+                opens = policy.next_window_start(now, self.settings.calling_window,
+                                                 self.settings.timezone)
+                log.info("outside the calling window %s; waiting until %s",
+                         self.settings.calling_window, opens.isoformat(timespec="minutes"))
+                await self._sleep(stop, min(60.0, (opens - now).total_seconds()))
+                continue
+            free = self.settings.max_concurrent - self.calls.in_flight
+            batch: list[Attempt] = []
+            if free > 0 and self.ami.connected:
+                batch = await self.store.claim_due(now, min(free, 50), node=self.ami.name)
+            for attempt in batch:
+                self.calls.track(attempt.id)
+                self._spawn(self._dial(attempt), f"dial-{attempt.id}")
+                if len(batch) > 1:
+                    await asyncio.sleep(interval)  # pacing: calls per second
+            if self.progress:
+                self.progress(self)
+            if batch:
+                continue
+            if until_idle and not self.calls.in_flight and await self._nothing_left():
+                break
+            await self._sleep(stop, IDLE_POLL_S)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _nothing_left(self) -> bool:
+        counts = await self.store.status_counts()
+        waiting = sum(counts.get(s, 0) for s in ("pending", "scheduled", "dialing", "in_call"))
+        return waiting == 0
+
+    @staticmethod
+    async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(stop.wait(), max(0.05, seconds))
+        except TimeoutError:
+            pass
+
+    # ------------------------------------------------------------------ one call
+
+    async def _dial(self, attempt: Attempt) -> None:
+        ended = self.calls.track(attempt.id)
+        self._originating.add(attempt.id)
+        try:
+            variables = {V.inherit(V.LANGUAGE): attempt.language} if attempt.language else {}
+            try:
+                result = await self.ami.originate(
+                    attempt.id, self.dial_string(attempt.number), context=V.CTX_SURVEY,
+                    ring_timeout=self.settings.ring_timeout, variables=variables)
+            except AMIError as exc:
+                log.warning("attempt %d to %s not placed: %s", attempt.id,
+                            phone.mask(attempt.number), exc)
+                result = OriginateResult(attempt.id, Outcome.UNKNOWN)
+            self.stats.originated += 1
+            self.stats.count(result.outcome)
+            log.info("attempt %d to %s: %s", attempt.id, phone.mask(attempt.number),
+                     result.outcome)
+            if result.outcome is Outcome.ANSWERED:
+                await self.store.attempt_answered(attempt.id, self.clock())
+                await ended.wait()  # the survey session (or the hangup) ends it
+            elif result.outcome is Outcome.UNKNOWN:
+                await self._settle_unknown(attempt, ended)
+            else:
+                await self._record_unanswered(attempt, result.outcome, result.reason,
+                                              result.cause)
+        finally:
+            self._originating.discard(attempt.id)
+            self.calls.end(attempt.id)
+
+    async def _record_unanswered(self, attempt: Attempt, outcome: Outcome,
+                                 reason: int | None = None, cause: int | None = None) -> None:
+        now = self.clock()
+        tx_attempts = await self._attempt_count(attempt)
+        status, next_at = policy.after_attempt(
+            outcome, tx_attempts, now, max_attempts=self.settings.max_attempts,
+            retry_delay=self.settings.retry_delay)
+        await self.store.attempt_failed(attempt.id, outcome, now, next_status=status,
+                                        next_try_at=next_at, reason=reason, cause=cause)
+
+    async def _attempt_count(self, attempt: Attempt) -> int:
+        rows = await self.store.attempts_of(attempt.transaction_id)
+        return len(rows)
+
+    async def _settle_unknown(self, attempt: Attempt, ended: asyncio.Event) -> None:
+        """The AMI link dropped before the result came: find out from Asterisk, never redial."""
+        while True:
+            if ended.is_set() or attempt.id in self.calls.sessions:
+                await ended.wait()
+                return
+            try:
+                await self.ami.wait_ready(timeout=60.0)
+                live = await self.ami.channels()
+            except AMIError:
+                continue
+            if any(c["vars"].get(V.ATTEMPT) == str(attempt.id) for c in live):
+                # Still ringing or talking: the hangup event or the survey session ends it.
+                try:
+                    await asyncio.wait_for(ended.wait(), 5.0)
+                    return
+                except TimeoutError:
+                    continue
+            break
+        await asyncio.sleep(HANGUP_GRACE_S)  # a session that is just starting gets to say so
+        if attempt.id in self.calls.sessions or ended.is_set():
+            await ended.wait()
+            return
+        await self._record_unanswered(attempt, Outcome.UNKNOWN)
+
+    # ------------------------------------------------------------------ AMI events
+
+    def on_hangup(self, event: HangupEvent) -> None:
+        """AMI callback: a channel of ours hung up."""
+        if event.attempt_id in self.calls.sessions:
+            return  # the survey session closes the attempt itself
+        self._spawn(self._after_hangup(event), f"hangup-{event.attempt_id}")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed (a bug; the attempt stays open for the next reconcile)",
+                      task.get_name(), exc_info=task.exception())
+
+    async def _after_hangup(self, event: HangupEvent) -> None:
+        await asyncio.sleep(HANGUP_GRACE_S)
+        if event.attempt_id in self.calls.sessions:
+            return
+        try:
+            await self._settle_hangup(event)
+        finally:
+            self.calls.end(event.attempt_id)
+
+    async def _settle_hangup(self, event: HangupEvent) -> None:
+        # Answered but no survey session ever ran (FastAGI unreachable, or it crashed):
+        # close it as partial with whatever answers exist, so it is never left in_call.
+        if await self.store.finish_call(event.attempt_id, TxStatus.PARTIAL, self.clock(),
+                                        cause=event.cause):
+            log.warning("attempt %d: call ended without a survey session (cause %s)",
+                        event.attempt_id, event.cause)
+        elif event.attempt_id not in self._originating:
+            # Left ringing by a previous run or a lost AMI link: nobody else will settle it.
+            attempt = await self.store.attempt_row(event.attempt_id)
+            await self._record_unanswered(attempt, outcome_from(None, event.cause),
+                                          cause=event.cause)
+
+    # ------------------------------------------------------------------ restart
+
+    async def reconcile(self) -> int:
+        """Settle attempts a previous run left open (engine crash); return how many."""
+        open_attempts = await self.store.open_attempts()
+        if not open_attempts:
+            return 0
+        live = {c["vars"].get(V.ATTEMPT) for c in await self.ami.channels()}
+        for attempt_id, _count, _status, answered in open_attempts:
+            if str(attempt_id) in live:
+                # Still on the line: its hangup event will close it.
+                self.calls.track(attempt_id)
+                continue
+            if answered:
+                await self.store.finish_call(attempt_id, TxStatus.PARTIAL, self.clock())
+            else:
+                tx = await self.store.attempt_row(attempt_id)
+                await self._record_unanswered(tx, Outcome.UNKNOWN)
+        log.warning("reconciled %d call(s) left open by a previous run", len(open_attempts))
+        return len(open_attempts)
