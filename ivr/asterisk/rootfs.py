@@ -255,6 +255,7 @@ def render_instance(settings: Settings, inst: Instance) -> None:
     etc.mkdir(parents=True, exist_ok=True)
     for d in ("lib_dir", "spool_dir", "run_dir", "log_dir", "cache_dir"):
         inst.host_path(str(values[d])).mkdir(parents=True, exist_ok=True)
+    inst.host_path(f"{inst.log_dir}/cdr-csv").mkdir(exist_ok=True)  # cdr_csv won't create it
     sources = sorted((TEMPLATES / "common").glob("*.tmpl"))
     sources += sorted((TEMPLATES / inst.role).glob("*.tmpl"))
     for src in sources:

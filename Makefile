@@ -1,0 +1,53 @@
+# Rabta: two commands on a fresh Debian 12 machine, as root, without Docker.
+#   make demo   set everything up and run the main job on the embedded default
+#   make test   set everything up and run every test tier (real Asterisk included)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# debootstrap builds the Asterisk rootfs; espeak-ng + sox make the prompts offline;
+# ffmpeg lets pydub read any audio format; python3-venv gives Debian's python a venv.
+SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3
+
+.PHONY: setup system venv demo test unit lint integration bench clean
+
+setup: system venv
+
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: setup
+	$(BIN)/rabta demo
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/python -m pytest tests/unit tests/protocol
+
+# Integration tests need root (chroot, mount) and build the Asterisk rootfs on first use.
+integration: setup
+	$(BIN)/python -m pytest tests/integration
+
+test: setup lint
+	$(BIN)/python -m pytest tests
+
+bench: setup
+	$(BIN)/python bench/cpu_per_call.py --calls 100
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

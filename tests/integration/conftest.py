@@ -1,0 +1,49 @@
+"""Integration tier: a real Asterisk 22 PBX and a real carrier simulator (a second Asterisk),
+real SIP, RTP and RFC 4733 DTMF over loopback. If Asterisk cannot start, these tests FAIL:
+they never skip. The node uses its own ports and names, so a running demo is not disturbed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from support import TEST_NODE
+
+from ivr import cli
+from ivr.config import Settings, load_settings
+from ivr.store import SQLiteStore, open_store
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def node_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Start the test node's PBX and carrier simulator once per session (fail loudly)."""
+    if os.geteuid() != 0:
+        pytest.fail("integration tests need root (chroot + mount); run them via `make test`")
+    home = tmp_path_factory.mktemp("rabta-home")
+    env = {k: v for k, v in os.environ.items() if k == "RABTA_CACHE"}
+    settings = load_settings(env=env, overrides={**TEST_NODE, "home": str(home)})
+    cli.asterisk_up(settings, quiet=True)  # raises AsteriskSetupError: the test fails, loudly
+    try:
+        yield settings
+    finally:
+        cli.asterisk_down(settings, quiet=True)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = await open_store(tmp_path / "rabta.db")
+    try:
+        yield s
+    finally:
+        await s.close()
+
+

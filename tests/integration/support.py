@@ -1,0 +1,83 @@
+"""Integration tier helpers: scripted citizens, the carrier's phone book and CDRs, a real engine."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ivr import phone, simulator
+from ivr.asterisk import rootfs
+from ivr.config import Settings, replace
+from ivr.engine import Engine
+from ivr.models import Transaction
+from ivr.store import SQLiteStore
+
+TEST_NODE = dict(
+    node="rabta-test", sip_port=5160, carrier_sip_port=5170, ami_port=5138, agi_port=4673,
+    rtp_start=20000, calling_window="00:00-24:00", retry_delay=1.0, ring_timeout=6.0,
+    max_concurrent=20, calls_per_second=10.0, digit_timeout=4.0,
+)
+
+
+@dataclass(frozen=True)
+class Citizen:
+    """One scripted citizen and what the store must say about them afterwards."""
+
+    number: str
+    action: str
+    keys: str = ""
+    ring_s: str = ""
+    hangup_s: str = ""
+    in_book: bool = True
+
+
+def install_phonebook(settings: Settings, citizens: Sequence[Citizen]) -> None:
+    """Write the carrier simulator's phone book and reload its dialplan (no restart)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(simulator.COLUMNS)
+    for c in citizens:
+        if c.in_book:
+            w.writerow([c.number, c.action, c.keys, c.ring_s, c.hangup_s])
+    book = simulator.parse_phonebook(buf.getvalue(), "test phone book")
+    rootfs.install_phonebook(rootfs.node_for(settings).carrier, simulator.render_dialplan(book))
+
+
+def carrier_cdr_counts(settings: Settings) -> Counter[str]:
+    """Count the calls the carrier simulator received, per dialled number (from its CDRs)."""
+    carrier = rootfs.node_for(settings).carrier
+    path = carrier.host_path(f"{carrier.log_dir}/cdr-csv/Master.csv")
+    counts: Counter[str] = Counter()
+    if path.exists():
+        for row in csv.reader(path.read_text().splitlines()):
+            if len(row) > 2:
+                counts[row[2]] += 1  # dst: the extension the PBX dialled
+    return counts
+
+
+def transactions_for(citizens: Sequence[Citizen], prefix: str) -> list[Transaction]:
+    visited = datetime.now(UTC) - timedelta(hours=3)
+    return [
+        Transaction(office=f"{prefix}-office-{i % 4}", ref=f"{prefix}-{i:03d}", name="",
+                    mobile=phone.normalize(c.number), service=("police", "health")[i % 2],
+                    district=("Lahore", "Multan", "Sialkot")[i % 3], official=f"official-{i % 5}",
+                    visited_at=visited, language=("en", "ur")[i % 2])
+        for i, c in enumerate(citizens)
+    ]
+
+
+async def run_until_idle(settings: Settings, store: SQLiteStore, timeout: float = 600.0,
+                         **changes: object) -> Engine:
+    """Run a real engine (FastAGI + AMI + dialer) until nothing is left to do."""
+    engine = Engine(replace(settings, **changes) if changes else settings, store)
+    await engine.start()
+    try:
+        await asyncio.wait_for(engine.dialer.run(until_idle=True), timeout)
+    finally:
+        await engine.close()
+    return engine
