@@ -19,7 +19,7 @@ from ivr.asterisk import variables as V
 from ivr.asterisk.ami import AMI, HangupEvent, OriginateResult, outcome_from
 from ivr.calls import CallRegistry
 from ivr.config import Settings
-from ivr.errors import AMIError
+from ivr.errors import AMIConnectionError, AMIError
 from ivr.models import Attempt, Outcome, TxStatus
 from ivr.store import SQLiteStore
 from scheduler import policy
@@ -60,6 +60,7 @@ class Dialer:
         self.stats = DialerStats()
         self._tasks: set[asyncio.Task[None]] = set()
         self._originating: set[int] = set()  # attempts whose own _dial task settles them
+        self._hangup_causes: dict[int, int] = {}  # seen on AMI while the result was unknown
 
     def dial_string(self, number: str) -> str:
         """Return the Originate channel for a citizen's E.164 number."""
@@ -125,9 +126,14 @@ class Dialer:
                 result = await self.ami.originate(
                     attempt.id, self.dial_string(attempt.number), context=V.CTX_SURVEY,
                     ring_timeout=self.settings.ring_timeout, variables=variables)
-            except AMIError as exc:
+            except AMIConnectionError as exc:
+                # Never sent: it was no attempt at all. Give the transaction back, due now.
                 log.warning("attempt %d to %s not placed: %s", attempt.id,
                             phone.mask(attempt.number), exc)
+                await self.store.attempt_not_sent(attempt.id, self.clock())
+                return
+            except AMIError as exc:
+                log.warning("attempt %d to %s: %s", attempt.id, phone.mask(attempt.number), exc)
                 result = OriginateResult(attempt.id, Outcome.UNKNOWN)
             self.stats.originated += 1
             self.stats.count(result.outcome)
@@ -143,6 +149,7 @@ class Dialer:
                                               result.cause)
         finally:
             self._originating.discard(attempt.id)
+            self._hangup_causes.pop(attempt.id, None)
             self.calls.end(attempt.id)
 
     async def _record_unanswered(self, attempt: Attempt, outcome: Outcome,
@@ -160,34 +167,33 @@ class Dialer:
         return len(rows)
 
     async def _settle_unknown(self, attempt: Attempt, ended: asyncio.Event) -> None:
-        """The AMI link dropped before the result came: find out from Asterisk, never redial."""
-        while True:
-            if ended.is_set() or attempt.id in self.calls.sessions:
-                await ended.wait()
-                return
+        """The AMI link dropped before the result came: ask Asterisk, wait, never redial."""
+        while not ended.is_set() and attempt.id not in self.calls.sessions:
             try:
                 await self.ami.wait_ready(timeout=60.0)
                 live = await self.ami.channels()
             except AMIError:
                 continue
-            if any(c["vars"].get(V.ATTEMPT) == str(attempt.id) for c in live):
-                # Still ringing or talking: the hangup event or the survey session ends it.
-                try:
-                    await asyncio.wait_for(ended.wait(), 5.0)
-                    return
-                except TimeoutError:
-                    continue
-            break
-        await asyncio.sleep(HANGUP_GRACE_S)  # a session that is just starting gets to say so
-        if attempt.id in self.calls.sessions or ended.is_set():
+            if not any(c["vars"].get(V.ATTEMPT) == str(attempt.id) for c in live):
+                # Gone. A session that is just starting still gets to say so.
+                await self._sleep(ended, HANGUP_GRACE_S)
+                if attempt.id not in self.calls.sessions:
+                    break
+            # Still ringing or talking: its hangup event or its survey session ends it.
+            await self._sleep(ended, 5.0)
+        if attempt.id in self.calls.sessions:
             await ended.wait()
-            return
-        await self._record_unanswered(attempt, Outcome.UNKNOWN)
+        # Whatever it was, close it; a no-op if the survey session already did (it answered).
+        cause = self._hangup_causes.pop(attempt.id, None)
+        outcome = outcome_from(None, cause) if cause is not None else Outcome.UNKNOWN
+        await self._record_unanswered(attempt, outcome, cause=cause)
 
     # ------------------------------------------------------------------ AMI events
 
     def on_hangup(self, event: HangupEvent) -> None:
         """AMI callback: a channel of ours hung up."""
+        if event.attempt_id in self._originating and event.cause is not None:
+            self._hangup_causes[event.attempt_id] = event.cause
         if event.attempt_id in self.calls.sessions:
             return  # the survey session closes the attempt itself
         self._spawn(self._after_hangup(event), f"hangup-{event.attempt_id}")

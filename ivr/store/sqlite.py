@@ -224,6 +224,20 @@ class SQLiteStore:
         ])
         return counts[1] == 1
 
+    async def attempt_not_sent(self, attempt_id: int, now: datetime) -> None:
+        """Undo an attempt whose Originate was never sent: no dial happened, none is counted."""
+        async with self._write() as db:
+            cur = await db.execute(
+                "DELETE FROM attempts WHERE id = ? AND answered_at IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM answers WHERE attempt_id = ?) "
+                "RETURNING transaction_id", (attempt_id, attempt_id))
+            row = await cur.fetchone()
+            if row is not None:
+                await db.execute(
+                    "UPDATE transactions SET status = 'scheduled', attempts = attempts - 1, "
+                    "next_try_at = ?, updated_at = ? WHERE id = ? AND status = 'dialing'",
+                    (ts(now), ts(now), row[0]))
+
     async def open_attempts(self) -> list[tuple[int, int, str, bool]]:
         """Return (attempt id, transaction attempts, status, answered) of attempts not ended."""
         async with self._db.execute(
