@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import csv
 import io
 import json
@@ -84,8 +83,11 @@ def _install_phonebook(settings: Settings, node: rootfs.Node, path: Path | None)
     return len(citizens)
 
 
-def asterisk_up(settings: Settings, phonebook: Path | None = None, quiet: bool = False) -> None:
-    """Build the rootfs if needed, install prompts and configs, start PBX + carrier simulator."""
+def asterisk_up(settings: Settings, phonebook: Path | None = None, quiet: bool = False) -> bool:
+    """Build the rootfs if needed, install prompts and configs, start PBX + carrier simulator.
+
+    Return True if this call started the instances (False: they were already running).
+    """
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
     if not rootfs.rootfs_ready(settings.rootfs):
         say(f"Building the Asterisk 22 rootfs in {settings.rootfs} (once, about a minute)...")
@@ -101,9 +103,11 @@ def asterisk_up(settings: Settings, phonebook: Path | None = None, quiet: bool =
     for inst in node.instances:
         rootfs.render_instance(settings, inst)
     n = _install_phonebook(settings, node, phonebook or settings.phonebook)
+    started = False
     for inst in node.instances:
         was = rootfs.pid_of(inst)
         pid = rootfs.start(inst)
+        started = started or was is None
         if was is not None:
             rootfs.cli(inst, "core reload")  # picks up re-rendered configs; calls go on
         say(f"{inst.name}: {'running' if was else 'started'} (pid {pid}, "
@@ -112,6 +116,7 @@ def asterisk_up(settings: Settings, phonebook: Path | None = None, quiet: bool =
         say(f"carrier simulator: {n} citizen(s) from the phone book")
     say(f"AMI on {settings.ami_host}:{settings.ami_port} "
         f"({'answering' if rootfs.ami_answers(settings) else 'NOT answering'})")
+    return started
 
 
 def asterisk_down(settings: Settings, quiet: bool = False) -> None:
@@ -148,8 +153,9 @@ def asterisk_status(settings: Settings) -> int:
 async def do_import(settings: Settings, path: Path, out: Any = sys.stdout) -> int:
     """Import a transactions CSV: keep good rows, report bad ones with line and reason."""
     try:
-        with path.open(encoding="utf-8", newline="") as f:
-            txs, errors = intake.parse_transactions_csv(f, source=str(path))
+        with path.open("rb") as f:  # bytes: exact line numbers even for undecodable lines
+            txs, errors = intake.parse_transactions_csv(f, source=str(path),
+                                                         default_tz=settings.timezone)
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}") from None
     store = await open_store(settings.db_path)
@@ -159,9 +165,10 @@ async def do_import(settings: Settings, path: Path, out: Any = sys.stdout) -> in
         await store.close()
     if errors:
         print(intake.format_errors(errors, str(path)), file=sys.stderr)
-    print(f"{path}: {inserted} imported, {known} already known, {len(errors)} rejected",
+    rejected = sum(1 for _line, field, _why in errors if field != "header")
+    print(f"{path}: {inserted} imported, {known} already known, {rejected} rejected",
           file=out)
-    return 0 if not errors else 2
+    return 0 if not rejected else 2
 
 
 async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = True) -> int:
@@ -240,7 +247,7 @@ async def do_export(settings: Settings, fmt: str, out: Any = sys.stdout) -> int:
 
 async def _demo(settings: Settings) -> int:
     print("== Rabta demo: a real Asterisk calls simulated citizens over SIP ==", file=sys.stderr)
-    asterisk_up(settings, DEMO_DIR / "phonebook.csv")
+    started = asterisk_up(settings, DEMO_DIR / "phonebook.csv")
     try:
         if settings.db_path.exists():
             for suffix in ("", "-wal", "-shm"):
@@ -255,7 +262,8 @@ async def _demo(settings: Settings) -> int:
         print(f"Try: rabta --database {settings.db_path} report --by service")
         print(f"     rabta --database {settings.db_path} export --format csv")
     finally:
-        asterisk_down(settings)
+        if started:  # leave a PBX the operator started alone
+            asterisk_down(settings)
     return 0
 
 
@@ -330,6 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rabta: interrupted; answers already given are stored", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `rabta export | head`
+        sys.stderr.close()
+        return 0
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -348,7 +359,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(do_run(settings, until_idle=args.until_idle,
                                   show_progress=not args.no_progress))
     if cmd == "serve":
-        return asyncio.run(do_run(settings, until_idle=False))
+        return asyncio.run(do_run(settings, until_idle=False, show_progress=False))
     if cmd == "report":
         return asyncio.run(do_report(settings, args.by, args.format))
     if cmd == "export":
@@ -367,5 +378,4 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    with contextlib.suppress(BrokenPipeError):
-        sys.exit(main())
+    sys.exit(main())

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.errors import ConfigError
 
@@ -56,6 +57,7 @@ class Settings:
     carrier_sip_port: int = 5070
     trunk: str = "carrier"
     dial_template: str = "PJSIP/{digits}@{trunk}"  # {digits}: E.164 without '+'; {national}
+    caller_id: str = ""  # shown to citizens, e.g. '"CM Punjab" <8080>'; empty: the trunk's own
 
     # Dialer
     max_concurrent: int = 10  # simultaneous calls
@@ -69,7 +71,7 @@ class Settings:
     # Survey
     digit_timeout: float = 5.0  # seconds to wait for a key after a question
     question_tries: int = 2  # ask once, repeat once on invalid key or silence
-    default_language: str = "en"
+    default_language: str = "ur"  # when the office gave none: Urdu first, as the programme does
 
     # Web
     web_host: str = "127.0.0.1"
@@ -149,9 +151,16 @@ def _validate(s: Settings) -> None:
         raise ConfigError("question_tries must be at least 1")
     for net in s.agi_allow:
         try:
-            ipaddress.ip_network(net, strict=False)
+            ipaddress.ip_network(net)
         except ValueError:
-            raise ConfigError(f"agi_allow: {net!r} is not an IP address or network") from None
+            raise ConfigError(f"agi_allow: {net!r} is not an IP address or network "
+                              f"(host bits must be zero, e.g. 127.0.0.0/8)") from None
+    try:
+        ZoneInfo(s.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"timezone: {s.timezone!r} is not a known time zone") from None
+    if s.default_language not in ("ur", "pa", "en"):
+        raise ConfigError(f"default_language: {s.default_language!r} is not ur, pa or en")
     from scheduler.policy import parse_window  # policy is pure; importing it here is one-way
 
     try:

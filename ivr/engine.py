@@ -15,6 +15,7 @@ from ivr.asterisk.agi.server import FastAGIServer
 from ivr.asterisk.ami import AMI
 from ivr.calls import CallRegistry
 from ivr.config import Settings
+from ivr.errors import TelephonyError
 from ivr.flows.session import SurveySessions
 from ivr.store import SQLiteStore
 from scheduler.dialer import Dialer
@@ -42,7 +43,12 @@ class Engine:
 
     async def start(self) -> None:
         """Listen for FastAGI, connect AMI, and settle calls a previous run left open."""
-        await self.agi.start()
+        try:
+            await self.agi.start()
+        except OSError as exc:
+            raise TelephonyError(
+                f"FastAGI cannot listen on {self.settings.agi_host}:{self.settings.agi_port}: "
+                f"{exc.strerror} (another engine running? set RABTA_AGI_PORT)") from None
         log.info("FastAGI listening on %s:%d", self.settings.agi_host, self.agi.port)
         await self.ami.connect()
         await self.dialer.reconcile()

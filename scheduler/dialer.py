@@ -125,7 +125,8 @@ class Dialer:
             try:
                 result = await self.ami.originate(
                     attempt.id, self.dial_string(attempt.number), context=V.CTX_SURVEY,
-                    ring_timeout=self.settings.ring_timeout, variables=variables)
+                    ring_timeout=self.settings.ring_timeout, variables=variables,
+                    caller_id=self.settings.caller_id)
             except AMIConnectionError as exc:
                 # Never sent: it was no attempt at all. Give the transaction back, due now.
                 log.warning("attempt %d to %s not placed: %s", attempt.id,

@@ -219,7 +219,7 @@ def template_values(settings: Settings, inst: Instance) -> dict[str, object]:
     """Return the placeholder values for one instance's templates."""
     pbx = inst.role == "pbx"
     extra = (["res_speech.so", "res_agi.so"] if pbx
-             else ["app_waitforsilence.so", "app_senddtmf.so", "app_dial.so"])
+             else ["app_waitforsilence.so", "app_senddtmf.so"])
     return {
         "instance": inst.name,
         "etc_dir": inst.etc,
@@ -286,7 +286,8 @@ def cli(inst: Instance, command: str, timeout: float = 15.0) -> str:
         capture_output=True, text=True, timeout=timeout, check=False,
     )
     if res.returncode != 0:
-        raise AsteriskSetupError(f"{inst.name}: `{command}` failed: {res.stderr.strip() or res.stdout.strip()}")
+        why = res.stderr.strip() or res.stdout.strip()
+        raise AsteriskSetupError(f"{inst.name}: `{command}` failed: {why}")
     return res.stdout
 
 

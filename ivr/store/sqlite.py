@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -87,7 +88,10 @@ class SQLiteStore:
     @classmethod
     async def open(cls, path: Path) -> SQLiteStore:
         """Open (creating if needed) and migrate the database at path."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, mode=0o700)  # names and numbers of citizens
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # -wal/-shm inherit it
         try:
             db = await aiosqlite.connect(path, isolation_level=None)
             db.row_factory = aiosqlite.Row

@@ -81,7 +81,7 @@ async def test_real_calls_complete_while_bad_clients_hit_the_port(
         dialer = asyncio.create_task(engine.dialer.run(until_idle=True))
         # Wait until the real calls are in their surveys, then attack.
         async with asyncio.timeout(30):
-            while len(engine.calls.sessions) < len(citizens):
+            while len(engine.calls.sessions) < len(citizens):  # noqa: ASYNC110 - a state poll
                 await asyncio.sleep(0.05)
         port = engine.agi.port
         attacks = [_connect_close(port) for _ in range(20)]

@@ -1,0 +1,88 @@
+"""Benchmark: engine CPU per completed survey call, as a ratio of the PBX's CPU per call.
+
+Runs a real node (PBX + carrier simulator in the rootfs) on its own ports, N scripted citizens
+who all complete the survey over SIP, and the real engine in this process. CPU is read from
+the kernel for all three processes over the same run, so the ratio holds on a noisy machine.
+
+    python bench/cpu_per_call.py --calls 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ivr import cli, phone, simulator  # noqa: E402
+from ivr.asterisk import rootfs  # noqa: E402
+from ivr.config import load_settings  # noqa: E402
+from ivr.engine import Engine  # noqa: E402
+from ivr.models import Transaction  # noqa: E402
+from ivr.store import open_store  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return user+system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+async def main(calls: int, concurrency: int) -> None:
+    home = Path(tempfile.mkdtemp(prefix="rabta-bench-"))
+    env = {k: v for k, v in os.environ.items() if k == "RABTA_CACHE"}
+    settings = load_settings(env=env, overrides=dict(
+        home=str(home), node="rabta-bench", sip_port=5260, carrier_sip_port=5270,
+        ami_port=5238, agi_port=4773, rtp_start=30000, calling_window="00:00-24:00",
+        max_concurrent=concurrency, calls_per_second=10, log_level="WARNING"))
+    cli.asterisk_up(settings, quiet=True)
+    node = rootfs.node_for(settings)
+    try:
+        numbers = [f"0300888{i:04d}" for i in range(calls)]
+        book = simulator.parse_phonebook(
+            "number,action,keys,ring_s,hangup_s\n"
+            + "".join(f"{n},answer,s4s2,,\n" for n in numbers))
+        rootfs.install_phonebook(node.carrier, simulator.render_dialplan(book))
+        store = await open_store(home / "bench.db")
+        visited = datetime.now(UTC) - timedelta(hours=3)
+        await store.add_transactions([
+            Transaction(office="bench", ref=f"b{i}", name="", mobile=phone.normalize(n),
+                        service="police", district="Lahore", official="o", visited_at=visited,
+                        language="en") for i, n in enumerate(numbers)], visited)
+        pbx_pid, car_pid = rootfs.pid_of(node.pbx), rootfs.pid_of(node.carrier)
+        assert pbx_pid and car_pid
+        engine = Engine(settings, store)
+        await engine.start()
+        e0, p0, c0, t0 = time.process_time(), cpu_seconds(pbx_pid), cpu_seconds(car_pid), time.monotonic()
+        await engine.dialer.run(until_idle=True)
+        e1, p1, c1, t1 = time.process_time(), cpu_seconds(pbx_pid), cpu_seconds(car_pid), time.monotonic()
+        await engine.close()
+        results = await store.results()
+        await store.close()
+    finally:
+        cli.asterisk_down(settings, quiet=True)
+    completed = sum(1 for r in results if r["status"] == "completed"
+                    and r["answers"] == {"rating": "4", "bribe": "2"})
+    engine_cpu, pbx_cpu, car_cpu = e1 - e0, p1 - p0, c1 - c0
+    print(f"calls: {calls}, completed with both answers: {completed}, "
+          f"concurrency: {concurrency}, wall: {t1 - t0:.1f} s")
+    print(f"engine CPU: {engine_cpu:.2f} s ({engine_cpu / max(completed, 1) * 1000:.1f} ms/call)")
+    print(f"PBX CPU: {pbx_cpu:.2f} s ({pbx_cpu / max(completed, 1) * 1000:.1f} ms/call)")
+    print(f"carrier simulator CPU: {car_cpu:.2f} s")
+    print(f"engine CPU per call / PBX CPU per call = {engine_cpu / pbx_cpu:.3f}")
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--calls", type=int, default=100)
+    p.add_argument("--concurrency", type=int, default=30)
+    a = p.parse_args()
+    asyncio.run(main(a.calls, a.concurrency))
