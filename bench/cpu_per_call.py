@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ivr import cli, phone, simulator  # noqa: E402
-from ivr.asterisk import rootfs  # noqa: E402
-from ivr.config import load_settings  # noqa: E402
-from ivr.engine import Engine  # noqa: E402
-from ivr.models import Transaction  # noqa: E402
-from ivr.store import open_store  # noqa: E402
+from ivr import cli, phone, simulator
+from ivr.asterisk import rootfs
+from ivr.config import load_settings
+from ivr.engine import Engine
+from ivr.models import Transaction
+from ivr.store import open_store
 
 TICK = os.sysconf("SC_CLK_TCK")
 
