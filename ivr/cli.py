@@ -150,8 +150,9 @@ def asterisk_status(settings: Settings) -> int:
 # ---------------------------------------------------------------------------- data
 
 
-async def do_import(settings: Settings, path: Path, out: Any = sys.stdout) -> int:
+async def do_import(settings: Settings, path: Path, out: Any = None) -> int:
     """Import a transactions CSV: keep good rows, report bad ones with line and reason."""
+    out = out or sys.stdout
     try:
         with path.open("rb") as f:  # bytes: exact line numbers even for undecodable lines
             txs, errors = intake.parse_transactions_csv(f, source=str(path),
@@ -217,7 +218,8 @@ async def _results(settings: Settings) -> list[dict[str, Any]]:
         await store.close()
 
 
-async def do_report(settings: Settings, by: str, fmt: str, out: Any = sys.stdout) -> int:
+async def do_report(settings: Settings, by: str, fmt: str, out: Any = None) -> int:
+    out = out or sys.stdout
     rows = reports.summarize(await _results(settings), by)
     text = reports.render(rows, fmt, by=by)
     out.write(text if text.endswith("\n") else text + "\n")
@@ -228,7 +230,8 @@ EXPORT_FIELDS = ("office", "ref", "status", "attempts", "last_outcome", "answers
                  "service", "official", "visited_at", "language")
 
 
-async def do_export(settings: Settings, fmt: str, out: Any = sys.stdout) -> int:
+async def do_export(settings: Settings, fmt: str, out: Any = None) -> int:
+    out = out or sys.stdout
     rows = await _results(settings)
     if fmt == "jsonl":
         for r in rows:

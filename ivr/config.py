@@ -117,8 +117,8 @@ def _convert(key: str, raw: Any, origin: str) -> Any:
                 return False
             raise ValueError(f"expected true/false, got {raw!r}")
         if hint is int:
-            if isinstance(raw, bool):
-                raise ValueError("expected a whole number")
+            if isinstance(raw, bool | float):
+                raise ValueError(f"expected a whole number, got {raw!r}")
             return int(raw)
         if hint is float:
             if isinstance(raw, bool):
@@ -187,8 +187,11 @@ def load_settings(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
-        except tomllib.TOMLDecodeError as exc:  # message carries line and column
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:  # message carries line and column, mostly
+            where = ""
+            if "line" not in str(exc):  # e.g. a value cut off at the very end of the file
+                where = f" (line {path.read_text(encoding='utf-8').count(chr(10)) + 1})"
+            raise ConfigError(f"{path}: not valid TOML: {exc}{where}") from None
         for key, raw in data.items():
             if key not in names:
                 raise ConfigError(f"{path}: unknown setting {key!r}")

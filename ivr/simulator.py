@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,9 @@ def parse_phonebook(text: str, source: str = "phonebook") -> list[Citizen]:
             hangup_s = float(hangup_raw) if hangup_raw else None
         except ValueError:
             errors.append(f"{source}:{line}: ring_s/hangup_s: not a number")
+            continue
+        if not math.isfinite(ring_s) or (hangup_s is not None and not math.isfinite(hangup_s)):
+            errors.append(f"{source}:{line}: ring_s/hangup_s: must be a finite number")
             continue
         if ring_s < 0 or (hangup_s is not None and hangup_s <= 0):
             errors.append(f"{source}:{line}: ring_s/hangup_s: must be positive")

@@ -39,7 +39,8 @@ def next_window_start(now: datetime, window: str, tz: str = "Asia/Karachi") -> d
     start, _ = parse_window(window)
     zone = ZoneInfo(tz)
     local = now.astimezone(zone)
-    candidate = local.replace(hour=start.hour, minute=start.minute, second=0, microsecond=0)
+    candidate = local.replace(hour=start.hour, minute=start.minute, second=start.second,
+                              microsecond=0)
     if candidate <= local:
         candidate += timedelta(days=1)
     return candidate.astimezone(now.tzinfo)

@@ -39,7 +39,7 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 STOCK_CONFIGS = ("indications.conf",)
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+_PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 
 
 def render_template(text: str, values: Mapping[str, object], name: str = "template") -> str:

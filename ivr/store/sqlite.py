@@ -78,6 +78,9 @@ class SQLiteStore:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+            except sqlite3.Error as exc:
+                await self._db.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: {exc}") from exc
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
@@ -215,18 +218,20 @@ class SQLiteStore:
                              reason: int | None = None, cause: int | None = None) -> bool:
         """Close an unanswered attempt and move its transaction on; False if it was answered."""
         stamp = ts(now)
-        counts = await self._tx([
-            ("UPDATE attempts SET outcome = ?, reason = ?, cause = ?, ended_at = ? "
-             "WHERE id = ? AND answered_at IS NULL AND ended_at IS NULL",
-             (outcome.value, reason, cause, stamp, attempt_id)),
-            ("UPDATE transactions SET status = ?, last_outcome = ?, next_try_at = ?, "
-             "updated_at = ? WHERE id = (SELECT transaction_id FROM attempts WHERE id = ?) "
-             "AND status = 'dialing' AND EXISTS (SELECT 1 FROM attempts WHERE id = ? "
-             "AND answered_at IS NULL)",
-             (next_status.value, outcome.value, ts(next_try_at) if next_try_at else stamp,
-              stamp, attempt_id, attempt_id)),
-        ])
-        return counts[1] == 1
+        async with self._write() as db:
+            cur = await db.execute(
+                "UPDATE attempts SET outcome = ?, reason = ?, cause = ?, ended_at = ? "
+                "WHERE id = ? AND answered_at IS NULL AND ended_at IS NULL",
+                (outcome.value, reason, cause, stamp, attempt_id))
+            if cur.rowcount != 1:
+                return False  # answered, or already closed: a stale report changes nothing
+            cur = await db.execute(
+                "UPDATE transactions SET status = ?, last_outcome = ?, next_try_at = ?, "
+                "updated_at = ? WHERE id = (SELECT transaction_id FROM attempts WHERE id = ?) "
+                "AND status = 'dialing'",
+                (next_status.value, outcome.value, ts(next_try_at) if next_try_at else stamp,
+                 stamp, attempt_id))
+            return cur.rowcount == 1
 
     async def attempt_not_sent(self, attempt_id: int, now: datetime) -> None:
         """Undo an attempt whose Originate was never sent: no dial happened, none is counted."""

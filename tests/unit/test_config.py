@@ -120,9 +120,6 @@ def test_half_written_toml_names_path_and_line(tmp_path: Path, text: str) -> Non
     assert "line" in str(err.value)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ivr/config.py load_settings: a TOML file cut off "
-                   "mid-value (no final newline) gives 'Invalid value (at end of document)' with no "
-                   "line number")
 def test_truncated_toml_without_newline_names_line(tmp_path: Path) -> None:
     path = write_toml(tmp_path, "max_attempts = 3\nmax_concurrent = ")
     with pytest.raises(ConfigError, match="line"):
@@ -152,8 +149,6 @@ def test_bad_toml_values_name_the_file(tmp_path: Path, toml: str, expected: str)
     assert expected in str(err.value)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ivr/config.py _convert: a TOML float for an int "
-                   "setting is truncated silently (max_concurrent = 2.5 -> 2)")
 def test_toml_float_for_int_setting_is_rejected(tmp_path: Path) -> None:
     path = write_toml(tmp_path, "max_concurrent = 2.5\n")
     with pytest.raises(ConfigError, match="max_concurrent"):

@@ -112,9 +112,6 @@ def test_render_template_unknown_key_names_template_and_key() -> None:
     assert "sip_prot" in str(err.value)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ivr/asterisk/rootfs.py _PLACEHOLDER only matches "
-                   "[a-z_]+, so a mistyped placeholder such as {{ Agi_url }} or {{ rtp_start2 }} is "
-                   "left verbatim in the Asterisk config instead of raising AsteriskSetupError")
 @pytest.mark.parametrize("text", ["{{ Agi_url }}", "{{ rtp_start2 }}", "{{ agi-url }}"])
 def test_render_template_refuses_malformed_placeholder(text: str) -> None:
     with pytest.raises(AsteriskSetupError):

@@ -104,9 +104,6 @@ def test_next_window_start(now: str, window: str, expected: str) -> None:
     assert got >= utc(now)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: scheduler/policy.py next_window_start drops the seconds "
-                   "of a window start parse_window accepts (09:00:30): 09:00:10 PKT gives tomorrow "
-                   "09:00:00, a moment outside the window, instead of today 09:00:30")
 def test_next_window_start_with_seconds_in_the_start() -> None:
     got = next_window_start(utc("2026-11-28 04:00:10"), "09:00:30-20:00", PKT)
     assert got == utc("2026-11-28 04:00:30")

@@ -111,8 +111,6 @@ def test_missing_column(header: str) -> None:
         parse_phonebook(header + "03001234567,busy\n", "pb.csv")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ivr/simulator.py parse_phonebook accepts non-finite "
-                   "ring_s/hangup_s ('nan', 'inf') and renders Wait(nan) / Wait(inf)")
 @pytest.mark.parametrize("row", ["03001234567,answer,,nan,", "03001234567,no_answer,,inf,",
                                  "03001234567,answer,,,nan"])
 def test_non_finite_times_are_rejected(row: str) -> None:

@@ -138,8 +138,6 @@ async def test_add_transactions_is_all_or_nothing(store: SQLiteStore) -> None:
     assert await store.add_transactions([tx("R1")], T0) == (1, 0)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: SQLiteStore.add_transactions lets sqlite3.IntegrityError "
-                   "escape instead of raising StoreError from the one exception tree")
 async def test_add_transactions_failure_is_a_store_error(store: SQLiteStore) -> None:
     with pytest.raises(StoreError):
         await store.add_transactions([tx("R1"), tx("R2", language="xx")], T0)
@@ -317,9 +315,6 @@ async def test_attempt_failed_unreachable_is_never_due(store: SQLiteStore) -> No
     assert await store.next_due_at() is None
 
 
-@pytest.mark.xfail(strict=True, reason="bug: SQLiteStore.attempt_failed moves the transaction even "
-                   "when its own attempt row was already ended (stale/duplicate failure for an old "
-                   "attempt clobbers the attempt now dialing)")
 async def test_stale_attempt_failed_leaves_the_next_attempt_alone(store: SQLiteStore) -> None:
     first = await one_claimed(store)
     assert await store.attempt_failed(first.id, Outcome.BUSY, T0,
