@@ -88,7 +88,10 @@ def asterisk_up(settings: Settings, phonebook: Path | None = None, quiet: bool =
 
     Return True if this call started the instances (False: they were already running).
     """
-    say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
+    def say(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr)
+
     if not rootfs.rootfs_ready(settings.rootfs):
         say(f"Building the Asterisk 22 rootfs in {settings.rootfs} (once, about a minute)...")
         rootfs.build_rootfs(settings.rootfs)
@@ -256,9 +259,9 @@ async def _demo(settings: Settings) -> int:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
         await do_import(settings, DEMO_DIR / "transactions.csv", out=sys.stderr)
-        started = time.monotonic()
+        t0 = time.monotonic()
         await do_run(settings, until_idle=True)
-        print(f"\nAll calls done in {time.monotonic() - started:.0f} s.\n")
+        print(f"\nAll calls done in {time.monotonic() - t0:.0f} s.\n")
         print("Results by district:\n")
         await do_report(settings, "district", "table")
         print(f"\nThe data lives in {settings.db_path}")
