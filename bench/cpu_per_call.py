@@ -42,7 +42,7 @@ async def main(calls: int, concurrency: int) -> None:
     settings = load_settings(env=env, overrides=dict(
         home=str(home), node="rabta-bench", sip_port=5260, carrier_sip_port=5270,
         ami_port=5238, agi_port=4773, rtp_start=30000, calling_window="00:00-24:00",
-        max_concurrent=concurrency, calls_per_second=10, log_level="WARNING"))
+        max_concurrent=concurrency, calls_per_second=10, log_level="WARNING", retry_delays=()))
     cli.asterisk_up(settings, quiet=True)
     node = rootfs.node_for(settings)
     try:

@@ -13,15 +13,17 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ivr import __version__, audio, intake, reports, simulator
 from ivr.asterisk import rootfs
 from ivr.config import Settings, load_settings, replace
 from ivr.errors import InputError, RabtaError
 from ivr.store import open_store
+from scheduler import policy
 
 log = logging.getLogger("rabta")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -164,7 +166,8 @@ async def do_import(settings: Settings, path: Path, out: Any = None) -> int:
         raise InputError(f"{path}: {exc.strerror}") from None
     store = await open_store(settings.db_path)
     try:
-        inserted, known = await store.add_transactions(txs, _now())
+        inserted, known = await store.add_transactions(
+            txs, _now(), lambda t: policy.first_try_at(t.visited_at, settings.first_call_delay))
     finally:
         await store.close()
     if errors:
@@ -258,7 +261,8 @@ async def _demo(settings: Settings) -> int:
         if settings.db_path.exists():
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
-        await do_import(settings, DEMO_DIR / "transactions.csv", out=sys.stderr)
+        await do_import(settings, _demo_transactions(settings.home / "demo-transactions.csv"),
+                        out=sys.stderr)
         t0 = time.monotonic()
         await do_run(settings, until_idle=True)
         print(f"\nAll calls done in {time.monotonic() - t0:.0f} s.\n")
@@ -276,7 +280,22 @@ async def _demo(settings: Settings) -> int:
 def demo_settings(settings: Settings) -> Settings:
     """The demo's own database and short timers, so it finishes in a few minutes."""
     return replace(settings, database=str(settings.home / "demo.db"),
-                   calling_window="00:00-24:00", retry_delay=3.0, ring_timeout=10.0)
+                   calling_window="00:00-24:00", quiet_periods=(), blocked_dates=(),
+                   retry_delay=3.0, retry_delays=(), callback_delay=3.0, ring_timeout=10.0,
+                   first_call_delay=0.0)
+
+
+def _demo_transactions(dest: Path) -> Path:
+    """Copy the bundled transactions with visits moved to three hours ago, so none is stale."""
+    rows = list(csv.reader((DEMO_DIR / "transactions.csv").open(encoding="utf-8")))
+    base = datetime.now(ZoneInfo("Asia/Karachi")).replace(microsecond=0) - timedelta(hours=3)
+    col = rows[0].index("visited_at")
+    for i, row in enumerate(rows[1:]):
+        row[col] = (base - timedelta(minutes=7 * i)).replace(tzinfo=None).isoformat()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with dest.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+    return dest
 
 
 # ---------------------------------------------------------------------------- parser

@@ -67,6 +67,17 @@ class Settings:
     retry_delay: float = 900.0  # seconds before retrying busy / no answer / congestion
     calling_window: str = "09:00-20:00"  # Asia/Karachi local time; 00:00-24:00 is always
     timezone: str = "Asia/Karachi"
+    service_windows: tuple[str, ...] = ()  # per service, e.g. "pension=10:00-16:00"
+    blocked_dates: tuple[str, ...] = ()  # public holidays, local dates: "2026-12-25"
+    quiet_periods: tuple[str, ...] = ()  # e.g. "fri 12:30-14:30" (Friday prayers)
+    first_call_delay: float = 7200.0  # seconds after the visit before the first call
+    max_age: float = 259200.0  # seconds after the visit when the transaction expires (3 days)
+    # Per-outcome retry delays in seconds; outcomes not listed wait retry_delay.
+    retry_delays: tuple[str, ...] = ("busy=900", "no_answer=3600", "congestion=1800",
+                                     "failed=1800")
+    cooldown_days: float = 30.0  # one survey per citizen per this many days, across services
+    partial_callbacks: int = 1  # an answered but unfinished survey is called back this often
+    callback_delay: float = 1800.0  # seconds before that call-back
 
     # Survey
     digit_timeout: float = 5.0  # seconds to wait for a key after a question
@@ -161,12 +172,63 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"timezone: {s.timezone!r} is not a known time zone") from None
     if s.default_language not in ("ur", "pa", "en"):
         raise ConfigError(f"default_language: {s.default_language!r} is not ur, pa or en")
-    from scheduler.policy import parse_window  # policy is pure; importing it here is one-way
+    from scheduler.policy import parse_window  # pure; importing it here is one-way
 
     try:
         parse_window(s.calling_window)
     except ValueError as exc:
         raise ConfigError(f"calling_window: {exc}") from None
+    try:
+        policy_rules(s)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _pairs(items: tuple[str, ...], key: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ValueError(f"{key}: {item!r} is not name=value")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def policy_rules(s: Settings) -> tuple[Any, Any]:
+    """Build the scheduler's CallingRules and RetryRules from settings (ValueError if bad)."""
+    from datetime import date
+
+    from ivr.models import Outcome
+    from scheduler.policy import CallingRules, QuietPeriod, RetryRules, parse_window
+
+    windows = _pairs(s.service_windows, "service_windows")
+    for service, window in windows.items():
+        try:
+            parse_window(window)
+        except ValueError as exc:
+            raise ValueError(f"service_windows: {service}: {exc}") from None
+    try:
+        blocked = frozenset(date.fromisoformat(d) for d in s.blocked_dates)
+    except ValueError as exc:
+        raise ValueError(f"blocked_dates: {exc}") from None
+    try:
+        quiet = tuple(QuietPeriod.parse(q) for q in s.quiet_periods)
+    except ValueError as exc:
+        raise ValueError(f"quiet_periods: {exc}") from None
+    delays: dict[Outcome, float] = {o: s.retry_delay for o in Outcome if o.retryable}
+    for name, value in _pairs(s.retry_delays, "retry_delays").items():
+        try:
+            outcome = Outcome(name)
+            delays[outcome] = float(value)
+        except ValueError:
+            raise ValueError(f"retry_delays: {name}={value} is not outcome=seconds "
+                             f"(outcomes: {', '.join(o.value for o in Outcome if o.retryable)})"
+                             ) from None
+    calling = CallingRules(window=s.calling_window, service_windows=windows,
+                           blocked_dates=blocked, quiet=quiet, tz=s.timezone)
+    retry = RetryRules(max_attempts=s.max_attempts, delays=delays, default_delay=s.retry_delay,
+                       partial_callbacks=s.partial_callbacks, callback_delay=s.callback_delay)
+    return calling, retry
 
 
 def load_settings(

@@ -14,10 +14,11 @@ from ivr.asterisk import variables as V
 from ivr.asterisk.agi.server import FastAGIServer
 from ivr.asterisk.ami import AMI
 from ivr.calls import CallRegistry
-from ivr.config import Settings
+from ivr.config import Settings, policy_rules
 from ivr.errors import TelephonyError
 from ivr.flows.session import SurveySessions
 from ivr.store import SQLiteStore
+from scheduler import policy
 from scheduler.dialer import Dialer
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,11 @@ class Engine:
         self.settings = settings
         self.store = store
         self.calls = CallRegistry()
-        self.sessions = SurveySessions(store, settings, self.calls)
+        _, retry = policy_rules(settings)
+        self.sessions = SurveySessions(
+            store, settings, self.calls,
+            next_step=lambda result, attempts, callbacks, now: policy.after_survey(
+                result, attempts, callbacks, now, retry))
         self.agi = FastAGIServer(
             {V.SCRIPT_SURVEY: self.sessions}, host=settings.agi_host, port=settings.agi_port,
             allow=settings.agi_allow, header_timeout=settings.agi_header_timeout)

@@ -11,14 +11,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ivr import phone
 from ivr.asterisk import variables as V
 from ivr.asterisk.ami import AMI, HangupEvent, OriginateResult, outcome_from
 from ivr.calls import CallRegistry
-from ivr.config import Settings
+from ivr.config import Settings, policy_rules
 from ivr.errors import AMIConnectionError, AMIError
 from ivr.models import Attempt, Outcome, TxStatus
 from ivr.store import SQLiteStore
@@ -58,6 +58,7 @@ class Dialer:
         self.clock = clock
         self.progress = progress
         self.stats = DialerStats()
+        self.calling, self.retry = policy_rules(settings)
         self._tasks: set[asyncio.Task[None]] = set()
         self._originating: set[int] = set()  # attempts whose own _dial task settles them
         self._hangup_causes: dict[int, int] = {}  # seen on AMI while the result was unknown
@@ -76,18 +77,22 @@ class Dialer:
         interval = 1.0 / self.settings.calls_per_second
         while not stop.is_set():
             now = self.clock()
-            if not policy.in_calling_window(now, self.settings.calling_window,
-                                            self.settings.timezone):
-                opens = policy.next_window_start(now, self.settings.calling_window,
-                                                 self.settings.timezone)
-                log.info("outside the calling window %s; waiting until %s",
-                         self.settings.calling_window, opens.isoformat(timespec="minutes"))
-                await self._sleep(stop, min(60.0, (opens - now).total_seconds()))
+            only, excluded = self._services_now(now)
+            if only == []:
+                opens = min(policy.next_allowed(now, svc, self.calling)
+                            for svc in ("", *self.calling.service_windows))
+                log.info("outside every calling window; next opens %s",
+                         opens.astimezone(UTC).isoformat(timespec="minutes"))
+                await self._sleep(stop, min(60.0, max(0.5, (opens - now).total_seconds())))
                 continue
             free = self.settings.max_concurrent - self.calls.in_flight
             batch: list[Attempt] = []
             if free > 0 and self.ami.connected:
-                batch = await self.store.claim_due(now, min(free, 50), node=self.ami.name)
+                batch = await self.store.claim_due(
+                    now, min(free, 50), node=self.ami.name,
+                    expire_before=now - timedelta(seconds=self.settings.max_age),
+                    cooldown_since=now - timedelta(days=self.settings.cooldown_days),
+                    services_only=only, services_except=excluded)
             for attempt in batch:
                 self.calls.track(attempt.id)
                 self._spawn(self._dial(attempt), f"dial-{attempt.id}")
@@ -102,6 +107,15 @@ class Dialer:
             await self._sleep(stop, IDLE_POLL_S)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _services_now(self, now: datetime) -> tuple[list[str] | None, list[str]]:
+        """Which services may be called now: (only these | None for all, all but these)."""
+        overrides = list(self.calling.service_windows)
+        open_overrides = [s for s in overrides if policy.may_call(now, s, self.calling)]
+        # "" stands for any service without its own window.
+        if policy.may_call(now, "", self.calling):
+            return None, [s for s in overrides if s not in open_overrides]
+        return open_overrides, []
 
     async def _nothing_left(self) -> bool:
         counts = await self.store.status_counts()
@@ -157,9 +171,7 @@ class Dialer:
                                  reason: int | None = None, cause: int | None = None) -> None:
         now = self.clock()
         tx_attempts = await self._attempt_count(attempt)
-        status, next_at = policy.after_attempt(
-            outcome, tx_attempts, now, max_attempts=self.settings.max_attempts,
-            retry_delay=self.settings.retry_delay)
+        status, next_at = policy.retry_after(outcome, tx_attempts, now, self.retry)
         await self.store.attempt_failed(attempt.id, outcome, now, next_status=status,
                                         next_try_at=next_at, reason=reason, cause=cause)
 

@@ -336,7 +336,7 @@ def start(inst: Instance) -> int:
         proc.kill()
         raise AsteriskSetupError(f"{inst.name} did not boot within {START_TIMEOUT_S:.0f} s")
     inst.pidfile.write_text(f"{proc.pid}\n")  # Asterisk writes it too; ours is the chroot's PID
-    log.info("%s started (pid %d, SIP 127.0.0.1:%d)", inst.name, proc.pid, inst.sip_port)
+    log.debug("%s started (pid %d, SIP 127.0.0.1:%d)", inst.name, proc.pid, inst.sip_port)
     return proc.pid
 
 
@@ -365,7 +365,7 @@ def stop(inst: Instance) -> bool:
         while pid_of(inst) == pid:
             time.sleep(0.05)
     inst.pidfile.unlink(missing_ok=True)
-    log.info("%s stopped", inst.name)
+    log.debug("%s stopped", inst.name)
     return True
 
 

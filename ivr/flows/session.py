@@ -17,9 +17,14 @@ from ivr.calls import CallRegistry
 from ivr.config import Settings
 from ivr.errors import AGIProtocolError, CallerHungUp
 from ivr.flows.survey import DEFAULT_SURVEY, Survey, SurveyState, run_survey
+from ivr.models import TxStatus
 from ivr.store import SQLiteStore
 
 log = logging.getLogger(__name__)
+
+
+# (result, attempts, call-backs used, now) -> (the transaction's next status, when)
+NextStep = Callable[[TxStatus, int, int, datetime], tuple[TxStatus, datetime | None]]
 
 
 def _now() -> datetime:
@@ -30,8 +35,10 @@ class SurveySessions:
     """The FastAGI route for `survey`: runs one survey per connection."""
 
     def __init__(self, store: SQLiteStore, settings: Settings, calls: CallRegistry, *,
-                 survey: Survey = DEFAULT_SURVEY, clock: Callable[[], datetime] = _now) -> None:
+                 survey: Survey = DEFAULT_SURVEY, clock: Callable[[], datetime] = _now,
+                 next_step: NextStep | None = None) -> None:
         self.store = store
+        self.next_step = next_step
         self.settings = settings
         self.calls = calls
         self.survey = survey
@@ -69,6 +76,15 @@ class SurveySessions:
         finally:
             result = state.result(self.survey)
             # Shielded: the result must land even if the server is shutting down.
-            await asyncio.shield(self.store.finish_call(attempt_id, result, self.clock()))
+            await asyncio.shield(self._finish(attempt_id, result))
             self.calls.session_ended(attempt_id)
             log.info("attempt %d: survey %s", attempt_id, result)
+
+    async def _finish(self, attempt_id: int, result: TxStatus) -> None:
+        now = self.clock()
+        status, when = result, None
+        if self.next_step is not None:
+            attempts, callbacks = await self.store.attempt_counts(attempt_id)
+            status, when = self.next_step(result, attempts, callbacks, now)
+        await self.store.finish_call(attempt_id, result, now, next_status=status,
+                                     next_try_at=when)

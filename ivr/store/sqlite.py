@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,11 +147,19 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ intake
 
-    async def add_transactions(self, txs: Sequence[Transaction], now: datetime) -> tuple[int, int]:
-        """Insert transactions idempotently by (office, ref), all or none; return (new, known)."""
+    async def add_transactions(
+            self, txs: Sequence[Transaction], now: datetime,
+            not_before: Callable[[Transaction], datetime] | None = None) -> tuple[int, int]:
+        """Insert transactions idempotently by (office, ref), all or none; return (new, known).
+
+        not_before gives each transaction's first call time (policy: some hours after the
+        visit); it is never earlier than now.
+        """
         stamp = ts(now)
         rows = [(t.office, t.ref, t.name, t.mobile, t.service, t.district, t.official,
-                 ts(t.visited_at), t.language, stamp, stamp, stamp) for t in txs]
+                 ts(t.visited_at), t.language,
+                 ts(max(now, not_before(t))) if not_before else stamp, stamp, stamp)
+                for t in txs]
         async with self._write() as db:
             before = db.total_changes
             await db.executemany(
@@ -164,19 +172,71 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ dialer
 
-    async def claim_due(self, now: datetime, limit: int, node: str = "") -> list[Attempt]:
-        """Atomically take up to limit due transactions and write one attempt row for each."""
+    async def claim_due(self, now: datetime, limit: int, node: str = "", *,
+                        expire_before: datetime | None = None,
+                        cooldown_since: datetime | None = None,
+                        services_only: Sequence[str] | None = None,
+                        services_except: Sequence[str] = ()) -> list[Attempt]:
+        """Atomically take up to limit due transactions and write one attempt row for each.
+
+        Checked here, at dial time, for each candidate: the do-not-call list (-> opted_out),
+        age (visited before expire_before -> expired), and the citizen's cooldown (surveyed
+        on another transaction since cooldown_since -> expired). A citizen already on the
+        line for another transaction waits. services_only / services_except carry the
+        calling windows the dialer's policy computed for now.
+        """
         if limit <= 0:
             return []
         stamp = ts(now)
+        where = ["status IN ('pending', 'scheduled')", "next_try_at <= ?"]
+        args: list[Any] = [stamp]
+        if services_only is not None:
+            if not services_only:
+                return []
+            where.append(f"service IN ({','.join('?' * len(services_only))})")
+            args.extend(services_only)
+        if services_except:
+            where.append(f"service NOT IN ({','.join('?' * len(services_except))})")
+            args.extend(services_except)
         claimed: list[Attempt] = []
         async with self._write() as db:
             async with db.execute(
-                "SELECT id, mobile, language FROM transactions "
-                "WHERE status IN ('pending', 'scheduled') AND next_try_at <= ? "
-                "ORDER BY next_try_at, id LIMIT ?", (stamp, limit)) as cur:
+                f"SELECT id, mobile, language, visited_at FROM transactions "
+                f"WHERE {' AND '.join(where)} ORDER BY next_try_at, id LIMIT ?",
+                (*args, limit * 2)) as cur:
                 due = await cur.fetchall()
+            numbers = sorted({r["mobile"] for r in due})
+            blocked: set[str] = set()
+            busy: set[str] = set()
+            if numbers:
+                marks = ",".join("?" * len(numbers))
+                async with db.execute(f"SELECT number FROM dnc WHERE number IN ({marks})",
+                                      numbers) as cur:
+                    blocked = {r[0] for r in await cur.fetchall()}
+                async with db.execute(
+                    f"SELECT DISTINCT mobile FROM transactions WHERE mobile IN ({marks}) "
+                    f"AND status IN ('dialing', 'in_call')", numbers) as cur:
+                    busy = {r[0] for r in await cur.fetchall()}
             for row in due:
+                if len(claimed) >= limit:
+                    break
+                reason = None
+                if row["mobile"] in blocked:
+                    reason, status = "dnc", "opted_out"
+                elif expire_before is not None and row["visited_at"] < ts(expire_before):
+                    reason, status = "too_old", "expired"
+                elif cooldown_since is not None and await self._surveyed_since(
+                        db, row["mobile"], row["id"], cooldown_since):
+                    reason, status = "cooldown", "expired"
+                if reason is not None:
+                    await db.execute(
+                        "UPDATE transactions SET status = ?, closed_reason = ?, updated_at = ? "
+                        "WHERE id = ?", (status, reason, stamp, row["id"]))
+                    log.info("transaction %d not called: %s", row["id"], reason)
+                    continue
+                if row["mobile"] in busy:
+                    continue  # one call per citizen at a time; the cooldown decides afterwards
+                busy.add(row["mobile"])
                 await db.execute(
                     "UPDATE transactions SET status = 'dialing', attempts = attempts + 1, "
                     "updated_at = ? WHERE id = ?", (stamp, row["id"]))
@@ -187,6 +247,40 @@ class SQLiteStore:
                 claimed.append(Attempt(cur.lastrowid, row["id"], row["mobile"], now,
                                        row["language"]))
         return claimed
+
+    @staticmethod
+    async def _surveyed_since(db: aiosqlite.Connection, mobile: str, tx_id: int,
+                              since: datetime) -> bool:
+        async with db.execute(
+            "SELECT 1 FROM transactions o JOIN attempts a ON a.transaction_id = o.id "
+            "WHERE o.mobile = ? AND o.id != ? AND a.answered_at >= ? LIMIT 1",
+            (mobile, tx_id, ts(since))) as cur:
+            return await cur.fetchone() is not None
+
+    # ------------------------------------------------------------------ do-not-call
+
+    async def dnc_add(self, numbers: Iterable[str], source: str, now: datetime,
+                      note: str = "") -> int:
+        """Put numbers (E.164) on the do-not-call list; return how many were new."""
+        rows = [(n, source, ts(now), note) for n in numbers]
+        async with self._write() as db:
+            before = db.total_changes
+            await db.executemany(
+                "INSERT INTO dnc (number, source, added_at, note) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (number) DO NOTHING", rows)
+            return db.total_changes - before
+
+    async def dnc_remove(self, number: str) -> bool:
+        """Take a number off the do-not-call list."""
+        async with self._write() as db:
+            cur = await db.execute("DELETE FROM dnc WHERE number = ?", (number,))
+            return cur.rowcount == 1
+
+    async def dnc_list(self) -> list[dict[str, Any]]:
+        """Return the do-not-call list, newest first."""
+        async with self._db.execute(
+                "SELECT number, source, added_at, note FROM dnc ORDER BY added_at DESC") as cur:
+            return [dict(r) for r in await cur.fetchall()]
 
     async def next_due_at(self) -> datetime | None:
         """Return when the earliest waiting transaction becomes due, or None."""
@@ -294,9 +388,15 @@ class SQLiteStore:
             (attempt_id, question, value, ts(now), attempt_id))])
 
     async def finish_call(self, attempt_id: int, result: TxStatus, now: datetime,
-                          cause: int | None = None) -> bool:
-        """End an answered attempt with the survey's result; False if it was already ended."""
+                          cause: int | None = None, *, next_status: TxStatus | None = None,
+                          next_try_at: datetime | None = None) -> bool:
+        """End an answered attempt with the survey's result; False if it was already ended.
+
+        next_status (default: the result itself) lets policy schedule a call-back for an
+        unfinished survey; it counts as one of the transaction's call-backs.
+        """
         stamp = ts(now)
+        status = next_status or result
         async with self._write() as db:
             cur = await db.execute(
                 "UPDATE attempts SET ended_at = ?, result = ?, cause = COALESCE(cause, ?) "
@@ -304,11 +404,25 @@ class SQLiteStore:
                 (stamp, result.value, cause, attempt_id))
             changed = cur.rowcount == 1
             if changed:
+                callback = 1 if status is TxStatus.SCHEDULED else 0
                 await db.execute(
-                    "UPDATE transactions SET status = ?, updated_at = ? "
+                    "UPDATE transactions SET status = ?, updated_at = ?, "
+                    "callbacks = callbacks + ?, next_try_at = COALESCE(?, next_try_at) "
                     "WHERE id = (SELECT transaction_id FROM attempts WHERE id = ?) "
-                    f"AND status NOT IN {_FINAL}", (result.value, stamp, attempt_id))
+                    f"AND status NOT IN {_FINAL}",
+                    (status.value, stamp, callback, ts(next_try_at) if next_try_at else None,
+                     attempt_id))
         return changed
+
+    async def attempt_counts(self, attempt_id: int) -> tuple[int, int]:
+        """Return (attempts, call-backs used) of the transaction an attempt belongs to."""
+        async with self._db.execute(
+            "SELECT t.attempts, t.callbacks FROM attempts a JOIN transactions t "
+            "ON t.id = a.transaction_id WHERE a.id = ?", (attempt_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise StoreError(f"no attempt {attempt_id}")
+        return int(row[0]), int(row[1])
 
     async def answers_for_attempt(self, attempt_id: int) -> dict[str, str]:
         """Return the answers given during one attempt."""

@@ -20,7 +20,8 @@ from ivr.store import SQLiteStore
 TEST_NODE = dict(
     node="rabta-test", sip_port=5160, carrier_sip_port=5170, ami_port=5138, agi_port=4673,
     rtp_start=20000, calling_window="00:00-24:00", retry_delay=1.0, ring_timeout=6.0,
-    max_concurrent=20, calls_per_second=10.0, digit_timeout=4.0,
+    max_concurrent=20, calls_per_second=10.0, digit_timeout=4.0, retry_delays=(),
+    callback_delay=1.0, partial_callbacks=1,
 )
 
 

@@ -5,6 +5,7 @@ reject / not in the book; digits, `w` waits, `s` waits-for-the-prompt, `h` hang-
 after N seconds, a ring delay, invalid keys and silence. The store must say exactly what the
 phone book scripted: status, attempt count, last outcome and every answer. The carrier's own
 CDRs must show each number dialled exactly as many times as the store has attempts.
+An answered but unfinished survey (partial) gets its one call-back, so it shows 2 attempts.
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ CASES: list[tuple[Citizen, str, int, str, dict[str, str]]] = [
      {"rating": "4", "bribe": "2"}),
     (Citizen("03005550101", "answer", "swwwwws3s2"), C, 1, "answered",  # silence: asked again
      {"rating": "3", "bribe": "2"}),
-    (Citizen("03005550102", "answer", "s4sh"), P, 1, "answered", {"rating": "4"}),  # hangs up
-    (Citizen("03005550103", "answer", "", hangup_s="2"), P, 1, "answered", {}),  # in greeting
-    (Citizen("03005550104", "answer", "s7s8s2"), P, 1, "answered", {"bribe": "2"}),  # 2 invalid
+    (Citizen("03005550102", "answer", "s4sh"), P, 2, "answered", {"rating": "4"}),  # hangs up
+    (Citizen("03005550103", "answer", "", hangup_s="2"), P, 2, "answered", {}),  # in greeting
+    (Citizen("03005550104", "answer", "s7s8s2"), P, 2, "answered", {"bribe": "2"}),  # 2 invalid
     (Citizen("03005550105", "answer", "s5s1", ring_s="3"), C, 1, "answered",
      {"rating": "5", "bribe": "1"}),
-    (Citizen("03005550106", "answer", ""), P, 1, "answered", {}),  # answers, never presses
+    (Citizen("03005550106", "answer", ""), P, 2, "answered", {}),  # answers, never presses
     (Citizen("+923005550107", "answer", "sw1s2"), C, 1, "answered", {"rating": "1", "bribe": "2"}),
     (Citizen("03005550108", "answer", "s2sw1"), C, 1, "answered", {"rating": "2", "bribe": "1"}),
     (Citizen("03005550109", "answer", "s3s2", ring_s="1"), C, 1, "answered",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,15 +18,17 @@ import pytest
 from ivr.errors import StoreError
 from ivr.models import Attempt, Outcome, Transaction, TxStatus
 from ivr.store import SQLiteStore, open_store
-from ivr.store.sqlite import parse_ts, ts
+from ivr.store.sqlite import MIGRATIONS, parse_ts, ts
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)  # 11:00 in Karachi
 VISITED = datetime(2026, 11, 27, 5, 30, tzinfo=UTC)
 
 
 def tx(ref: str, *, office: str = "DC Office Lahore", language: str | None = "ur",
-       mobile: str = "+923001234567") -> Transaction:
-    return Transaction(office=office, ref=ref, name="Ali Khan", mobile=mobile,
+       mobile: str | None = None) -> Transaction:
+    # A citizen per ref unless a test says otherwise: one citizen is called one call at a time.
+    number = mobile or f"+92300{zlib.crc32(f'{office}/{ref}'.encode()) % 10**7:07d}"
+    return Transaction(office=office, ref=ref, name="Ali Khan", mobile=number,
                        service="domicile", district="Lahore", official="Bilal",
                        visited_at=VISITED, language=language)
 
@@ -96,7 +99,7 @@ async def test_migrations_applied_once(tmp_path: Path) -> None:
     finally:
         await second.close()
     after = raw(path, "SELECT version, applied_at FROM schema_migrations")
-    assert [v for v, _ in after] == [1]
+    assert [v for v, _ in after] == [int(f.name[:4]) for f in sorted(MIGRATIONS.glob("*.sql"))]
     assert after == before  # the second open did not re-apply (or re-stamp) version 1
     tables = {r[0] for r in raw(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"transactions", "attempts", "answers", "schema_migrations"} <= tables
@@ -158,8 +161,9 @@ async def test_claim_due_takes_only_due_rows_and_writes_attempts(
     by_tx = {a.transaction_id: a for a in claimed}
     refs = {r[0]: r[1] for r in raw(tmp_path / "t.db", "SELECT id, ref FROM transactions")}
     assert sorted(refs[i] for i in by_tx) == ["DUE1", "DUE2"]
+    numbers = {r[0]: r[1] for r in raw(tmp_path / "t.db", "SELECT id, mobile FROM transactions")}
     for a in claimed:
-        assert (a.number, a.started_at, a.language) == ("+923001234567", T0, "ur")
+        assert (a.number, a.started_at, a.language) == (numbers[a.transaction_id], T0, "ur")
     for ref in ("DUE1", "DUE2"):
         t = await store.transaction("DC Office Lahore", ref)
         assert t is not None

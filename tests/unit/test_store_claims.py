@@ -1,0 +1,132 @@
+"""Unit tier: the dial-time checks in SQLiteStore.claim_due (do-not-call, age, cooldown, one
+call per citizen, calling windows by service) and call-backs for unfinished surveys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ivr.models import Outcome, Transaction, TxStatus
+from ivr.store import SQLiteStore, open_store
+
+T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+A, B, C = "+923001110001", "+923001110002", "+923001110003"
+
+
+def tx(ref: str, mobile: str, *, service: str = "police", visited: datetime = T0) -> Transaction:
+    return Transaction(office="PS Gulberg", ref=ref, name="", mobile=mobile, service=service,
+                       district="Lahore", official="SHO", visited_at=visited, language="ur")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = await open_store(tmp_path / "t.db")
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def status_of(store: SQLiteStore, ref: str) -> tuple[str, str | None]:
+    rows = {r["ref"]: r for r in await store.results()}
+    t = await store.transaction("PS Gulberg", ref)
+    assert t is not None
+    return rows[ref]["status"], await _reason(store, t.id)  # type: ignore[arg-type]
+
+
+async def _reason(store: SQLiteStore, tx_id: int) -> str | None:
+    async with store._db.execute(
+            "SELECT closed_reason FROM transactions WHERE id = ?", (tx_id,)) as cur:
+        row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def test_number_on_the_dnc_list_is_never_dialled(store: SQLiteStore) -> None:
+    await store.add_transactions([tx("R1", A), tx("R2", B)], T0)
+    assert await store.dnc_add([A], "admin", T0, note="asked by phone") == 1
+    assert await store.dnc_add([A], "optout", T0) == 0  # already there
+    claimed = await store.claim_due(T0, 10)
+    assert [a.number for a in claimed] == [B]
+    assert await status_of(store, "R1") == ("opted_out", "dnc")
+    assert [d["number"] for d in await store.dnc_list()] == [A]
+
+
+async def test_dnc_added_while_queued_is_honoured_at_dial_time(store: SQLiteStore) -> None:
+    await store.add_transactions([tx("R1", A)], T0)
+    await store.dnc_add([A], "optout", T0 + timedelta(minutes=1))  # after load, before dial
+    assert await store.claim_due(T0 + timedelta(minutes=2), 10) == []
+    assert await status_of(store, "R1") == ("opted_out", "dnc")
+
+
+async def test_dnc_remove(store: SQLiteStore) -> None:
+    await store.dnc_add([A], "admin", T0)
+    assert await store.dnc_remove(A) is True
+    assert await store.dnc_remove(A) is False
+    await store.add_transactions([tx("R1", A)], T0)
+    assert len(await store.claim_due(T0, 10)) == 1
+
+
+async def test_too_old_visit_expires_instead_of_dialling(store: SQLiteStore) -> None:
+    await store.add_transactions([tx("OLD", A, visited=T0 - timedelta(days=4)),
+                                  tx("NEW", B, visited=T0 - timedelta(hours=3))], T0)
+    claimed = await store.claim_due(T0, 10, expire_before=T0 - timedelta(days=3))
+    assert [a.number for a in claimed] == [B]
+    assert await status_of(store, "OLD") == ("expired", "too_old")
+
+
+async def test_cooldown_across_services_and_offices(store: SQLiteStore) -> None:
+    await store.add_transactions([tx("FIRST", A, service="police")], T0)
+    [first] = await store.claim_due(T0, 10)
+    await store.survey_started(first.id, T0)  # answered: the citizen has been surveyed
+    await store.finish_call(first.id, TxStatus.COMPLETED, T0)
+    later = T0 + timedelta(days=5)
+    await store.add_transactions([tx("SECOND", A, service="health")], later)
+    assert await store.claim_due(later, 10, cooldown_since=later - timedelta(days=30)) == []
+    assert await status_of(store, "SECOND") == ("expired", "cooldown")
+
+
+async def test_unanswered_calls_do_not_start_a_cooldown(store: SQLiteStore) -> None:
+    await store.add_transactions([tx("FIRST", A)], T0)
+    [first] = await store.claim_due(T0, 10)
+    await store.attempt_failed(first.id, Outcome.BUSY, T0,
+                               next_status=TxStatus.UNREACHABLE, next_try_at=None)
+    await store.add_transactions([tx("SECOND", A)], T0)
+    assert len(await store.claim_due(T0, 10, cooldown_since=T0 - timedelta(days=30))) == 1
+
+
+async def test_one_call_per_citizen_at_a_time(store: SQLiteStore) -> None:
+    await store.add_transactions([tx("R1", A), tx("R2", A), tx("R3", C)], T0)
+    claimed = await store.claim_due(T0, 10)
+    assert sorted(a.number for a in claimed) == [A, C]
+    assert await store.claim_due(T0, 10) == []  # A is still on the line
+    assert (await status_of(store, "R2"))[0] == "pending"
+
+
+async def test_service_windows_filter_the_claim(store: SQLiteStore) -> None:
+    await store.add_transactions([tx("P", A, service="pension"), tx("Q", B, service="police")],
+                                 T0)
+    assert [a.number for a in await store.claim_due(T0, 10, services_except=["pension"])] == [B]
+    assert [a.number for a in await store.claim_due(T0, 10, services_only=["pension"])] == [A]
+    assert await store.claim_due(T0, 10, services_only=[]) == []
+
+
+async def test_partial_survey_gets_one_call_back(store: SQLiteStore) -> None:
+    await store.add_transactions([tx("R1", A)], T0)
+    [first] = await store.claim_due(T0, 10)
+    await store.survey_started(first.id, T0)
+    await store.save_answer(first.id, "rating", "4", T0)
+    back = T0 + timedelta(minutes=30)
+    assert await store.finish_call(first.id, TxStatus.PARTIAL, T0,
+                                   next_status=TxStatus.SCHEDULED, next_try_at=back)
+    assert await store.attempt_counts(first.id) == (1, 1)
+    assert await store.claim_due(T0, 10) == []  # not before the call-back time
+    [second] = await store.claim_due(back, 10)
+    await store.survey_started(second.id, back)
+    await store.save_answer(second.id, "bribe", "2", back)
+    await store.finish_call(second.id, TxStatus.PARTIAL, back)  # no more call-backs: final
+    [row] = await store.results()
+    assert (row["status"], row["attempts"], row["answers"]) == (
+        "partial", 2, {"rating": "4", "bribe": "2"})
