@@ -234,8 +234,7 @@ class Dialer:
     async def _settle_hangup(self, event: HangupEvent) -> None:
         # Answered but no survey session ever ran (FastAGI unreachable, or it crashed):
         # close it as partial with whatever answers exist, so it is never left in_call.
-        if await self.store.finish_call(event.attempt_id, TxStatus.PARTIAL, self.clock(),
-                                        cause=event.cause):
+        if await self._finish_answered(event.attempt_id, event.cause):
             log.warning("attempt %d: call ended without a survey session (cause %s)",
                         event.attempt_id, event.cause)
         elif event.attempt_id not in self._originating:
@@ -243,6 +242,14 @@ class Dialer:
             attempt = await self.store.attempt_row(event.attempt_id)
             await self._record_unanswered(attempt, outcome_from(None, event.cause),
                                           cause=event.cause)
+
+    async def _finish_answered(self, attempt_id: int, cause: int | None) -> bool:
+        """Close an answered call that no survey session closed: partial, call-back per policy."""
+        now = self.clock()
+        attempts, callbacks = await self.store.attempt_counts(attempt_id)
+        status, when = policy.after_survey(TxStatus.PARTIAL, attempts, callbacks, now, self.retry)
+        return await self.store.finish_call(attempt_id, TxStatus.PARTIAL, now, cause,
+                                            next_status=status, next_try_at=when)
 
     # ------------------------------------------------------------------ restart
 
@@ -258,7 +265,7 @@ class Dialer:
                 self.calls.track(attempt_id)
                 continue
             if answered:
-                await self.store.finish_call(attempt_id, TxStatus.PARTIAL, self.clock())
+                await self._finish_answered(attempt_id, None)
             else:
                 tx = await self.store.attempt_row(attempt_id)
                 await self._record_unanswered(tx, Outcome.UNKNOWN)

@@ -36,6 +36,8 @@ def parse_window(spec: str) -> tuple[time, time | None]:
         start = time.fromisoformat(start_s.strip())
         end_s = end_s.strip()
         end = None if end_s in ("24:00", "24:00:00") else time.fromisoformat(end_s)
+        if start.tzinfo is not None or (end is not None and end.tzinfo is not None):
+            raise ValueError("a window is local wall-clock time, with no offset")
     except ValueError:
         raise ValueError(f"{spec!r} is not a window like 09:00-20:00") from None
     if end is not None and end <= start:
@@ -78,6 +80,8 @@ class QuietPeriod:
     def __post_init__(self) -> None:
         if not 0 <= self.weekday <= 6:
             raise ValueError(f"quiet period: weekday {self.weekday} is not 0 (Monday) .. 6 (Sunday)")
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("quiet period: times are local wall-clock times, with no offset")
         if self.end <= self.start:
             raise ValueError(f"quiet period: {self.end:%H:%M} must be after {self.start:%H:%M} "
                              f"on the same day")
@@ -100,6 +104,8 @@ class QuietPeriod:
         try:
             start_s, end_s = range_s.split("-")
             start, end = time.fromisoformat(start_s), time.fromisoformat(end_s)
+            if start.tzinfo is not None or end.tzinfo is not None:
+                raise ValueError("local wall-clock time has no offset")
         except ValueError:
             raise ValueError(f"quiet period {spec!r}: {range_s!r} is not a time range "
                              f"HH:MM-HH:MM within one day, {example}") from None

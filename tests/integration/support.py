@@ -128,3 +128,23 @@ class TCPProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+def wait_carrier_idle(settings: Settings, timeout: float = 60.0) -> None:
+    """Wait until the carrier simulator has no channels left (its CDRs are then complete)."""
+    import time
+
+    carrier = rootfs.node_for(settings).carrier
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = rootfs.cli(carrier, "core show channels count")
+        if out.strip().startswith("0 active channels"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"carrier still has calls after {timeout:.0f} s: {out.strip()}")
+
+
+async def answers_snapshot(store: SQLiteStore) -> set[tuple[int, str, str]]:
+    """Every answer row as (attempt, question, value)."""
+    async with store._db.execute("SELECT attempt_id, question, value FROM answers") as cur:
+        return {(r[0], r[1], r[2]) for r in await cur.fetchall()}
