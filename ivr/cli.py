@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr import __version__, audio, intake, reports, simulator
+from ivr import __version__, audio, intake, phone, reports, simulator
 from ivr.asterisk import rootfs
 from ivr.config import Settings, load_settings, replace
 from ivr.errors import InputError, RabtaError
@@ -251,6 +251,105 @@ async def do_export(settings: Settings, fmt: str, out: Any = None) -> int:
     return 0
 
 
+async def do_status(settings: Settings, as_json: bool, out: Any = None) -> int:
+    """Show live state: waiting, due, on the line per node, today's outcomes, AMI health."""
+    out = out or sys.stdout
+    zone = ZoneInfo(settings.timezone)
+    now = _now()
+    day_start = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    store = await open_store(settings.db_path)
+    try:
+        summary = await store.live_summary(now, day_start)
+    finally:
+        await store.close()
+    summary["ami_answering"] = rootfs.ami_answers(settings)
+    summary["calling_window"] = settings.calling_window
+    summary["max_concurrent"] = settings.max_concurrent
+    if as_json:
+        out.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        return 0
+    statuses = summary["statuses"]
+    total = sum(statuses.values())
+    final = sum(statuses.get(k, 0) for k in
+                ("completed", "partial", "unreachable", "opted_out", "expired"))
+    print(f"transactions: {total}   done {final}   waiting {summary['waiting']} "
+          f"(due now {summary['due_now']})", file=out)
+    width = 30
+    for name in ("completed", "partial", "unreachable", "opted_out", "expired", "pending",
+                 "scheduled", "dialing", "in_call"):
+        n = statuses.get(name, 0)
+        bar = "#" * (round(width * n / total) if total else 0)
+        print(f"  {name:<12} {bar:<{width}} {n}", file=out)
+    on_line = sum(summary["in_flight_by_node"].values())
+    print(f"on the line: {on_line} of {settings.max_concurrent} "
+          + " ".join(f"[{node}: {n}]" for node, n in summary["in_flight_by_node"].items()),
+          file=out)
+    today = ", ".join(f"{k} {v}" for k, v in sorted(summary["attempts_today"].items())) or "none"
+    print(f"calls today: {today}", file=out)
+    print(f"AMI {settings.ami_host}:{settings.ami_port}: "
+          f"{'answering' if summary['ami_answering'] else 'NOT answering'}", file=out)
+    return 0
+
+
+async def do_dnc(settings: Settings, action: str, numbers: list[str], note: str,
+                 out: Any = None) -> int:
+    """Manage the do-not-call list: add, remove, list, import a CSV register."""
+    out = out or sys.stdout
+    store = await open_store(settings.db_path)
+    try:
+        if action == "list":
+            for row in await store.dnc_list():
+                print(f"{phone.mask(row['number'])}\t{row['source']}\t{row['added_at']}\t"
+                      f"{row['note']}", file=out)
+            return 0
+        if action == "import":
+            good, bad = _read_numbers(Path(numbers[0]))
+            for line, raw, why in bad:
+                print(f"{numbers[0]}:{line}: number: {why} ({phone.mask(raw)!r})",
+                      file=sys.stderr)
+            added = await store.dnc_add(good, "import", _now(), note)
+            print(f"{numbers[0]}: {added} added, {len(good) - added} already listed, "
+                  f"{len(bad)} rejected", file=out)
+            return 2 if bad else 0
+        valid = []
+        for raw in numbers:
+            try:
+                valid.append(phone.normalize(raw))
+            except InputError as exc:
+                raise InputError(f"{phone.mask(raw)}: {exc}") from None
+        if action == "add":
+            added = await store.dnc_add(valid, "admin", _now(), note)
+            print(f"{added} added, {len(valid) - added} already listed", file=out)
+        else:
+            removed = [n for n in valid if await store.dnc_remove(n)]
+            print(f"{len(removed)} removed", file=out)
+        return 0
+    finally:
+        await store.close()
+
+
+def _read_numbers(path: Path) -> tuple[list[str], list[tuple[int, str, str]]]:
+    """Read a DNC register: a CSV with a `number` column, or one number per line."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    rows = list(csv.reader(io.StringIO(text)))
+    col, start = 0, 0
+    if rows and "number" in [c.strip().lower() for c in rows[0]]:
+        col, start = [c.strip().lower() for c in rows[0]].index("number"), 1
+    good, bad = [], []
+    for i, row in enumerate(rows[start:], start + 1):
+        if not row or not "".join(row).strip():
+            continue
+        raw = row[col] if col < len(row) else ""
+        try:
+            good.append(phone.normalize(raw))
+        except InputError as exc:
+            bad.append((i, raw, str(exc)))
+    return good, bad
+
+
 # ---------------------------------------------------------------------------- demo
 
 
@@ -339,6 +438,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     e.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
 
+    st = sub.add_parser("status", help="live state: waiting, due, on the line, today's calls")
+    st.add_argument("--json", action="store_true", help="machine-readable")
+
+    d = sub.add_parser("dnc", help="the do-not-call list (checked at dial time)")
+    d.add_argument("action", choices=["add", "remove", "list", "import"])
+    d.add_argument("numbers", nargs="*", help="numbers (add/remove) or one CSV file (import)")
+    d.add_argument("--note", default="", help="why (kept with the entry)")
+
     sub.add_parser("demo", help="everything on the embedded default: Asterisk, calls, report")
     return p
 
@@ -397,6 +504,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print(f"wrote {args.output}", file=sys.stderr)
             return 0
         return asyncio.run(do_export(settings, args.format))
+    if cmd == "status":
+        return asyncio.run(do_status(settings, args.json))
+    if cmd == "dnc":
+        if args.action in ("add", "remove", "import") and not args.numbers:
+            raise InputError(f"dnc {args.action}: give at least one number (or a file)")
+        return asyncio.run(do_dnc(settings, args.action, args.numbers, args.note))
     if cmd == "demo":
         return asyncio.run(_demo(demo_settings(settings)))
     raise AssertionError(cmd)  # pragma: no cover

@@ -257,6 +257,31 @@ class SQLiteStore:
             (mobile, tx_id, ts(since))) as cur:
             return await cur.fetchone() is not None
 
+    async def live_summary(self, now: datetime, day_start: datetime) -> dict[str, Any]:
+        """Return what an operator watches: statuses, due now, in flight per node, today's outcomes."""
+        summary: dict[str, Any] = {"statuses": await self.status_counts()}
+        async with self._db.execute(
+                "SELECT COUNT(*), MIN(next_try_at) FROM transactions "
+                "WHERE status IN ('pending', 'scheduled')") as cur:
+            waiting, next_at = await cur.fetchone()  # type: ignore[misc]
+        async with self._db.execute(
+                "SELECT COUNT(*) FROM transactions WHERE status IN ('pending', 'scheduled') "
+                "AND next_try_at <= ?", (ts(now),)) as cur:
+            due = (await cur.fetchone())[0]  # type: ignore[index]
+        summary.update(waiting=waiting, due_now=due, next_due_at=next_at)
+        async with self._db.execute(
+                "SELECT node, COUNT(*) FROM attempts WHERE ended_at IS NULL GROUP BY node") as cur:
+            summary["in_flight_by_node"] = {r[0] or "-": r[1] for r in await cur.fetchall()}
+        async with self._db.execute(
+                "SELECT COALESCE(outcome, 'in_progress'), COUNT(*) FROM attempts "
+                "WHERE started_at >= ? GROUP BY 1", (ts(day_start),)) as cur:
+            summary["attempts_today"] = {r[0]: r[1] for r in await cur.fetchall()}
+        async with self._db.execute(
+                "SELECT COALESCE(result, 'in_call'), COUNT(*) FROM attempts "
+                "WHERE answered_at >= ? GROUP BY 1", (ts(day_start),)) as cur:
+            summary["surveys_today"] = {r[0]: r[1] for r in await cur.fetchall()}
+        return summary
+
     # ------------------------------------------------------------------ do-not-call
 
     async def dnc_add(self, numbers: Iterable[str], source: str, now: datetime,
