@@ -178,7 +178,8 @@ async def do_import(settings: Settings, path: Path, out: Any = None) -> int:
     return 0 if not rejected else 2
 
 
-async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = True) -> int:
+async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = True,
+                 serve_web: bool = False) -> int:
     """Run the engine (FastAGI + dialer) until idle or interrupted."""
     from ivr.engine import Engine  # imported here: only commands that dial need the stack
 
@@ -203,10 +204,23 @@ async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = 
                          f"{c.get('scheduled', 0)} to retry")
 
     engine = Engine(settings, store, progress=progress)
+    runner = None
     try:
         await engine.start()
+        if serve_web:
+            from aiohttp import web
+
+            from ivr.web.app import create_app
+
+            runner = web.AppRunner(create_app(settings, store, engine))
+            await runner.setup()
+            await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+            log.info("web on http://%s:%d (/metrics, /healthz)", settings.web_host,
+                     settings.web_port)
         await engine.dialer.run(until_idle=until_idle)
     finally:
+        if runner is not None:
+            await runner.cleanup()
         await engine.close()
         if bar:
             c = await store.status_counts()
@@ -428,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit when nothing is pending, scheduled or on the line")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    sub.add_parser("serve", help="run the engine continuously (Ctrl-C to stop)")
+    sub.add_parser("serve", help="run the engine continuously with /metrics and /healthz "
+                                 "on web_host:web_port (Ctrl-C to stop)")
 
     rep = sub.add_parser("report", help="results per district, service, office or official")
     rep.add_argument("--by", choices=reports.GROUP_BY, default="district")
@@ -491,7 +506,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(do_run(settings, until_idle=args.until_idle,
                                   show_progress=not args.no_progress))
     if cmd == "serve":
-        return asyncio.run(do_run(settings, until_idle=False, show_progress=False))
+        return asyncio.run(do_run(settings, until_idle=False, show_progress=False,
+                                  serve_web=True))
     if cmd == "report":
         return asyncio.run(do_report(settings, args.by, args.format))
     if cmd == "export":
