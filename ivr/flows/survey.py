@@ -73,7 +73,7 @@ async def ask(channel: Channel, q: Question, *, tries: int, timeout_s: float,
     """Ask one question until a valid key or `tries` runs out; return the key or None."""
     for n in range(1, tries + 1):
         key = await channel.get_digits(sound(q.prompt), 1, timeout_s)
-        if key and key in q.valid:
+        if key and key in set(q.valid):  # a whole key, never a substring like '12'
             return key
         log.info("question %s: %s (try %d of %d)", q.id,
                  f"invalid key {key!r}" if key else "no key", n, tries)

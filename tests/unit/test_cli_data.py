@@ -9,7 +9,6 @@ import io
 import json
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,16 +23,6 @@ DEMO_CSV = Path(__file__).resolve().parents[2] / "demo" / "transactions.csv"
 EXPORT_HEAD = ["office", "ref", "status", "attempts", "last_outcome", "answers"]
 
 
-class CurrentStdout:
-    """A stream that writes to sys.stdout as it is when written to."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
 @pytest.fixture
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
        ) -> Iterator[Path]:
@@ -42,13 +31,6 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
         monkeypatch.delenv(var)
     monkeypatch.setenv("RABTA_HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    # Workaround for the bug shown by test_stdout_is_looked_up_when_writing: do_import,
-    # do_report and do_export bind sys.stdout as a default argument at import time, so
-    # capsys would not see their output. Re-point the defaults at whatever sys.stdout is
-    # at write time.
-    for fn in (cli.do_import, cli.do_report, cli.do_export):
-        if fn.__defaults__ and hasattr(fn.__defaults__[-1], "write"):
-            monkeypatch.setattr(fn, "__defaults__", (*fn.__defaults__[:-1], CurrentStdout()))
     old_term = signal.getsignal(signal.SIGTERM)  # main() installs its own SIGTERM handler
     yield tmp_path / "x.db"
     signal.signal(signal.SIGTERM, old_term)
@@ -63,20 +45,19 @@ def imported(db: Path) -> None:
 
 
 def answer_one(db: Path, office: str, ref: str, answers: dict[str, str]) -> None:
-    """Play one call through the store: claim everything due, answer the given transaction."""
+    """Play one call through the store: claim the oldest due transaction (must be office/ref)."""
 
     async def go() -> None:
         store = await open_store(db)
         try:
             now = datetime.now(UTC)
             target = await store.transaction(office, ref)
-            assert target is not None
-            for attempt in await store.claim_due(now, 100):
-                if attempt.transaction_id == target.id:
-                    await store.survey_started(attempt.id, now)
-                    for q, v in answers.items():
-                        await store.save_answer(attempt.id, q, v, now)
-                    assert await store.finish_call(attempt.id, TxStatus.COMPLETED, now)
+            [attempt] = await store.claim_due(now, 1)
+            assert target is not None and attempt.transaction_id == target.id
+            await store.survey_started(attempt.id, now)
+            for q, v in answers.items():
+                await store.save_answer(attempt.id, q, v, now)
+            assert await store.finish_call(attempt.id, TxStatus.COMPLETED, now)
         finally:
             await store.close()
 
@@ -216,10 +197,8 @@ def test_failed_export_leaves_the_old_file_alone(
     assert not target.with_name("results.csv.part").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ivr/cli.py do_import/do_report/do_export take "
-                   "`out: Any = sys.stdout` as a default, bound once at import time, so their output "
-                   "ignores any later redirection of sys.stdout (contextlib.redirect_stdout, capsys)")
 def test_stdout_is_looked_up_when_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output goes to sys.stdout as it is at call time (an import-time default would not)."""
     monkeypatch.setenv("RABTA_HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     old_term = signal.getsignal(signal.SIGTERM)
