@@ -41,6 +41,9 @@ class Settings:
     ami_user: str = "rabta"
     ami_secret: str = ""  # empty: read <home>/ami.secret
     ami_ping_interval: float = 5.0  # seconds between Pings; no Pong in time drops the link
+    # More PBX nodes for one engine: "name@host:port" each (same AMI user and secret). Empty:
+    # the one node above (<node>-pbx at ami_host:ami_port). A node that is down is skipped.
+    nodes: tuple[str, ...] = ()
 
     # FastAGI server
     agi_host: str = "127.0.0.1"
@@ -93,6 +96,19 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return Path(self.database) if self.database else self.home / "rabta.db"
+
+    def pbx_nodes(self) -> list[tuple[str, str, int]]:
+        """Return (name, AMI host, AMI port) of every PBX node this engine dials through."""
+        if not self.nodes:
+            return [(f"{self.node}-pbx", self.ami_host, self.ami_port)]
+        out = []
+        for spec in self.nodes:
+            name, _, addr = spec.partition("@")
+            host, _, port = addr.rpartition(":")
+            if not name or not host or not port.isdigit():
+                raise ConfigError(f"nodes: {spec!r} is not name@host:port")
+            out.append((name, host, int(port)))
+        return out
 
     @property
     def rootfs(self) -> Path:
@@ -170,6 +186,7 @@ def _validate(s: Settings) -> None:
         ZoneInfo(s.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"timezone: {s.timezone!r} is not a known time zone") from None
+    s.pbx_nodes()
     if s.default_language not in ("ur", "pa", "en"):
         raise ConfigError(f"default_language: {s.default_language!r} is not ur, pa or en")
     from scheduler.policy import parse_window  # pure; importing it here is one-way

@@ -6,6 +6,7 @@ nothing below this module reaches for config or constructs its own clients.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -15,7 +16,7 @@ from ivr.asterisk.agi.server import FastAGIServer
 from ivr.asterisk.ami import AMI
 from ivr.calls import CallRegistry
 from ivr.config import Settings, policy_rules
-from ivr.errors import TelephonyError
+from ivr.errors import AMIConnectionError, TelephonyError
 from ivr.flows.session import SurveySessions
 from ivr.store import SQLiteStore
 from scheduler import policy
@@ -40,11 +41,13 @@ class Engine:
         self.agi = FastAGIServer(
             {V.SCRIPT_SURVEY: self.sessions}, host=settings.agi_host, port=settings.agi_port,
             allow=settings.agi_allow, header_timeout=settings.agi_header_timeout)
-        self.ami = AMI(settings.ami_host, settings.ami_port, settings.ami_user,
-                       rootfs.ami_secret(settings), name=f"{settings.node}-pbx",
-                       ping_interval=settings.ami_ping_interval,
-                       on_hangup=lambda ev: self.dialer.on_hangup(ev))
-        self.dialer = Dialer(store, self.ami, settings, self.calls, progress=progress)
+        secret = rootfs.ami_secret(settings)
+        self.amis = [AMI(host, port, settings.ami_user, secret, name=name,
+                         ping_interval=settings.ami_ping_interval,
+                         on_hangup=lambda ev: self.dialer.on_hangup(ev))
+                     for name, host, port in settings.pbx_nodes()]
+        self.ami = self.amis[0]
+        self.dialer = Dialer(store, self.amis, settings, self.calls, progress=progress)
 
     async def start(self) -> None:
         """Listen for FastAGI, connect AMI, and settle calls a previous run left open."""
@@ -55,10 +58,17 @@ class Engine:
                 f"FastAGI cannot listen on {self.settings.agi_host}:{self.settings.agi_port}: "
                 f"{exc.strerror} (another engine running? set RABTA_AGI_PORT)") from None
         log.info("FastAGI listening on %s:%d", self.settings.agi_host, self.agi.port)
-        await self.ami.connect()
+        results = await asyncio.gather(*(a.connect(required=False) for a in self.amis))
+        if not any(results):
+            raise AMIConnectionError(
+                "no PBX node answers on AMI (is Asterisk up? `rabta asterisk status`)")
+        for ami, ok in zip(self.amis, results, strict=True):
+            if not ok:
+                log.warning("%s: AMI not answering; dialling through the other nodes until "
+                            "it comes back", ami.name)
         await self.dialer.reconcile()
 
     async def close(self) -> None:
         """Stop accepting work and close connections (answers already given are stored)."""
-        await self.ami.close()
+        await asyncio.gather(*(a.close() for a in self.amis))
         await self.agi.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +27,7 @@ from scheduler import policy
 log = logging.getLogger(__name__)
 
 HANGUP_GRACE_S = 3.0  # after a hangup event, how long a survey session gets to close itself
+NODE_DOWN_AFTER_S = 20.0  # an AMI gone this long means the node's calls are gone too
 IDLE_POLL_S = 0.5
 
 
@@ -48,11 +49,15 @@ class DialerStats:
 class Dialer:
     """Works the queue of due transactions through one AMI connection."""
 
-    def __init__(self, store: SQLiteStore, ami: AMI, settings: Settings, calls: CallRegistry,
+    def __init__(self, store: SQLiteStore, ami: AMI | Sequence[AMI], settings: Settings,
+                 calls: CallRegistry,
                  *, clock: Callable[[], datetime] = _now,
                  progress: Callable[[Dialer], None] | None = None) -> None:
         self.store = store
-        self.ami = ami
+        # One AMI per PBX node. A node whose AMI is down is skipped; work flows to the others.
+        self.amis: list[AMI] = [ami] if isinstance(ami, AMI) else list(ami)
+        self.ami = self.amis[0]
+        self._by_node: dict[str, set[int]] = {a.name: set() for a in self.amis}
         self.settings = settings
         self.calls = calls
         self.clock = clock
@@ -85,19 +90,23 @@ class Dialer:
                          opens.astimezone(UTC).isoformat(timespec="minutes"))
                 await self._sleep(stop, min(60.0, max(0.5, (opens - now).total_seconds())))
                 continue
-            free = self.settings.max_concurrent - self.calls.in_flight
             batch: list[Attempt] = []
-            if free > 0 and self.ami.connected:
-                batch = await self.store.claim_due(
-                    now, min(free, 50), node=self.ami.name,
+            for ami in self.amis:  # max_concurrent is per node
+                free = self.settings.max_concurrent - len(self._by_node[ami.name])
+                if free <= 0 or not ami.connected:
+                    continue
+                claimed = await self.store.claim_due(
+                    now, min(free, 50), node=ami.name,
                     expire_before=now - timedelta(seconds=self.settings.max_age),
                     cooldown_since=now - timedelta(days=self.settings.cooldown_days),
                     services_only=only, services_except=excluded)
-            for attempt in batch:
-                self.calls.track(attempt.id)
-                self._spawn(self._dial(attempt), f"dial-{attempt.id}")
-                if len(batch) > 1:
-                    await asyncio.sleep(interval)  # pacing: calls per second
+                for attempt in claimed:
+                    self.calls.track(attempt.id)
+                    self._by_node[ami.name].add(attempt.id)
+                    self._spawn(self._dial(attempt, ami), f"dial-{attempt.id}")
+                    if len(claimed) > 1:
+                        await asyncio.sleep(interval)  # pacing: calls per second
+                batch += claimed
             if self.progress:
                 self.progress(self)
             if batch:
@@ -131,13 +140,13 @@ class Dialer:
 
     # ------------------------------------------------------------------ one call
 
-    async def _dial(self, attempt: Attempt) -> None:
+    async def _dial(self, attempt: Attempt, ami: AMI) -> None:
         ended = self.calls.track(attempt.id)
         self._originating.add(attempt.id)
         try:
             variables = {V.inherit(V.LANGUAGE): attempt.language} if attempt.language else {}
             try:
-                result = await self.ami.originate(
+                result = await ami.originate(
                     attempt.id, self.dial_string(attempt.number), context=V.CTX_SURVEY,
                     ring_timeout=self.settings.ring_timeout, variables=variables,
                     caller_id=self.settings.caller_id)
@@ -158,12 +167,13 @@ class Dialer:
                 await self.store.attempt_answered(attempt.id, self.clock())
                 await ended.wait()  # the survey session (or the hangup) ends it
             elif result.outcome is Outcome.UNKNOWN:
-                await self._settle_unknown(attempt, ended)
+                await self._settle_unknown(attempt, ended, ami)
             else:
                 await self._record_unanswered(attempt, result.outcome, result.reason,
                                               result.cause)
         finally:
             self._originating.discard(attempt.id)
+            self._by_node[ami.name].discard(attempt.id)
             self._hangup_causes.pop(attempt.id, None)
             self.calls.end(attempt.id)
 
@@ -179,12 +189,19 @@ class Dialer:
         rows = await self.store.attempts_of(attempt.transaction_id)
         return len(rows)
 
-    async def _settle_unknown(self, attempt: Attempt, ended: asyncio.Event) -> None:
+    async def _settle_unknown(self, attempt: Attempt, ended: asyncio.Event, ami: AMI) -> None:
         """The AMI link dropped before the result came: ask Asterisk, wait, never redial."""
         while not ended.is_set() and attempt.id not in self.calls.sessions:
             try:
-                await self.ami.wait_ready(timeout=60.0)
-                live = await self.ami.channels()
+                await ami.wait_ready(timeout=NODE_DOWN_AFTER_S)
+                live = await ami.channels()
+            except AMIConnectionError:
+                # The node is down: its calls died with it. Close the attempt (retried
+                # elsewhere); a node that was only unreachable is covered by the same rule,
+                # since this attempt is never dialled again, only a new one.
+                log.warning("attempt %d: node %s down for %.0f s; closing it as unknown",
+                            attempt.id, ami.name, NODE_DOWN_AFTER_S)
+                break
             except AMIError:
                 continue
             if not any(c["vars"].get(V.ATTEMPT) == str(attempt.id) for c in live):
@@ -258,7 +275,10 @@ class Dialer:
         open_attempts = await self.store.open_attempts()
         if not open_attempts:
             return 0
-        live = {c["vars"].get(V.ATTEMPT) for c in await self.ami.channels()}
+        live: set[str | None] = set()
+        for ami in self.amis:
+            if ami.connected:
+                live |= {c["vars"].get(V.ATTEMPT) for c in await ami.channels()}
         for attempt_id, _count, _status, answered in open_attempts:
             if str(attempt_id) in live:
                 # Still on the line: its hangup event will close it.

@@ -158,17 +158,23 @@ class AMI:
     def connected(self) -> bool:
         return self._ready.is_set()
 
-    async def connect(self, timeout: float = 10.0) -> None:
-        """Connect and log in; raise AMIConnectionError if that does not happen in time."""
+    async def connect(self, timeout: float = 10.0, *, required: bool = True) -> bool:
+        """Connect and log in; return whether it happened in time.
+
+        required: raise AMIConnectionError (and stop trying) if not; otherwise keep trying in
+        the background (panoramisk reconnects) and return False.
+        """
         self._manager.loop = asyncio.get_running_loop()
         self._manager.connect()
         try:
             await self.wait_ready(timeout)
         except AMIConnectionError:
-            self._manager.close()
-            raise
+            if required:
+                self._manager.close()
+                raise
         if self._pinger is None:
             self._pinger = asyncio.create_task(self._ping_loop(), name=f"ami-ping-{self.name}")
+        return self.connected
 
     async def wait_ready(self, timeout: float) -> None:
         """Wait until logged in; raise AMIConnectionError after timeout."""
