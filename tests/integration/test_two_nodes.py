@@ -1,0 +1,84 @@
+"""Two PBX nodes (two Asterisk instances in the rootfs, each with its carrier simulator) behind
+one engine. One node is killed during the run; all the work is completed by the other."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from support import (
+    Citizen,
+    carrier_cdr_counts,
+    install_phonebook,
+    transactions_for,
+    wait_carrier_idle,
+)
+
+from ivr import cli, phone
+from ivr.asterisk import rootfs
+from ivr.config import Settings, replace
+from ivr.engine import Engine
+from ivr.store import SQLiteStore
+
+N = 60
+
+
+@pytest.fixture
+def second_node(node_settings: Settings) -> Iterator[Settings]:
+    """A second PBX + carrier on other ports, sending its calls to the same FastAGI port."""
+    other = replace(node_settings, node="rabta-test2", sip_port=5360, carrier_sip_port=5370,
+                    ami_port=5338, rtp_start=40000)
+    cli.asterisk_up(other, quiet=True)
+    try:
+        yield other
+    finally:
+        cli.asterisk_down(other, quiet=True)
+
+
+async def test_work_flows_to_the_surviving_node(node_settings: Settings, second_node: Settings,
+                                                store: SQLiteStore) -> None:
+    citizens = [Citizen(f"0302555{i:04d}", "answer", "s2s2", ring_s="1") for i in range(N)]
+    for s in (node_settings, second_node):
+        install_phonebook(s, citizens)
+    txs = transactions_for(citizens, "twonode")
+    await store.add_transactions(txs, txs[0].visited_at)
+    before = [carrier_cdr_counts(s) for s in (node_settings, second_node)]
+    settings = replace(node_settings, max_concurrent=15, calls_per_second=10.0, nodes=(
+        f"{node_settings.node}-pbx@127.0.0.1:{node_settings.ami_port}",
+        f"{second_node.node}-pbx@127.0.0.1:{second_node.ami_port}"))
+    engine = Engine(settings, store)
+    await engine.start()
+    assert all(a.connected for a in engine.amis)
+    try:
+        dialer = asyncio.create_task(engine.dialer.run(until_idle=True))
+        async with asyncio.timeout(60):
+            while len(await _answered_by_node(store)) < 2:  # noqa: ASYNC110 - both are working
+                await asyncio.sleep(0.2)
+        rootfs.kill(rootfs.node_for(node_settings).pbx)  # node 1 dies for good
+        await asyncio.wait_for(dialer, 420)
+    finally:
+        await engine.close()
+        await asyncio.to_thread(rootfs.start, rootfs.node_for(node_settings).pbx)
+
+    results = {r["ref"]: r for r in await store.results()}
+    assert {r["status"] for r in results.values()} == {"completed"}, results
+    assert all(r["answers"] == {"rating": "2", "bribe": "2"} for r in results.values())
+    by_node = await _answered_by_node(store)
+    survivor = f"{second_node.node}-pbx"
+    assert by_node[survivor] > by_node.get(f"{node_settings.node}-pbx", 0)
+    # No attempt dialled twice: across both carriers, calls seen <= attempts recorded.
+    for s in (node_settings, second_node):
+        wait_carrier_idle(s)
+    after = [carrier_cdr_counts(s) for s in (node_settings, second_node)]
+    for t in txs:
+        d = phone.digits(t.mobile)
+        seen = sum(a[d] - b[d] for a, b in zip(after, before, strict=True))
+        assert seen <= results[t.ref]["attempts"], (t.mobile, seen, results[t.ref]["attempts"])
+
+
+async def _answered_by_node(store: SQLiteStore) -> dict[str, int]:
+    async with store._db.execute(
+            "SELECT node, COUNT(*) FROM attempts WHERE answered_at IS NOT NULL "
+            "GROUP BY node") as cur:
+        return {r[0]: r[1] for r in await cur.fetchall()}
