@@ -97,14 +97,22 @@ class SQLiteStore:
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # -wal/-shm inherit it
         try:
             db = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open the database: {exc}") from None
+        try:
             db.row_factory = aiosqlite.Row
             for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "busy_timeout = 10000",
                            "foreign_keys = ON"):
                 await db.execute(f"PRAGMA {pragma}")
         except sqlite3.Error as exc:
+            await db.close()
             raise StoreError(f"{path}: cannot open the database: {exc}") from None
         store = cls(db, path)
-        await store.migrate()
+        try:
+            await store.migrate()
+        except BaseException:
+            await db.close()  # or its worker thread keeps the process alive at exit
+            raise
         return store
 
     async def close(self) -> None:
