@@ -1,6 +1,6 @@
-"""Suite-wide guard: a thread left running (an unclosed aiosqlite connection, say) would keep
-the test process alive after the last test, and CI would hang until its deadline. Fail loudly
-instead, naming the threads."""
+"""Suite-wide: the shared `store` fixture, and a guard against hanging. A thread left running
+(an unclosed aiosqlite connection, say) would keep the test process alive after the last test,
+and CI would hang until its deadline: fail loudly instead, naming the threads."""
 
 from __future__ import annotations
 
@@ -8,8 +8,22 @@ import os
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+
+from ivr.store import SQLiteStore, open_store
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    """A fresh SQLite store in the test's own directory (tmp_path / "t.db")."""
+    s = await open_store(tmp_path / "t.db")
+    try:
+        yield s
+    finally:
+        await s.close()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

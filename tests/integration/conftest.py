@@ -6,15 +6,13 @@ they never skip. The node uses its own ports and names, so a running demo is not
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from support import TEST_NODE
 
 from ivr import cli
 from ivr.config import Settings, load_settings
-from ivr.store import SQLiteStore, open_store
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,12 +36,5 @@ def node_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
         cli.asterisk_down(settings, quiet=True)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = await open_store(tmp_path / "rabta.db")
-    try:
-        yield s
-    finally:
-        await s.close()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import zlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,13 +32,6 @@ def tx(ref: str, *, office: str = "DC Office Lahore", language: str | None = "ur
                        visited_at=VISITED, language=language)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = await open_store(tmp_path / "t.db")
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def one_claimed(store: SQLiteStore, ref: str = "R1", now: datetime = T0) -> Attempt:

@@ -3,14 +3,10 @@ call per citizen, calling windows by service) and call-backs for unfinished surv
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from ivr.models import Outcome, Transaction, TxStatus
-from ivr.store import SQLiteStore, open_store
+from ivr.store import SQLiteStore
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 A, B, C = "+923001110001", "+923001110002", "+923001110003"
@@ -21,13 +17,6 @@ def tx(ref: str, mobile: str, *, service: str = "police", visited: datetime = T0
                        district="Lahore", official="SHO", visited_at=visited, language="ur")
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = await open_store(tmp_path / "t.db")
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def status_of(store: SQLiteStore, ref: str) -> tuple[str, str | None]:
