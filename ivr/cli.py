@@ -33,10 +33,30 @@ DEMO_DIR = REPO_ROOT / "demo"
 # ---------------------------------------------------------------------------- helpers
 
 
-def _setup_logging(level: str) -> None:
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers: time (UTC), level, logger, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _setup_logging(level: str, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JSONFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S"))
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
+                        handlers=[handler])
     logging.getLogger("panoramisk").setLevel(logging.WARNING)
 
 
@@ -477,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["phonebook"] = str(args.phonebook)
     try:
         settings = load_settings(args.config, overrides=overrides)
-        _setup_logging(settings.log_level)
+        _setup_logging(settings.log_level, settings.log_format)
         return _dispatch(args, settings)
     except RabtaError as exc:
         print(f"rabta: error: {exc}", file=sys.stderr)

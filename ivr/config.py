@@ -92,6 +92,7 @@ class Settings:
     web_port: int = 8080
 
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json (one object per line, for log shippers)
 
     @property
     def db_path(self) -> Path:
@@ -187,6 +188,8 @@ def _validate(s: Settings) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"timezone: {s.timezone!r} is not a known time zone") from None
     s.pbx_nodes()
+    if s.log_format not in ("text", "json"):
+        raise ConfigError(f"log_format: {s.log_format!r} is not text or json")
     if s.default_language not in ("ur", "pa", "en"):
         raise ConfigError(f"default_language: {s.default_language!r} is not ur, pa or en")
     from scheduler.policy import parse_window  # pure; importing it here is one-way

@@ -210,3 +210,18 @@ def test_stdout_is_looked_up_when_writing(tmp_path: Path, monkeypatch: pytest.Mo
         signal.signal(signal.SIGTERM, old_term)
     assert rc == 0
     assert buf.getvalue().startswith(",".join(EXPORT_HEAD))
+
+
+def test_json_log_lines_are_one_object_each(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from ivr.cli import JSONFormatter
+
+    record = logging.LogRecord("scheduler.dialer", logging.INFO, __file__, 1,
+                               "attempt %d to %s: %s", (7, "+92300*****67", "busy"), None)
+    line = JSONFormatter().format(record)
+    entry = json.loads(line)
+    assert "\n" not in line
+    assert (entry["level"], entry["logger"], entry["message"]) == (
+        "info", "scheduler.dialer", "attempt 7 to +92300*****67: busy")
+    assert entry["time"].endswith("+00:00")
