@@ -67,6 +67,7 @@ class Dialer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._originating: set[int] = set()  # attempts whose own _dial task settles them
         self._hangup_causes: dict[int, int] = {}  # seen on AMI while the result was unknown
+        self._next_send = 0.0  # loop time before which no Originate may be sent (pacing)
 
     def dial_string(self, number: str) -> str:
         """Return the Originate channel for a citizen's E.164 number."""
@@ -95,17 +96,19 @@ class Dialer:
                 free = self.settings.max_concurrent - len(self._by_node[ami.name])
                 if free <= 0 or not ami.connected:
                     continue
+                # Claim no more than about two seconds of dialling at the paced rate, so a
+                # claimed attempt is dialled soon after its row is written.
+                limit = min(free, 50, max(1, int(self.settings.calls_per_second * 2)))
                 claimed = await self.store.claim_due(
-                    now, min(free, 50), node=ami.name,
+                    now, limit, node=ami.name,
                     expire_before=now - timedelta(seconds=self.settings.max_age),
                     cooldown_since=now - timedelta(days=self.settings.cooldown_days),
                     services_only=only, services_except=excluded)
                 for attempt in claimed:
+                    await self._pace(interval)  # calls per second, across all nodes
                     self.calls.track(attempt.id)
                     self._by_node[ami.name].add(attempt.id)
                     self._spawn(self._dial(attempt, ami), f"dial-{attempt.id}")
-                    if len(claimed) > 1:
-                        await asyncio.sleep(interval)  # pacing: calls per second
                 batch += claimed
             if self.progress:
                 self.progress(self)
@@ -116,6 +119,14 @@ class Dialer:
             await self._sleep(stop, IDLE_POLL_S)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _pace(self, interval: float) -> None:
+        """Space originates at least `interval` apart, however they were claimed."""
+        loop = asyncio.get_running_loop()
+        wait = self._next_send - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._next_send = max(loop.time(), self._next_send) + interval
 
     def _services_now(self, now: datetime) -> tuple[list[str] | None, list[str]]:
         """Which services may be called now: (only these | None for all, all but these)."""
