@@ -15,7 +15,7 @@ from ivr.asterisk import variables as V
 from ivr.asterisk.agi.server import FastAGIServer
 from ivr.asterisk.ami import AMI
 from ivr.calls import CallRegistry
-from ivr.config import Settings, policy_rules
+from ivr.config import Settings
 from ivr.errors import AMIConnectionError, TelephonyError
 from ivr.flows.session import SurveySessions
 from ivr.store import SQLiteStore
@@ -33,11 +33,11 @@ class Engine:
         self.settings = settings
         self.store = store
         self.calls = CallRegistry()
-        _, retry = policy_rules(settings)
+        # The dialer builds the rules from settings once; the sessions share them.
         self.sessions = SurveySessions(
             store, settings, self.calls,
             next_step=lambda result, attempts, callbacks, now: policy.after_survey(
-                result, attempts, callbacks, now, retry))
+                result, attempts, callbacks, now, self.dialer.retry))
         self.agi = FastAGIServer(
             {V.SCRIPT_SURVEY: self.sessions}, host=settings.agi_host, port=settings.agi_port,
             allow=settings.agi_allow, header_timeout=settings.agi_header_timeout)

@@ -191,14 +191,10 @@ class Dialer:
     async def _record_unanswered(self, attempt: Attempt, outcome: Outcome,
                                  reason: int | None = None, cause: int | None = None) -> None:
         now = self.clock()
-        tx_attempts = await self._attempt_count(attempt)
+        tx_attempts, _ = await self.store.attempt_counts(attempt.id)
         status, next_at = policy.retry_after(outcome, tx_attempts, now, self.retry)
         await self.store.attempt_failed(attempt.id, outcome, now, next_status=status,
                                         next_try_at=next_at, reason=reason, cause=cause)
-
-    async def _attempt_count(self, attempt: Attempt) -> int:
-        rows = await self.store.attempts_of(attempt.transaction_id)
-        return len(rows)
 
     async def _settle_unknown(self, attempt: Attempt, ended: asyncio.Event, ami: AMI) -> None:
         """The AMI link dropped before the result came: ask Asterisk, wait, never redial."""
