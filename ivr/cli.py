@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from ivr import __version__, audio, intake, phone, reports, simulator
 from ivr.asterisk import rootfs
-from ivr.config import Settings, load_settings, replace
+from ivr.config import Settings, load_settings, replace, trunk_rules
 from ivr.errors import InputError, RabtaError
 from ivr.store import open_store
 from scheduler import policy
@@ -299,6 +299,14 @@ async def do_status(settings: Settings, as_json: bool, out: Any = None) -> int:
     summary["ami_answering"] = rootfs.ami_answers(settings)
     summary["calling_window"] = settings.calling_window
     summary["max_concurrent"] = settings.max_concurrent
+    summary["nodes"] = {name: {"in_flight": summary["in_flight_by_node"].get(name, 0),
+                               "capacity": settings.max_concurrent}
+                        for name, _, _ in settings.pbx_nodes()}
+    trunks, _ = trunk_rules(settings)
+    summary["trunks"] = {t.name: {"in_flight": summary["in_flight_by_trunk"].get(t.name, 0),
+                                  "capacity": t.channels, "cps": t.cps,
+                                  "attempts_today": summary["attempts_today_by_trunk"].get(t.name, 0)}
+                         for t in trunks}
     if as_json:
         out.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return 0
@@ -315,9 +323,14 @@ async def do_status(settings: Settings, as_json: bool, out: Any = None) -> int:
         bar = "#" * (round(width * n / total) if total else 0)
         print(f"  {name:<12} {bar:<{width}} {n}", file=out)
     on_line = sum(summary["in_flight_by_node"].values())
-    print(f"on the line: {on_line} of {settings.max_concurrent} "
-          + " ".join(f"[{node}: {n}]" for node, n in summary["in_flight_by_node"].items()),
-          file=out)
+    print(f"on the line: {on_line}", file=out)
+    for kind in ("nodes", "trunks"):
+        for name, u in summary[kind].items():
+            used = round(width * min(1.0, u["in_flight"] / u["capacity"]))
+            print(f"  {kind[:-1]} {name:<14} [{'#' * used:<{width}}] "
+                  f"{u['in_flight']}/{u['capacity']}"
+                  + (f"  ({u['attempts_today']} calls today)" if kind == "trunks" else ""),
+                  file=out)
     today = ", ".join(f"{k} {v}" for k, v in sorted(summary["attempts_today"].items())) or "none"
     print(f"calls today: {today}", file=out)
     print(f"AMI {settings.ami_host}:{settings.ami_port}: "

@@ -61,6 +61,15 @@ class Settings:
     trunk: str = "carrier"
     dial_template: str = "PJSIP/{digits}@{trunk}"  # {digits}: E.164 without '+'; {national}
     caller_id: str = ""  # shown to citizens, e.g. '"CM Punjab" <8080>'; empty: the trunk's own
+    # Several trunks, each "name channels=N cps=R [operators=a,b] [only] [host=h:port]". A
+    # number goes out on a trunk of its operator when one has a free channel, else on a general
+    # trunk ('only' trunks carry just their operators). Empty: the one trunk above, limited by
+    # max_concurrent and calls_per_second. host empty: the local carrier simulator.
+    trunks: tuple[str, ...] = ()
+    # Mobile operator by national prefix; the longest matching prefix wins (0300=... beats 030).
+    # Warid merged into Jazz, so 032 is Jazz.
+    operator_prefixes: tuple[str, ...] = ("030=jazz", "031=zong", "032=jazz", "033=ufone",
+                                          "034=telenor")
 
     # Dialer
     max_concurrent: int = 10  # simultaneous calls
@@ -202,6 +211,7 @@ def _validate(s: Settings) -> None:
         policy_rules(s)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    trunk_rules(s)
 
 
 def _pairs(items: tuple[str, ...], key: str) -> dict[str, str]:
@@ -249,6 +259,35 @@ def policy_rules(s: Settings) -> tuple[Any, Any]:
     retry = RetryRules(max_attempts=s.max_attempts, delays=delays, default_delay=s.retry_delay,
                        partial_callbacks=s.partial_callbacks, callback_delay=s.callback_delay)
     return calling, retry
+
+
+def trunk_rules(s: Settings) -> tuple[list[Any], dict[str, str]]:
+    """Build the dialer's trunks and the operator prefix table from settings (ConfigError if bad)."""
+    from scheduler.policy import Trunk, parse_prefixes
+
+    try:
+        prefixes = parse_prefixes(s.operator_prefixes)
+    except ValueError as exc:
+        raise ConfigError(f"operator_prefixes: {exc}") from None
+    if not s.trunks:
+        nodes = len(s.pbx_nodes())
+        return [Trunk(s.trunk, s.max_concurrent * nodes, s.calls_per_second)], prefixes
+    trunks = []
+    for spec in s.trunks:
+        try:
+            trunks.append(Trunk.parse(spec))
+        except ValueError as exc:
+            raise ConfigError(f"trunks: {exc}") from None
+    names = [t.name for t in trunks]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"trunks: a name is used twice: {', '.join(names)}")
+    if all(t.only for t in trunks):
+        known = set(prefixes.values())
+        uncovered = known - {o for t in trunks for o in t.operators}
+        if uncovered:
+            raise ConfigError(f"trunks: every trunk is 'only', so numbers of "
+                              f"{', '.join(sorted(uncovered))} could never be called")
+    return trunks, prefixes
 
 
 def load_settings(

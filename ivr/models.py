@@ -88,6 +88,7 @@ class Attempt:
     language: str | None = None
     outcome: Outcome | None = None
     ended_at: datetime | None = None
+    trunk: str = ""  # the trunk it went out on ("" before 0003 or with no routing)
 
 
 @dataclass(frozen=True, slots=True)

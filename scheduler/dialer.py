@@ -8,6 +8,7 @@ concurrency slot is held until the call has really ended.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from ivr import phone
 from ivr.asterisk import variables as V
 from ivr.asterisk.ami import AMI, HangupEvent, OriginateResult, outcome_from
 from ivr.calls import CallRegistry
-from ivr.config import Settings, policy_rules
+from ivr.config import Settings, policy_rules, trunk_rules
 from ivr.errors import AMIConnectionError, AMIError
 from ivr.models import Attempt, Outcome, TxStatus
 from ivr.store import SQLiteStore
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 HANGUP_GRACE_S = 3.0  # after a hangup event, how long a survey session gets to close itself
 NODE_DOWN_AFTER_S = 20.0  # an AMI gone this long means the node's calls are gone too
 IDLE_POLL_S = 0.5
+CLAIM_AHEAD_S = 2.0  # claim at most this many seconds of paced Originates at a time
 
 
 def _now() -> datetime:
@@ -67,13 +69,47 @@ class Dialer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._originating: set[int] = set()  # attempts whose own _dial task settles them
         self._hangup_causes: dict[int, int] = {}  # seen on AMI while the result was unknown
-        self._next_send = 0.0  # loop time before which no Originate may be sent (pacing)
+        self._next_send = 0.0  # loop time after the last booked Originate (pacing)
+        self._booked: list[float] = []  # loop times booked for Originates, sorted
+        self.trunks, self.prefixes = trunk_rules(settings)
+        self._trunk = {t.name: t for t in self.trunks}
+        self._by_trunk: dict[str, set[int]] = {t.name: set() for t in self.trunks}
+        self._trunk_next: dict[str, float] = {t.name: 0.0 for t in self.trunks}
 
-    def dial_string(self, number: str) -> str:
-        """Return the Originate channel for a citizen's E.164 number."""
+    def dial_string(self, number: str, trunk: str = "") -> str:
+        """Return the Originate channel for a citizen's E.164 number on a trunk."""
         return self.settings.dial_template.format(
             digits=phone.digits(number), national=phone.national(number),
-            trunk=self.settings.trunk)
+            trunk=trunk or self.settings.trunk)
+
+    def utilisation(self) -> dict[str, dict[str, float]]:
+        """Return calls in flight and capacity per node and per trunk (for status and tests)."""
+        nodes = {a.name: {"in_flight": len(self._by_node[a.name]),
+                          "capacity": self.settings.max_concurrent,
+                          "up": 1.0 if a.connected else 0.0} for a in self.amis}
+        trunks = {t.name: {"in_flight": len(self._by_trunk[t.name]), "capacity": t.channels,
+                           "cps": t.cps} for t in self.trunks}
+        return {"nodes": nodes, "trunks": trunks}  # type: ignore[dict-item]
+
+    def _router(self, now_loop: float) -> Callable[[str], str | None]:
+        """Return a claim-time router: the number's trunk with a free channel and a short queue.
+
+        It counts what it hands out, so one claim never overfills a trunk, and it refuses a
+        trunk whose paced queue already holds more than about two seconds of Originates.
+        """
+        in_use = {name: len(ids) for name, ids in self._by_trunk.items()}
+        queued = {t.name: max(0.0, self._trunk_next[t.name] - now_loop) for t in self.trunks}
+
+        def route(number: str) -> str | None:
+            operator = policy.operator_of(phone.national(number), self.prefixes)
+            for trunk in policy.trunk_order(operator, self.trunks):
+                if in_use[trunk.name] < trunk.channels and queued[trunk.name] < CLAIM_AHEAD_S:
+                    in_use[trunk.name] += 1
+                    queued[trunk.name] += 1.0 / trunk.cps
+                    return trunk.name
+            return None
+
+        return route
 
     # ------------------------------------------------------------------ the loop
 
@@ -92,27 +128,38 @@ class Dialer:
                 await self._sleep(stop, min(60.0, max(0.5, (opens - now).total_seconds())))
                 continue
             batch: list[Attempt] = []
+            loop = asyncio.get_running_loop()
             for ami in self.amis:  # max_concurrent is per node
                 free = self.settings.max_concurrent - len(self._by_node[ami.name])
-                if free <= 0 or not ami.connected:
-                    continue
+                trunk_free = sum(t.channels - len(self._by_trunk[t.name]) for t in self.trunks)
                 # Claim no more than about two seconds of dialling at the paced rate, so a
                 # claimed attempt is dialled soon after its row is written.
-                limit = min(free, 50, max(1, int(self.settings.calls_per_second * 2)))
+                ahead = CLAIM_AHEAD_S - max(0.0, self._next_send - loop.time())
+                paced = max(1, int(ahead * self.settings.calls_per_second)) if ahead > 0 else 0
+                limit = min(free, trunk_free, 50, paced)
+                if limit <= 0 or not ami.connected:
+                    continue
                 claimed = await self.store.claim_due(
                     now, limit, node=ami.name,
                     expire_before=now - timedelta(seconds=self.settings.max_age),
                     cooldown_since=now - timedelta(days=self.settings.cooldown_days),
-                    services_only=only, services_except=excluded)
+                    services_only=only, services_except=excluded,
+                    route=self._router(loop.time()))
                 for attempt in claimed:
-                    await self._pace(interval)  # calls per second, across all nodes
+                    # Each Originate gets its send time now, on the engine-wide and the trunk's
+                    # pace; its task waits for it, so a slow trunk never holds up the others.
+                    send_at = self._reserve(attempt.trunk, interval)
                     self.calls.track(attempt.id)
                     self._by_node[ami.name].add(attempt.id)
-                    self._spawn(self._dial(attempt, ami), f"dial-{attempt.id}")
+                    self._by_trunk.setdefault(attempt.trunk, set()).add(attempt.id)
+                    self._spawn(self._dial(attempt, ami, send_at), f"dial-{attempt.id}")
                 batch += claimed
             if self.progress:
                 self.progress(self)
             if batch:
+                continue
+            if self._next_send - loop.time() > CLAIM_AHEAD_S / 2:
+                await self._sleep(stop, 0.1)  # paced queue still full: let it drain a little
                 continue
             if until_idle and not self.calls.in_flight and await self._nothing_left():
                 break
@@ -120,13 +167,31 @@ class Dialer:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _pace(self, interval: float) -> None:
-        """Space originates at least `interval` apart, however they were claimed."""
-        loop = asyncio.get_running_loop()
-        wait = self._next_send - loop.time()
+    def _reserve(self, trunk: str, interval: float) -> float:
+        """Book the loop time one Originate may be sent at: `interval` after the engine's last
+        one and 1/cps after its trunk's last one."""
+        now = asyncio.get_running_loop().time()
+        spec = self._trunk.get(trunk)
+        at = max(now, self._trunk_next.get(trunk, 0.0))
+        # The earliest engine-wide slot at or after that: `interval` clear of every other
+        # booked send, so a later call on a fast trunk may go before an earlier one on a slow.
+        self._booked = [t for t in self._booked if t > now - interval]
+        for booked in self._booked:  # sorted
+            if booked - at >= interval:
+                break
+            if abs(booked - at) < interval:
+                at = booked + interval
+        bisect.insort(self._booked, at)
+        self._next_send = max(self._next_send, at + interval)
+        if spec is not None:
+            self._trunk_next[trunk] = at + 1.0 / spec.cps
+        return at
+
+    async def _pace(self, interval: float, trunk: str = "") -> None:
+        """Wait until an Originate on this trunk may be sent (both paces respected)."""
+        wait = self._reserve(trunk, interval) - asyncio.get_running_loop().time()
         if wait > 0:
             await asyncio.sleep(wait)
-        self._next_send = max(loop.time(), self._next_send) + interval
 
     def _services_now(self, now: datetime) -> tuple[list[str] | None, list[str]]:
         """Which services may be called now: (only these | None for all, all but these)."""
@@ -151,14 +216,18 @@ class Dialer:
 
     # ------------------------------------------------------------------ one call
 
-    async def _dial(self, attempt: Attempt, ami: AMI) -> None:
+    async def _dial(self, attempt: Attempt, ami: AMI, send_at: float = 0.0) -> None:
         ended = self.calls.track(attempt.id)
         self._originating.add(attempt.id)
         try:
+            wait = send_at - asyncio.get_running_loop().time()
+            if wait > 0:
+                await asyncio.sleep(wait)
             variables = {V.inherit(V.LANGUAGE): attempt.language} if attempt.language else {}
             try:
                 result = await ami.originate(
-                    attempt.id, self.dial_string(attempt.number), context=V.CTX_SURVEY,
+                    attempt.id, self.dial_string(attempt.number, attempt.trunk),
+                    context=V.CTX_SURVEY,
                     ring_timeout=self.settings.ring_timeout, variables=variables,
                     caller_id=self.settings.caller_id)
             except AMIConnectionError as exc:
@@ -185,6 +254,7 @@ class Dialer:
         finally:
             self._originating.discard(attempt.id)
             self._by_node[ami.name].discard(attempt.id)
+            self._by_trunk.get(attempt.trunk, set()).discard(attempt.id)
             self._hangup_causes.pop(attempt.id, None)
             self.calls.end(attempt.id)
 
@@ -253,7 +323,13 @@ class Dialer:
         try:
             await self._settle_hangup(event)
         finally:
+            self._release(event.attempt_id)
             self.calls.end(event.attempt_id)
+
+    def _release(self, attempt_id: int) -> None:
+        """Free the node and trunk slots a call held (one left over from a previous run)."""
+        for held in (*self._by_node.values(), *self._by_trunk.values()):
+            held.discard(attempt_id)
 
     async def _settle_hangup(self, event: HangupEvent) -> None:
         # Answered but no survey session ever ran (FastAGI unreachable, or it crashed):
@@ -282,14 +358,17 @@ class Dialer:
         open_attempts = await self.store.open_attempts()
         if not open_attempts:
             return 0
-        live: set[str | None] = set()
+        live: dict[str | None, str] = {}
         for ami in self.amis:
             if ami.connected:
-                live |= {c["vars"].get(V.ATTEMPT) for c in await ami.channels()}
+                live |= {c["vars"].get(V.ATTEMPT): ami.name for c in await ami.channels()}
         for attempt_id, _count, _status, answered in open_attempts:
             if str(attempt_id) in live:
-                # Still on the line: its hangup event will close it.
+                # Still on the line: its hangup event will close it. It holds its slots.
                 self.calls.track(attempt_id)
+                self._by_node[live[str(attempt_id)]].add(attempt_id)
+                trunk = (await self.store.attempt_row(attempt_id)).trunk
+                self._by_trunk.setdefault(trunk, set()).add(attempt_id)
                 continue
             if answered:
                 await self._finish_answered(attempt_id, None)

@@ -355,3 +355,89 @@ def stratified_sample(items: Sequence[T], capacity: int, stratum: Callable[[T], 
             for index in rng.sample(group, take):
                 picked[index] = probability
     return [(items[i], picked[i]) for i in sorted(picked)]
+
+
+# ---------------------------------------------------------------------- trunks and operators
+
+
+@dataclass(frozen=True)
+class Trunk:
+    """One line to a carrier: its limits and which mobile operators it is preferred for.
+
+    `only` makes it carry nothing but its operators' numbers (an on-net bundle, say).
+    `host` is where the carrier listens ("host:port"); empty means the local carrier simulator.
+    """
+
+    name: str
+    channels: int
+    cps: float
+    operators: frozenset[str] = frozenset()
+    only: bool = False
+    host: str = ""
+
+    @classmethod
+    def parse(cls, spec: str) -> Trunk:
+        """Parse 'name channels=N cps=R [operators=a,b] [only] [host=h:port]'."""
+        words = spec.split()
+        if not words or "=" in words[0]:
+            raise ValueError(f"{spec!r}: starts with the trunk's name, "
+                             f"e.g. 'jazz channels=30 cps=5 operators=jazz'")
+        name, values, only = words[0], {}, False
+        if not all(c.isalnum() or c in "-_" for c in name):
+            raise ValueError(f"{spec!r}: the name may hold letters, digits, - and _ only")
+        for word in words[1:]:
+            key, sep, value = word.partition("=")
+            if word == "only":
+                only = True
+            elif not sep or key not in ("channels", "cps", "operators", "host") or not value:
+                raise ValueError(f"{spec!r}: {word!r} is not channels=, cps=, operators=, "
+                                 f"host= or only")
+            else:
+                values[key] = value
+        try:
+            channels = int(values.get("channels", ""))
+            cps = float(values.get("cps", ""))
+        except ValueError:
+            raise ValueError(f"{spec!r}: needs channels=<whole number> and cps=<number>") from None
+        if channels < 1 or cps <= 0:
+            raise ValueError(f"{spec!r}: channels must be at least 1 and cps positive")
+        operators = frozenset(o for o in values.get("operators", "").split(",") if o)
+        if only and not operators:
+            raise ValueError(f"{spec!r}: 'only' needs operators=")
+        return cls(name, channels, cps, operators, only, values.get("host", ""))
+
+
+def parse_prefixes(items: Sequence[str]) -> dict[str, str]:
+    """Parse 'prefix=operator' entries (national prefixes such as 030=jazz)."""
+    table: dict[str, str] = {}
+    for item in items:
+        prefix, sep, operator = (part.strip() for part in item.partition("="))
+        if not sep or not prefix.isdigit() or not operator:
+            raise ValueError(f"{item!r} is not prefix=operator, e.g. 030=jazz")
+        table[prefix] = operator
+    return table
+
+
+def operator_of(national: str, prefixes: Mapping[str, str]) -> str | None:
+    """Return the mobile operator of a national number by its longest matching prefix."""
+    for length in range(len(national), 0, -1):
+        found = prefixes.get(national[:length])
+        if found is not None:
+            return found
+    return None
+
+
+def trunk_order(operator: str | None, trunks: Sequence[Trunk]) -> list[Trunk]:
+    """Return the trunks a number may use, best first: its operator's own, then the general ones."""
+    preferred = [t for t in trunks if operator is not None and operator in t.operators]
+    general = [t for t in trunks if not t.only and t not in preferred]
+    return preferred + general
+
+
+def choose_trunk(operator: str | None, trunks: Sequence[Trunk],
+                 in_use: Mapping[str, int]) -> Trunk | None:
+    """Return the first trunk in preference order with a free channel, or None."""
+    for trunk in trunk_order(operator, trunks):
+        if in_use.get(trunk.name, 0) < trunk.channels:
+            return trunk
+    return None

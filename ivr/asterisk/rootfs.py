@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.asterisk import variables as V
-from ivr.config import Settings
+from ivr.config import Settings, trunk_rules
 from ivr.errors import AsteriskSetupError
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,30 @@ def template_values(settings: Settings, inst: Instance) -> dict[str, object]:
         "ami_user": settings.ami_user,
         "ami_secret": ami_secret(settings) if pbx else "",
         "agi_url": agi_url(settings),
+        "trunk_endpoints": trunk_endpoints(settings) if pbx else "",
     }
+
+
+def trunk_endpoints(settings: Settings) -> str:
+    """Render a PJSIP endpoint and AOR for every configured trunk besides the main one.
+
+    They all send from this PBX; an inbound call is matched to the main trunk by its address.
+    A trunk without host= reaches the local carrier simulator.
+    """
+    trunks, _ = trunk_rules(settings)
+    out = []
+    for t in trunks:
+        if t.name == settings.trunk:
+            continue
+        contact = t.host or f"127.0.0.1:{settings.carrier_sip_port}"
+        out.append(
+            f"\n; trunk {t.name}: {t.channels} channels, {t.cps:g} calls/s\n"
+            f"[{t.name}]\ntype = endpoint\ntransport = transport-udp\n"
+            f"context = {V.CTX_INBOUND}\ndisallow = all\nallow = alaw,ulaw\n"
+            f"dtmf_mode = rfc4733\ndirect_media = no\nrtp_symmetric = yes\n"
+            f"rtp_timeout = 15\naors = {t.name}\n\n"
+            f"[{t.name}]\ntype = aor\ncontact = sip:{contact}\n")
+    return "".join(out)
 
 
 def render_instance(settings: Settings, inst: Instance) -> None:

@@ -184,14 +184,16 @@ class SQLiteStore:
                         expire_before: datetime | None = None,
                         cooldown_since: datetime | None = None,
                         services_only: Sequence[str] | None = None,
-                        services_except: Sequence[str] = ()) -> list[Attempt]:
+                        services_except: Sequence[str] = (),
+                        route: Callable[[str], str | None] | None = None) -> list[Attempt]:
         """Atomically take up to limit due transactions and write one attempt row for each.
 
         Checked here, at dial time, for each candidate: the do-not-call list (-> opted_out),
         age (visited before expire_before -> expired), and the citizen's cooldown (surveyed
         on another transaction since cooldown_since -> expired). A citizen already on the
         line for another transaction waits. services_only / services_except carry the
-        calling windows the dialer's policy computed for now.
+        calling windows the dialer's policy computed for now. route(number) names the trunk
+        for a number, or None when no trunk can take it now (the row stays due, unclaimed).
         """
         if limit <= 0:
             return []
@@ -248,16 +250,19 @@ class SQLiteStore:
                     continue
                 if row["mobile"] in busy:
                     continue  # one call per citizen at a time; the cooldown decides afterwards
+                trunk = route(row["mobile"]) if route is not None else ""
+                if trunk is None:
+                    continue  # every trunk this number may use is full: it waits its turn
                 busy.add(row["mobile"])
                 await db.execute(
                     "UPDATE transactions SET status = 'dialing', attempts = attempts + 1, "
                     "updated_at = ? WHERE id = ?", (stamp, row["id"]))
                 cur = await db.execute(
-                    "INSERT INTO attempts (transaction_id, number, node, started_at) "
-                    "VALUES (?, ?, ?, ?)", (row["id"], row["mobile"], node, stamp))
+                    "INSERT INTO attempts (transaction_id, number, node, trunk, started_at) "
+                    "VALUES (?, ?, ?, ?, ?)", (row["id"], row["mobile"], node, trunk, stamp))
                 assert cur.lastrowid is not None
                 claimed.append(Attempt(cur.lastrowid, row["id"], row["mobile"], now,
-                                       row["language"]))
+                                       row["language"], trunk=trunk))
         return claimed
 
     @staticmethod
@@ -284,6 +289,13 @@ class SQLiteStore:
         async with self._db.execute(
                 "SELECT node, COUNT(*) FROM attempts WHERE ended_at IS NULL GROUP BY node") as cur:
             summary["in_flight_by_node"] = {r[0] or "-": r[1] for r in await cur.fetchall()}
+        async with self._db.execute(
+                "SELECT trunk, COUNT(*) FROM attempts WHERE ended_at IS NULL GROUP BY trunk") as cur:
+            summary["in_flight_by_trunk"] = {r[0] or "-": r[1] for r in await cur.fetchall()}
+        async with self._db.execute(
+                "SELECT trunk, COUNT(*) FROM attempts WHERE started_at >= ? GROUP BY trunk",
+                (ts(day_start),)) as cur:
+            summary["attempts_today_by_trunk"] = {r[0] or "-": r[1] for r in await cur.fetchall()}
         async with self._db.execute(
                 "SELECT COALESCE(outcome, 'in_progress'), COUNT(*) FROM attempts "
                 "WHERE started_at >= ? GROUP BY 1", (ts(day_start),)) as cur:
@@ -389,15 +401,15 @@ class SQLiteStore:
     async def attempt_row(self, attempt_id: int) -> Attempt:
         """Return one attempt as the dialer knows it."""
         async with self._db.execute(
-            "SELECT a.id, a.transaction_id, a.number, a.started_at, t.language FROM attempts a "
-            "JOIN transactions t ON t.id = a.transaction_id WHERE a.id = ?",
+            "SELECT a.id, a.transaction_id, a.number, a.started_at, t.language, a.trunk "
+            "FROM attempts a JOIN transactions t ON t.id = a.transaction_id WHERE a.id = ?",
             (attempt_id,)) as cur:
             r = await cur.fetchone()
         if r is None:
             raise StoreError(f"no attempt {attempt_id}")
         started = parse_ts(r[3])
         assert started is not None
-        return Attempt(r[0], r[1], r[2], started, r[4])
+        return Attempt(r[0], r[1], r[2], started, r[4], trunk=r[5])
 
     # ------------------------------------------------------------------ survey
 

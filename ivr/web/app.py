@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from ivr.config import Settings
+from ivr.config import Settings, trunk_rules
 from ivr.engine import Engine
 from ivr.store import SQLiteStore
 
@@ -36,6 +36,13 @@ class Metrics:
                                ["node"], registry=r)
         self.attempts_today = Gauge("rabta_attempts_today", "Dial attempts today by outcome",
                                     ["outcome"], registry=r)
+        self.trunk_in_flight = Gauge("rabta_trunk_calls_in_flight",
+                                     "Calls dialling or on the line, by trunk", ["trunk"],
+                                     registry=r)
+        self.trunk_capacity = Gauge("rabta_trunk_channels", "Channels a trunk may carry",
+                                    ["trunk"], registry=r)
+        self.trunk_today = Gauge("rabta_trunk_attempts_today", "Dial attempts today by trunk",
+                                 ["trunk"], registry=r)
         self.ami_up = Gauge("rabta_ami_connected", "1 if the AMI link is logged in", ["node"],
                             registry=r)
         self.sessions = Gauge("rabta_fastagi_sessions", "Survey sessions running now",
@@ -57,7 +64,13 @@ class Metrics:
             self.in_flight.labels(node).set(n)
         for outcome, n in s["attempts_today"].items():
             self.attempts_today.labels(outcome).set(n)
-        self.ami_up.labels(engine.ami.name).set(1 if engine.ami.connected else 0)
+        trunks, _ = trunk_rules(settings)
+        for t in trunks:
+            self.trunk_in_flight.labels(t.name).set(s["in_flight_by_trunk"].get(t.name, 0))
+            self.trunk_capacity.labels(t.name).set(t.channels)
+            self.trunk_today.labels(t.name).set(s["attempts_today_by_trunk"].get(t.name, 0))
+        for ami in engine.amis:
+            self.ami_up.labels(ami.name).set(1 if ami.connected else 0)
         self.sessions.set(len(engine.calls.sessions))
         for fate, n in vars(engine.agi.stats).items():
             delta = n - self._agi_seen.get(fate, 0)

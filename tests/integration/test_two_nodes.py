@@ -27,8 +27,8 @@ N = 60
 @pytest.fixture
 def second_node(node_settings: Settings) -> Iterator[Settings]:
     """A second PBX + carrier on other ports, sending its calls to the same FastAGI port."""
-    other = replace(node_settings, node="rabta-test2", sip_port=5360, carrier_sip_port=5370,
-                    ami_port=5338, rtp_start=40000)
+    other = replace(node_settings, node="rabta-test2", sip_port=5460, carrier_sip_port=5470,
+                    ami_port=5438, rtp_start=50000)
     cli.asterisk_up(other, quiet=True)
     try:
         yield other
