@@ -267,7 +267,8 @@ async def do_report(settings: Settings, by: str, fmt: str, out: Any = None) -> i
 
 
 EXPORT_FIELDS = ("office", "ref", "status", "attempts", "last_outcome", "answers", "district",
-                 "service", "official", "visited_at", "language")
+                 "service", "official", "visited_at", "language", "closed_reason",
+                 "selection_probability")
 
 
 async def do_export(settings: Settings, fmt: str, out: Any = None) -> int:

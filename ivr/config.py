@@ -76,6 +76,9 @@ class Settings:
     calls_per_second: float = 5.0
     ring_timeout: float = 30.0  # seconds a phone may ring before we give up
     max_attempts: int = 3
+    # Surveys a day the lines can carry. When a day brings more visits, a sample stratified by
+    # office and official is called, each with its selection probability. 0: call everyone.
+    daily_capacity: int = 0
     retry_delay: float = 900.0  # seconds before retrying busy / no answer / congestion
     calling_window: str = "09:00-20:00"  # Asia/Karachi local time; 00:00-24:00 is always
     timezone: str = "Asia/Karachi"
@@ -184,6 +187,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("calls_per_second must be positive")
     if s.max_attempts < 1:
         raise ConfigError("max_attempts must be at least 1")
+    if s.daily_capacity < 0:
+        raise ConfigError("daily_capacity must be 0 (call everyone) or more")
     if s.question_tries < 1:
         raise ConfigError("question_tries must be at least 1")
     for net in s.agi_allow:

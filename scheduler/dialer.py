@@ -24,6 +24,7 @@ from ivr.errors import AMIConnectionError, AMIError
 from ivr.models import Attempt, Outcome, TxStatus
 from ivr.store import SQLiteStore
 from scheduler import policy
+from scheduler.sampler import sample_new
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,10 @@ class Dialer:
                 continue
             batch: list[Attempt] = []
             loop = asyncio.get_running_loop()
+            sampling = self.settings.daily_capacity > 0
+            if sampling:  # decide who of today's new visits is called before any is claimed
+                await sample_new(self.store, now, self.settings.daily_capacity,
+                                 self.settings.timezone)
             for ami in self.amis:  # max_concurrent is per node
                 free = self.settings.max_concurrent - len(self._by_node[ami.name])
                 trunk_free = sum(t.channels - len(self._by_trunk[t.name]) for t in self.trunks)
@@ -144,7 +149,7 @@ class Dialer:
                     expire_before=now - timedelta(seconds=self.settings.max_age),
                     cooldown_since=now - timedelta(days=self.settings.cooldown_days),
                     services_only=only, services_except=excluded,
-                    route=self._router(loop.time()))
+                    route=self._router(loop.time()), sampled_only=sampling)
                 for attempt in claimed:
                     # Each Originate gets its send time now, on the engine-wide and the trunk's
                     # pace; its task waits for it, so a slow trunk never holds up the others.

@@ -322,6 +322,23 @@ def _largest_remainder(extra: int, weights: list[int], rooms: list[int]) -> list
     return alloc
 
 
+def batch_quota(capacity: int, selected: int, seen: int, batch: int, expected: float) -> int:
+    """Return how many of a new batch of one day's visits to call.
+
+    capacity: surveys the lines can carry that day (0 or less: no limit, call all).
+    selected / seen: that day's visits already kept / already sampled. expected: how many
+    visits the day is expected to bring in all (e.g. the mean of recent days). The day's
+    rate is capacity / max(expected, seen + batch), so early batches don't use up the day;
+    no batch ever takes more than the capacity left.
+    """
+    if capacity <= 0:
+        return batch
+    left = max(0, capacity - selected)
+    total = max(float(expected), float(seen + batch), 1.0)
+    rate = min(1.0, capacity / total)
+    return min(left, batch, math.ceil(rate * batch - 1e-9))
+
+
 def stratified_sample(items: Sequence[T], capacity: int, stratum: Callable[[T], Hashable],
                       seed: int) -> list[tuple[T, float]]:
     """Pick up to `capacity` items covering every stratum; return each with its selection
@@ -441,3 +458,31 @@ def choose_trunk(operator: str | None, trunks: Sequence[Trunk],
         if in_use.get(trunk.name, 0) < trunk.channels:
             return trunk
     return None
+
+
+def nested_sample(items: Sequence[T], capacity: int, outer: Callable[[T], Hashable],
+                  inner: Callable[[T], Hashable], seed: int) -> list[tuple[T, float]]:
+    """Sample in two levels (office, then official within it); return items with probabilities.
+
+    Seats go to the outer strata first, as stratified_sample gives them (every outer stratum
+    covered when capacity allows), then each outer stratum's seats are spread over its inner
+    strata. Each probability is the product of the two levels', so weights stay unbiased.
+    """
+    if capacity <= 0:
+        return []
+    if capacity >= len(items):
+        return [(item, 1.0) for item in items]
+    groups: dict[Hashable, list[T]] = {}
+    for item in items:
+        groups.setdefault(outer(item), []).append(item)
+    seats: dict[Hashable, int] = {}
+    for item, _ in stratified_sample(items, capacity, outer, seed):
+        seats[outer(item)] = seats.get(outer(item), 0) + 1
+    # With fewer seats than outer strata, which strata get one is itself random.
+    level = 1.0 if capacity >= len(groups) else capacity / len(groups)
+    picked: dict[int, float] = {}
+    index = {id(item): i for i, item in enumerate(items)}
+    for n, (key, group) in enumerate(groups.items()):
+        for item, p in stratified_sample(group, seats.get(key, 0), inner, seed + n + 1):
+            picked[index[id(item)]] = level * p
+    return [(items[i], picked[i]) for i in sorted(picked)]

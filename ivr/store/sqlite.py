@@ -185,7 +185,8 @@ class SQLiteStore:
                         cooldown_since: datetime | None = None,
                         services_only: Sequence[str] | None = None,
                         services_except: Sequence[str] = (),
-                        route: Callable[[str], str | None] | None = None) -> list[Attempt]:
+                        route: Callable[[str], str | None] | None = None,
+                        sampled_only: bool = False) -> list[Attempt]:
         """Atomically take up to limit due transactions and write one attempt row for each.
 
         Checked here, at dial time, for each candidate: the do-not-call list (-> opted_out),
@@ -194,6 +195,7 @@ class SQLiteStore:
         line for another transaction waits. services_only / services_except carry the
         calling windows the dialer's policy computed for now. route(number) names the trunk
         for a number, or None when no trunk can take it now (the row stays due, unclaimed).
+        sampled_only: only transactions the day's sample has kept (when sampling is on).
         """
         if limit <= 0:
             return []
@@ -208,6 +210,8 @@ class SQLiteStore:
         if services_except:
             where.append(f"service NOT IN ({','.join('?' * len(services_except))})")
             args.extend(services_except)
+        if sampled_only:
+            where.append("sampled = 1")
         claimed: list[Attempt] = []
         async with self._write() as db:
             async with db.execute(
@@ -264,6 +268,45 @@ class SQLiteStore:
                 claimed.append(Attempt(cur.lastrowid, row["id"], row["mobile"], now,
                                        row["language"], trunk=trunk))
         return claimed
+
+    # ------------------------------------------------------------------ sampling
+
+    async def unsampled(self, limit: int = 50_000) -> list[dict[str, Any]]:
+        """Return pending transactions not yet put through a day's sample, oldest visit first."""
+        async with self._db.execute(
+                "SELECT id, office, official, visited_at FROM transactions "
+                "INDEXED BY transactions_unsampled WHERE sampled = 0 AND status = 'pending' "
+                "ORDER BY visited_at, id LIMIT ?", (limit,)) as cur:
+            rows = [dict(r) for r in await cur.fetchall()]
+        for r in rows:
+            r["visited_at"] = parse_ts(r["visited_at"])
+        return rows
+
+    async def intake_counts(self, start: datetime, end: datetime) -> tuple[int, int, int]:
+        """Return (visits, already sampled, selected) for visits in [start, end)."""
+        async with self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(sampled), 0), "
+                "COALESCE(SUM(sampled = 1 AND COALESCE(closed_reason, '') != 'not_sampled'), 0) "
+                "FROM transactions WHERE visited_at >= ? AND visited_at < ?",
+                (ts(start), ts(end))) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def apply_sample(self, chosen: dict[int, float], left_out: Iterable[int],
+                           now: datetime) -> None:
+        """Mark a batch sampled in one transaction: chosen ones keep their place in the queue
+        with their selection probability; the others close as expired (not_sampled)."""
+        stamp = ts(now)
+        async with self._write() as db:
+            await db.executemany(
+                "UPDATE transactions SET sampled = 1, selection_probability = ?, updated_at = ? "
+                "WHERE id = ? AND sampled = 0", [(p, stamp, i) for i, p in chosen.items()])
+            await db.executemany(
+                "UPDATE transactions SET sampled = 1, status = 'expired', "
+                "closed_reason = 'not_sampled', updated_at = ? "
+                "WHERE id = ? AND sampled = 0 AND status = 'pending'",
+                [(stamp, i) for i in left_out])
 
     @staticmethod
     async def _surveyed_since(db: aiosqlite.Connection, mobile: str, tx_id: int,
@@ -500,7 +543,8 @@ class SQLiteStore:
         """Return one row per transaction with its answers (the latest per question)."""
         sql = """
             SELECT t.office, t.ref, t.district, t.service, t.official, t.status, t.attempts,
-                   t.last_outcome, t.visited_at, t.language,
+                   t.last_outcome, t.visited_at, t.language, t.closed_reason,
+                   t.selection_probability,
                    EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id
                            AND a.answered_at IS NOT NULL) AS answered,
                    (SELECT json_group_object(question, value) FROM (
