@@ -2,6 +2,7 @@
 
 (a) kill -9 the PBX mid-campaign and start it again: the dialer notices, waits, and resumes by
     itself when AMI comes back.
+(b) cut the AMI TCP connection three times while about 100-200 calls are in flight.
 (c) kill -9 the engine process mid-call and start it again: it reconciles what it left open.
 
 Each asserts: every transaction reaches a final state; no attempt is dialled twice (the
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from support import (
     Citizen,
+    TCPProxy,
     answers_snapshot,
     carrier_cdr_counts,
     install_phonebook,
@@ -101,6 +103,44 @@ async def test_pbx_killed_mid_campaign_and_restarted(node_settings: Settings,
     finally:
         await engine.close()
     assert engine.ami.reconnects >= 1
+    await _check(node_settings, store, citizens, before, kept)
+
+
+async def test_ami_cut_three_times_with_200_in_flight(node_settings: Settings,
+                                                     store: SQLiteStore) -> None:
+    citizens = _citizens("3")
+    install_phonebook(node_settings, citizens)
+    txs = transactions_for(citizens, "amicut")
+    await store.add_transactions(txs, txs[0].visited_at)
+    before = carrier_cdr_counts(node_settings)
+    proxy = TCPProxy(node_settings.ami_port)
+    await proxy.start()
+    # The engine reaches AMI only through the proxy, so the test can cut the link.
+    settings = replace(node_settings, ami_port=proxy.port, max_concurrent=N,
+                       calls_per_second=25.0)
+    engine = Engine(settings, store)
+    await engine.start()
+    cuts, in_flight_at_cut = 0, []
+    try:
+        dialer = asyncio.create_task(engine.dialer.run(until_idle=True))
+        async with asyncio.timeout(60):
+            while engine.calls.in_flight < 100:  # noqa: ASYNC110 - a state poll
+                await asyncio.sleep(0.1)
+        kept = await answers_snapshot(store)
+        for _ in range(3):
+            in_flight_at_cut.append(engine.calls.in_flight)
+            cuts += proxy.cut()
+            async with asyncio.timeout(30):  # let it reconnect and dial again, then cut again
+                while not engine.ami.connected:  # noqa: ASYNC110 - a state poll
+                    await asyncio.sleep(0.1)
+            await asyncio.sleep(2.0)
+        await asyncio.wait_for(dialer, 420)
+    finally:
+        await engine.close()
+        await proxy.close()
+    assert cuts >= 3 and proxy.connections >= 4, (cuts, proxy.connections)
+    assert min(in_flight_at_cut) >= 50, in_flight_at_cut
+    assert engine.dialer.stats.outcomes.get("unknown", 0) > 0, "no originate was in flight"
     await _check(node_settings, store, citizens, before, kept)
 
 
