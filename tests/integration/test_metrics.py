@@ -41,4 +41,8 @@ async def test_metrics_count_real_calls(node_settings: Settings, store: SQLiteSt
     assert 'rabta_attempts_today{outcome="busy"} 3.0' in lines
     assert 'rabta_attempts_today{outcome="answered"} 1.0' in lines
     assert f'rabta_ami_connected{{node="{engine.ami.name}"}} 1.0' in lines
+    trunk = node_settings.trunk  # no trunks configured: the one trunk, at the dialer's limits
+    assert f'rabta_trunk_channels{{trunk="{trunk}"}} {float(node_settings.max_concurrent)}' in lines
+    assert f'rabta_trunk_attempts_today{{trunk="{trunk}"}} 4.0' in lines
+    assert f'rabta_trunk_calls_in_flight{{trunk="{trunk}"}} 0.0' in lines
     assert health == (200, {"ok": True, "ami_connected": True})
