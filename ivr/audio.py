@@ -1,8 +1,9 @@
 """Prompts, audio: turn the prompt manifest into Asterisk sound files.
 
-Offline by default: espeak-ng speaks English, Urdu and Punjabi without a network, and sox
-turns its output into what Asterisk plays without transcoding (8 kHz, mono, 16-bit wav),
-trimmed of leading/trailing silence so prompts follow each other without dead air.
+Offline by default: espeak-ng speaks English, Urdu and Punjabi (Shahmukhi, read by its Urdu
+voice) without a network, and sox turns its output into what Asterisk plays without
+transcoding (8 kHz, mono, 16-bit wav), trimmed of leading/trailing silence so prompts
+follow each other without dead air.
 Results are cached by a hash of (engine, voice, text), so nothing is synthesised twice.
 """
 
@@ -24,7 +25,9 @@ log = logging.getLogger(__name__)
 
 MANIFEST = Path(__file__).resolve().parents[1] / "prompts" / "manifest.toml"
 LANGUAGES = ("ur", "pa", "en")
-ESPEAK_VOICES = {"en": "en", "ur": "ur", "pa": "pa"}
+# Punjabi prompts are written in Shahmukhi (Pakistan); espeak-ng's own "pa" voice reads only
+# Gurmukhi and spells Shahmukhi out letter by letter, while its Urdu voice reads it well.
+ESPEAK_VOICES = {"en": "en", "ur": "ur", "pa": "ur"}
 SOUND_DIR = "rabta"  # sounds/<lang>/rabta/<id>.wav inside the PBX's sounds dir
 _RECIPE = "espeak-ng+sox v1"  # bump to invalidate the cache when the recipe changes
 

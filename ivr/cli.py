@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr import __version__, audio, intake, phone, reports, simulator
+from ivr import __version__, audio, cli_survey, cli_users, intake, phone, reports, simulator
 from ivr.asterisk import rootfs
 from ivr.config import Settings, load_settings, replace, trunk_rules
 from ivr.errors import InputError, RabtaError
@@ -235,7 +235,7 @@ async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = 
             runner = web.AppRunner(create_app(settings, store, engine))
             await runner.setup()
             await web.TCPSite(runner, settings.web_host, settings.web_port).start()
-            log.info("web on http://%s:%d (/metrics, /healthz)", settings.web_host,
+            log.info("web on http://%s:%d (/login, /api/v1, /metrics, /healthz)", settings.web_host,
                      settings.web_port)
         await engine.dialer.run(until_idle=until_idle)
     finally:
@@ -495,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("numbers", nargs="*", help="numbers (add/remove) or one CSV file (import)")
     d.add_argument("--note", default="", help="why (kept with the entry)")
 
+    cli_users.add_parsers(sub)  # users, apikeys
+    cli_survey.add_parser(sub)  # survey check
     sub.add_parser("demo", help="everything on the embedded default: Asterisk, calls, report")
     return p
 
@@ -560,6 +562,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.action in ("add", "remove", "import") and not args.numbers:
             raise InputError(f"dnc {args.action}: give at least one number (or a file)")
         return asyncio.run(do_dnc(settings, args.action, args.numbers, args.note))
+    if cmd in cli_users.COMMANDS:
+        return asyncio.run(cli_users.run(settings, args))
+    if cmd == "survey":
+        return cli_survey.run(args)
     if cmd == "demo":
         return asyncio.run(_demo(demo_settings(settings)))
     raise AssertionError(cmd)  # pragma: no cover

@@ -102,6 +102,10 @@ class Settings:
     # Web
     web_host: str = "127.0.0.1"
     web_port: int = 8080
+    cookie_secure: bool = False  # mark the session cookie Secure: set true behind HTTPS
+    session_hours: float = 12.0  # a login lasts this long, then the official signs in again
+    api_max_batch: int = 5000  # transactions in one POST /api/v1/transactions; more is a 413
+    api_max_body: int = 16_000_000  # bytes in one intake request body; more is a 413
 
     log_level: str = "INFO"
     log_format: str = "text"  # text | json (one object per line, for log shippers)
@@ -206,6 +210,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"log_format: {s.log_format!r} is not text or json")
     if s.default_language not in ("ur", "pa", "en"):
         raise ConfigError(f"default_language: {s.default_language!r} is not ur, pa or en")
+    if s.session_hours <= 0:
+        raise ConfigError("session_hours must be positive")
+    if s.api_max_batch < 1 or s.api_max_body < 1024:
+        raise ConfigError("api_max_batch must be at least 1 and api_max_body at least 1024")
     from scheduler.policy import parse_window  # pure; importing it here is one-way
 
     try:

@@ -14,7 +14,7 @@ import csv
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +29,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "format_errors",
     "parse_transactions_csv",
+    "validate_batch",
     "validate_transaction",
 ]
 
@@ -70,13 +71,15 @@ def _now(now: datetime | None) -> datetime:
     return now
 
 
+def _cut(value: str) -> str:
+    return value[:_SHOW_MAX] + "…" if len(value) > _SHOW_MAX else value
+
+
 def _show(field: str, value: str) -> str:
     """Return a value as it may appear in an error: phone numbers masked, long text cut."""
     if field == "mobile":
         return repr(mask(value))
-    if len(value) > _SHOW_MAX:
-        value = value[:_SHOW_MAX] + "…"
-    return repr(value)
+    return repr(_cut(value))
 
 
 def _text(record: Mapping[str, Any], field: str, line: int, *, limit: int = MAX_TEXT) -> str:
@@ -145,7 +148,9 @@ def validate_transaction(
     now = _now(now)
     for key in record:
         if key not in FIELDS:
-            raise InvalidRow(line, str(key), "unknown field")
+            # The name is echoed back, so a hostile megabyte-long key is cut short; an empty
+            # one (possible in JSON) is shown quoted so the error still names something.
+            raise InvalidRow(line, _cut(str(key)) or '""', "unknown field")
     ref = _text(record, "ref", line, limit=MAX_REF)
     name = _text(record, "name", line)
     raw_mobile = _text(record, "mobile", line)
@@ -175,6 +180,63 @@ def validate_transaction(
         visited_at=visited_at,
         language=language_text or None,
     )
+
+
+def _key_part(value: object) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # as _text reads it
+    return ""
+
+
+def _claim(seen: dict[tuple[str, str], int], record: Mapping[str, Any], position: int) -> int:
+    """Return where this record's (office, ref) first appeared in its file or batch.
+
+    The first record with a pair claims it, valid or not; a record without both is its own.
+    """
+    key = (_key_part(record.get("office")), _key_part(record.get("ref")))
+    return seen.setdefault(key, position) if all(key) else position
+
+
+def validate_batch(
+    items: Sequence[object],
+    *,
+    default_tz: str | tzinfo = "Asia/Karachi",
+    now: datetime | None = None,
+) -> tuple[list[Transaction], list[tuple[int, str, str]]]:
+    """Check a batch of API items (0-based) into Transactions and (index, field, reason) errors.
+
+    Same rules as the CSV: every item through validate_transaction, and a later item with an
+    (office, ref) already claimed earlier in the batch is a duplicate. Callers that must be
+    all-or-nothing keep the Transactions only when there are no errors.
+    """
+    zone = _zone(default_tz)
+    now = _now(now)
+    good: list[Transaction] = []
+    errors: list[tuple[int, str, str]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            errors.append((index, "item", f"must be an object, not {_json_type(item)}"))
+            continue
+        first = _claim(seen, item, index)
+        try:
+            tx = validate_transaction(item, line=index, default_tz=zone, now=now)
+        except InvalidRow as exc:
+            errors.append((index, exc.field, exc.reason))
+            continue
+        if first != index:
+            errors.append((index, "ref", f"duplicate of item {first}"))
+            continue
+        good.append(tx)
+    return good, errors
+
+
+def _json_type(value: object) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _decode_hint(chunk: bytes) -> str:
@@ -257,8 +319,7 @@ def parse_transactions_csv(
                 errors.append((start, "row", reason))
                 continue
             record = {col: cell for col, cell in zip(columns, row, strict=True) if col in FIELDS}
-            key = (record.get("office", "").strip(), record.get("ref", "").strip())
-            first = seen.setdefault(key, start) if all(key) else start
+            first = _claim(seen, record, start)
             try:
                 tx = validate_transaction(record, line=start, default_tz=zone, now=now)
             except InvalidRow as exc:

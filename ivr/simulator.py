@@ -26,8 +26,9 @@ ACTIONS = ("answer", "busy", "no_answer", "congestion", "reject")
 KEY_CHARS = frozenset("0123456789*#wsh")
 COLUMNS = ("number", "action", "keys", "ring_s", "hangup_s")
 
-# A citizen "waits for the question to end": 700 ms of silence, once, for at most 20 s.
-WAIT_FOR_PROMPT_END = "WaitForSilence(700,1,20)"
+# A citizen "waits for the question to end": 700 ms of silence, once, for at most 45 s (a
+# greeting, the opt-out hint and an Urdu question together run past 20 s).
+WAIT_FOR_PROMPT_END = "WaitForSilence(700,1,45)"
 DTMF_DURATION_MS = 250
 LINGER_S = 120  # after the script, the citizen stays on the line until the engine hangs up
 

@@ -12,6 +12,10 @@ LANGUAGE = "RABTA_LANGUAGE"  # ur | pa | en, the language the survey starts in
 NODE = "RABTA_NODE"  # which PBX node placed the call
 RESULT = "RABTA_RESULT"  # set by the flow at the end: completed | partial | opted_out
 
+# Asterisk's own variables and functions the flows read or set (not ours: no RABTA_ prefix).
+CHANNEL_LANGUAGE = "CHANNEL(language)"  # picks sounds/<lang>/ for every prompt played
+SPOOL_DIR = "ASTSPOOLDIR"  # astspooldir of asterisk.conf: where recordings are written
+
 # Dialplan contexts
 CTX_SURVEY = "rabta-survey"  # where an answered outbound call lands: runs the FastAGI flow
 CTX_INBOUND = "rabta-inbound"  # calls coming in from the trunk: a message, never a dial-out

@@ -1,8 +1,11 @@
 """Flows, session: one FastAGI (or classic AGI) survey session, from headers to stored result.
 
 Wiring between the channel, the survey runner and the store: it reads our attempt id from the
-AGI arguments, records the call as answered, runs the survey saving each answer at once, and
-closes the attempt with completed or partial whatever way the call ends.
+AGI arguments, records the call as answered, picks the survey definition for the transaction's
+service (the `default` one for any other), runs it saving each answer at once (stamped with the
+definition's id and version), puts the number on the do-not-call list if the citizen presses
+the opt-out key, and closes the attempt with completed, partial or opted_out whatever way the
+call ends.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from ivr.asterisk.agi.channel import Channel
 from ivr.calls import CallRegistry
 from ivr.config import Settings
 from ivr.errors import AGIProtocolError, CallerHungUp
-from ivr.flows.survey import DEFAULT_SURVEY, Survey, SurveyState, run_survey
+from ivr.flows.definitions import SurveyBook, load_surveys
+from ivr.flows.survey import Answered, SurveyState, run_survey
 from ivr.models import TxStatus
 from ivr.store import SQLiteStore
 
@@ -35,13 +39,14 @@ class SurveySessions:
     """The FastAGI route for `survey`: runs one survey per connection."""
 
     def __init__(self, store: SQLiteStore, settings: Settings, calls: CallRegistry, *,
-                 survey: Survey = DEFAULT_SURVEY, clock: Callable[[], datetime] = _now,
+                 surveys: SurveyBook | None = None, clock: Callable[[], datetime] = _now,
                  next_step: NextStep | None = None) -> None:
         self.store = store
         self.next_step = next_step
         self.settings = settings
         self.calls = calls
-        self.survey = survey
+        # Loaded once, at start: a broken definition stops the engine before any call.
+        self.surveys = surveys if surveys is not None else load_surveys()
         self.clock = clock
 
     async def __call__(self, channel: Channel) -> None:
@@ -56,25 +61,37 @@ class SurveySessions:
             log.warning("attempt %d: transaction already %s; hanging up", attempt_id, ctx.status)
             await channel.hangup()
             return
+        survey = self.surveys.for_service(ctx.service)
         self.calls.session_started(attempt_id)
         state = SurveyState()
         language = ctx.language or self.settings.default_language
-        log.info("attempt %d: survey started (%s, %s)", attempt_id, ctx.service, language)
+        log.info("attempt %d: survey %s v%d started (%s, %s)", attempt_id, survey.id,
+                 survey.version, ctx.service, language)
 
-        async def save(question: str, value: str) -> None:
-            await self.store.save_answer(attempt_id, question, value, self.clock())
-            log.info("attempt %d: %s = %s", attempt_id, question, value)
+        async def save(answer: Answered) -> None:
+            await self.store.save_answer(
+                attempt_id, answer.question, answer.value, self.clock(), survey=answer.survey,
+                survey_version=answer.version, prompts=answer.prompts)
+            log.info("attempt %d: %s = %s", attempt_id, answer.question, answer.value)
+
+        async def opt_out() -> None:
+            added = await self.store.dnc_add_for_attempt(
+                attempt_id, "optout", self.clock(),
+                note=f"survey opt-out ({survey.id} v{survey.version})")
+            log.info("attempt %d: citizen opted out; %s the do-not-call list", attempt_id,
+                     "added to" if added else "already on")
 
         try:
-            await run_survey(channel, self.survey, save, state, language=language,
+            await run_survey(channel, survey, save, state, language=language,
                              tries=self.settings.question_tries,
-                             timeout_s=self.settings.digit_timeout)
+                             timeout_s=self.settings.digit_timeout, opt_out=opt_out,
+                             recording_name=f"rabta-{attempt_id}")
             await channel.hangup()
         except CallerHungUp:
             log.info("attempt %d: citizen hung up after %d answer(s)", attempt_id,
                      len(state.answers))
         finally:
-            result = state.result(self.survey)
+            result = state.result(survey)
             # Shielded: the result must land even if the server is shutting down.
             await asyncio.shield(self._finish(attempt_id, result))
             self.calls.session_ended(attempt_id)

@@ -1,8 +1,13 @@
-"""Flows, survey: the questions of a call and the runner that asks them over a Channel.
+"""Flows, survey: the runner that walks a survey definition over a Channel.
 
-The runner speaks only the Channel protocol (stream_file, get_digits, set_variable...), so the
-same flow runs over our FastAGI server, a classic AGI script, or a scripted fake in unit tests.
-Each answer is handed to `save` the moment it is given, so a hang-up keeps what was answered.
+The definition (`ivr.flows.definitions.Survey`, loaded from `surveys/<id>.toml`) says what to
+ask and where each answer leads; this module asks it. It speaks only the Channel protocol
+(stream_file, get_digits, record, set_variable...), so the same flow runs over our FastAGI
+server, a classic AGI script, or a scripted fake in unit tests.
+
+Each answer is handed to `save` the moment it is given, stamped with the survey's id and
+version and the prompts played to get it, so a hang-up keeps what was answered. The opt-out
+key hands over to `opt_out` at once (the do-not-call list), before anything else is played.
 """
 
 from __future__ import annotations
@@ -14,41 +19,31 @@ from dataclasses import dataclass, field
 from ivr.asterisk import variables as V
 from ivr.asterisk.agi.channel import Channel
 from ivr.audio import SOUND_DIR
+from ivr.errors import AGICommandError, CallerHungUp
+from ivr.flows.definitions import END, RECORD, Question, Survey
 from ivr.models import TxStatus
 
 log = logging.getLogger(__name__)
 
-SaveAnswer = Callable[[str, str], Awaitable[None]]
+MAX_REPLAYS = 3  # replay-key presses honoured per question; after that the key is invalid
+MAX_STEPS = 50  # questions asked in one call at most, so a looping survey cannot hold a line
+RECORDING_FORMAT = "wav"
+RECORDING_STOP_KEYS = "#"
 
 
 @dataclass(frozen=True, slots=True)
-class Question:
-    """One key-press question."""
+class Answered:
+    """One answer as it is stored: which survey asked, what was pressed, what was played."""
 
-    id: str  # the answer's key in the store and in exports, e.g. "rating"
-    prompt: str  # prompt id in prompts/manifest.toml
-    valid: str  # the keys that answer it, e.g. "12345"
-
-
-@dataclass(frozen=True, slots=True)
-class Survey:
-    """A whole call: greeting, questions, thanks."""
-
-    name: str
-    greeting: str
-    questions: tuple[Question, ...]
-    invalid: str = "invalid"
-    thanks: str = "thanks"
+    survey: str  # the definition's id
+    version: int  # and its version
+    question: str
+    value: str  # the key pressed, or the recording's file for a record question
+    prompts: tuple[str, ...]  # prompt ids played while asking, e.g. ("rating", "invalid", "rating")
 
 
-DEFAULT_SURVEY = Survey(
-    name="default",
-    greeting="greeting",
-    questions=(
-        Question("rating", "rating", "12345"),  # 1 very poor .. 5 excellent
-        Question("bribe", "bribe", "12"),  # 1 yes, 2 no
-    ),
-)
+SaveAnswer = Callable[[Answered], Awaitable[None]]
+OptOut = Callable[[], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -56,11 +51,45 @@ class SurveyState:
     """How far a call got; read by the caller even when the citizen hangs up mid-way."""
 
     answers: dict[str, str] = field(default_factory=dict)
+    current: str | None = None  # the question being asked, END once finished
+    missed: set[str] = field(default_factory=set)  # required questions left unanswered
+    opted_out: bool = False
 
     def result(self, survey: Survey) -> TxStatus:
-        """Return completed if every question was answered, else partial."""
-        done = all(q.id in self.answers for q in survey.questions)
-        return TxStatus.COMPLETED if done else TxStatus.PARTIAL
+        """Return opted_out, completed (every required question on the way answered) or partial.
+
+        From where the call stopped, the rest of the way is followed through the answers
+        already given (a call-back may have answered them) and the no-answer branches: an
+        unanswered required question on it makes the survey partial.
+        """
+        if self.opted_out:
+            return TxStatus.OPTED_OUT
+        if self.missed:
+            return TxStatus.PARTIAL
+        qid = survey.start if self.current is None else self.current
+        seen: set[str] = set()
+        while qid != END:
+            if qid in seen:
+                return TxStatus.PARTIAL
+            seen.add(qid)
+            q = survey.question(qid)
+            value = self.answers.get(qid)
+            if value is not None:
+                qid = q.target(value)
+            elif q.required:
+                return TxStatus.PARTIAL
+            else:
+                qid = q.no_answer
+        return TxStatus.COMPLETED
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What asking one key question came to."""
+
+    key: str | None  # a valid key, or None (silence or invalid keys until tries ran out)
+    prompts: tuple[str, ...]
+    opted_out: bool = False
 
 
 def sound(prompt_id: str) -> str:
@@ -68,31 +97,124 @@ def sound(prompt_id: str) -> str:
     return f"{SOUND_DIR}/{prompt_id}"
 
 
-async def ask(channel: Channel, q: Question, *, tries: int, timeout_s: float,
-              invalid_prompt: str) -> str | None:
-    """Ask one question until a valid key or `tries` runs out; return the key or None."""
-    for n in range(1, tries + 1):
+def tries_for(survey: Survey, q: Question, default_tries: int) -> int:
+    """Return how often a question is asked at most: once, plus its re-prompts."""
+    if q.retries is not None:
+        return q.retries + 1
+    if survey.retries is not None:
+        return survey.retries + 1
+    return max(1, default_tries)
+
+
+async def ask(channel: Channel, survey: Survey, q: Question, *, tries: int,
+              timeout_s: float) -> Asked:
+    """Ask one key question until a valid key, the opt-out key, or `tries` runs out.
+
+    The replay key asks again without using up a try (MAX_REPLAYS times); an invalid key
+    plays the survey's `invalid` prompt before the next try, silence just asks again.
+    """
+    played: list[str] = []
+    replays = 0
+    n = 0
+    while n < tries:
+        played.append(q.prompt)
         key = await channel.get_digits(sound(q.prompt), 1, timeout_s)
-        if key and key in set(q.valid):  # a whole key, never a substring like '12'
-            return key
+        if key and key == survey.optout_key:
+            return Asked(None, tuple(played), opted_out=True)
+        if key and key == survey.replay_key and replays < MAX_REPLAYS:
+            replays += 1
+            log.info("question %s: replay requested", q.id)
+            continue
+        n += 1
+        if key in q.keys:  # a whole key, never a substring like '12'
+            return Asked(key, tuple(played))
         log.info("question %s: %s (try %d of %d)", q.id,
                  f"invalid key {key!r}" if key else "no key", n, tries)
         if key and n < tries:
-            await channel.stream_file(sound(invalid_prompt))
-    return None
+            played.append(survey.invalid)
+            await channel.stream_file(sound(survey.invalid))
+    return Asked(None, tuple(played))
+
+
+def _answer(state: SurveyState, q: Question, value: str) -> None:
+    """Record an answer in the state (the caller saves it)."""
+    state.answers[q.id] = value
+    state.missed.discard(q.id)
+
+
+async def record(channel: Channel, survey: Survey, q: Question, name: str, save: SaveAnswer,
+                 state: SurveyState) -> str | None:
+    """Play the prompt and record the citizen; save and return the file, None if it failed.
+
+    Asterisk writes `<astspooldir>/<name>-<question>.wav` on the PBX. A hang-up while
+    recording still saves the answer (Asterisk keeps what was said) and then re-raises.
+    """
+    await channel.stream_file(sound(q.prompt))
+    spool = await channel.get_variable(V.SPOOL_DIR)
+    base = f"{name}-{q.id}"
+    path = f"{spool.rstrip('/')}/{base}" if spool else base
+    answered = Answered(survey.id, survey.version, q.id, f"{path}.{RECORDING_FORMAT}", (q.prompt,))
+    try:
+        await channel.record(path, RECORDING_FORMAT, RECORDING_STOP_KEYS, q.max_s, q.beep,
+                             q.silence_s)
+    except CallerHungUp:
+        _answer(state, q, answered.value)
+        await save(answered)
+        raise
+    except AGICommandError as exc:
+        log.warning("question %s: recording failed, going on without it: %s", q.id, exc)
+        return None
+    _answer(state, q, answered.value)
+    await save(answered)
+    return answered.value
 
 
 async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: SurveyState,
-                     *, language: str, tries: int = 2, timeout_s: float = 5.0) -> TxStatus:
-    """Play the greeting, ask every question, thank; return completed or partial."""
-    await channel.set_variable("CHANNEL(language)", language)
-    await channel.stream_file(sound(survey.greeting))
-    for q in survey.questions:
-        key = await ask(channel, q, tries=tries, timeout_s=timeout_s,
-                        invalid_prompt=survey.invalid)
-        if key is not None:
-            state.answers[q.id] = key
-            await save(q.id, key)
+                     *, language: str, tries: int = 2, timeout_s: float = 5.0,
+                     opt_out: OptOut | None = None, recording_name: str = "rabta") -> TxStatus:
+    """Play the intro, walk the questions by their branches, thank; return the result.
+
+    tries: how often a question is asked when its definition does not say (settings
+    question_tries); recording_name: the start of recording file names (e.g. the attempt).
+    """
+    await channel.set_variable(V.CHANNEL_LANGUAGE, language)
+    for prompt in survey.intro:
+        await channel.stream_file(sound(prompt))
+    qid = survey.start
+    steps = 0
+    while qid != END:
+        if steps == MAX_STEPS:
+            log.warning("survey %s: stopped after %d questions (a loop?)", survey.id, steps)
+            break
+        steps += 1
+        state.current = qid
+        q = survey.question(qid)
+        if q.kind == RECORD:
+            value = await record(channel, survey, q, recording_name, save, state)
+            if value is None and q.required:
+                state.missed.add(q.id)
+            qid = q.then if value is not None else q.no_answer
+            continue
+        asked = await ask(channel, survey, q, tries=tries_for(survey, q, tries),
+                          timeout_s=timeout_s)
+        if asked.opted_out:
+            log.info("question %s: opt-out key pressed", q.id)
+            state.opted_out = True
+            if opt_out is not None:
+                await opt_out()
+            await channel.set_variable(V.RESULT, TxStatus.OPTED_OUT.value)
+            await channel.stream_file(sound(survey.optout_prompt))
+            return TxStatus.OPTED_OUT
+        if asked.key is None:
+            if q.required:
+                state.missed.add(q.id)
+            qid = q.no_answer
+            continue
+        _answer(state, q, asked.key)
+        await save(Answered(survey.id, survey.version, q.id, asked.key, asked.prompts))
+        qid = q.target(asked.key)
+    if qid == END:
+        state.current = END
     result = state.result(survey)
     await channel.set_variable(V.RESULT, result.value)
     await channel.stream_file(sound(survey.thanks))

@@ -26,6 +26,7 @@ import aiosqlite
 
 from ivr.errors import StoreError
 from ivr.models import Attempt, Outcome, Transaction, TxStatus
+from ivr.store.accounts import AccountsMixin
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class SurveyContext:
     status: TxStatus
 
 
-class SQLiteStore:
+class SQLiteStore(AccountsMixin):
     """The embedded store."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
@@ -362,6 +363,16 @@ class SQLiteStore:
                 "ON CONFLICT (number) DO NOTHING", rows)
             return db.total_changes - before
 
+    async def dnc_add_for_attempt(self, attempt_id: int, source: str, now: datetime,
+                                  note: str = "") -> bool:
+        """Put the number of an attempt's transaction on the do-not-call list; True if new."""
+        async with self._write() as db:
+            cur = await db.execute(
+                "INSERT INTO dnc (number, source, added_at, note) SELECT t.mobile, ?, ?, ? "
+                "FROM attempts a JOIN transactions t ON t.id = a.transaction_id WHERE a.id = ? "
+                "ON CONFLICT (number) DO NOTHING", (source, ts(now), note, attempt_id))
+            return cur.rowcount == 1
+
     async def dnc_remove(self, number: str) -> bool:
         """Take a number off the do-not-call list."""
         async with self._write() as db:
@@ -470,14 +481,32 @@ class SQLiteStore:
                              row[6], TxStatus(row[7]))
 
     async def save_answer(self, attempt_id: int, question: str, value: str,
-                          now: datetime) -> None:
-        """Store one answer the moment it is given (a later answer to the same question wins)."""
+                          now: datetime, *, survey: str | None = None,
+                          survey_version: int | None = None,
+                          prompts: Sequence[str] = ()) -> None:
+        """Store one answer the moment it is given (a later answer to the same question wins).
+
+        survey, survey_version: the definition that asked; prompts: the prompt ids played.
+        """
         await self._tx([(
-            "INSERT INTO answers (attempt_id, transaction_id, question, value, answered_at) "
-            "SELECT ?, transaction_id, ?, ?, ? FROM attempts WHERE id = ? "
+            "INSERT INTO answers (attempt_id, transaction_id, question, value, answered_at, "
+            "survey, survey_version, prompts) "
+            "SELECT ?, transaction_id, ?, ?, ?, ?, ?, ? FROM attempts WHERE id = ? "
             "ON CONFLICT (attempt_id, question) DO UPDATE SET value = excluded.value, "
-            "answered_at = excluded.answered_at",
-            (attempt_id, question, value, ts(now), attempt_id))])
+            "answered_at = excluded.answered_at, survey = excluded.survey, "
+            "survey_version = excluded.survey_version, prompts = excluded.prompts",
+            (attempt_id, question, value, ts(now), survey, survey_version,
+             json.dumps(list(prompts)), attempt_id))])
+
+    async def answer_rows(self, attempt_id: int) -> list[dict[str, Any]]:
+        """Return the answer rows of one attempt, in the order given, with their stamps."""
+        async with self._db.execute(
+            "SELECT question, value, answered_at, survey, survey_version, prompts FROM answers "
+            "WHERE attempt_id = ? ORDER BY id", (attempt_id,)) as cur:
+            rows = [dict(r) for r in await cur.fetchall()]
+        for r in rows:
+            r["prompts"] = json.loads(r["prompts"])
+        return rows
 
     async def finish_call(self, attempt_id: int, result: TxStatus, now: datetime,
                           cause: int | None = None, *, next_status: TxStatus | None = None,

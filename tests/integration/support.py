@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import csv
 import io
 from collections import Counter
@@ -17,8 +18,14 @@ from ivr.engine import Engine
 from ivr.models import Transaction
 from ivr.store import SQLiteStore
 
+# RABTA_TEST_SLOT=N (0-9) moves the test node's names and ports, so two checkouts can run
+# the integration tier side by side on one machine (RTP ranges may overlap: Asterisk skips
+# ports in use).
+SLOT = int(os.environ.get("RABTA_TEST_SLOT", "0"))
+_SHIFT = 1000 * SLOT
 TEST_NODE = dict(
-    node="rabta-test", sip_port=5160, carrier_sip_port=5170, ami_port=5138, agi_port=4673,
+    node=f"rabta-test{SLOT or ''}", sip_port=5160 + _SHIFT, carrier_sip_port=5170 + _SHIFT,
+    ami_port=5138 + _SHIFT, agi_port=4673 + _SHIFT,
     rtp_start=20000, calling_window="00:00-24:00", retry_delay=1.0, ring_timeout=6.0,
     max_concurrent=20, calls_per_second=10.0, digit_timeout=4.0, retry_delays=(),
     callback_delay=1.0, partial_callbacks=1,

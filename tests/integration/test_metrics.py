@@ -45,4 +45,5 @@ async def test_metrics_count_real_calls(node_settings: Settings, store: SQLiteSt
     assert f'rabta_trunk_channels{{trunk="{trunk}"}} {float(node_settings.max_concurrent)}' in lines
     assert f'rabta_trunk_attempts_today{{trunk="{trunk}"}} 4.0' in lines
     assert f'rabta_trunk_calls_in_flight{{trunk="{trunk}"}} 0.0' in lines
-    assert health == (200, {"ok": True, "ami_connected": True})
+    assert health == (200, {"ok": True, "ami_connected": True,
+                            "nodes": {engine.ami.name: True}})

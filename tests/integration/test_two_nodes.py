@@ -27,8 +27,9 @@ N = 60
 @pytest.fixture
 def second_node(node_settings: Settings) -> Iterator[Settings]:
     """A second PBX + carrier on other ports, sending its calls to the same FastAGI port."""
-    other = replace(node_settings, node="rabta-test2", sip_port=5460, carrier_sip_port=5470,
-                    ami_port=5438, rtp_start=50000)
+    shift = node_settings.sip_port - 5160  # RABTA_TEST_SLOT moves both nodes
+    other = replace(node_settings, node=f"{node_settings.node}-b", sip_port=5460 + shift,
+                    carrier_sip_port=5470 + shift, ami_port=5438 + shift, rtp_start=50000)
     cli.asterisk_up(other, quiet=True)
     try:
         yield other

@@ -1,123 +1,64 @@
-"""run_survey over a scripted fake Channel: what is played, asked, saved and returned."""
+"""run_survey over a scripted fake Channel: what is played, asked, saved and returned.
+
+Uses the bundled definitions in surveys/ (police for the branches) and small inline ones.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import pytest
+from flowfakes import HANGUP, FakeChannel, OptOuts, Saved, Script
 
 from ivr.asterisk import variables as V
 from ivr.asterisk.agi.channel import Channel
-from ivr.errors import CallerHungUp
-from ivr.flows.survey import DEFAULT_SURVEY, Question, Survey, SurveyState, run_survey
+from ivr.errors import AGICommandError, CallerHungUp
+from ivr.flows.definitions import END, Survey, load_surveys, parse_survey
+from ivr.flows.survey import MAX_REPLAYS, MAX_STEPS, Answered, SurveyState, run_survey
 from ivr.models import TxStatus
 
-Script = list[str | type[CallerHungUp]]
+BOOK = load_surveys()
+POLICE = BOOK.surveys["police"]
+SPOOL = "/var/spool/rabta/rabta-pbx"
+INTRO = ["greeting", "optout-hint"]
 
 
-class FakeChannel:
-    """A Channel that records every command; get_digits pops the next scripted key.
-
-    A scripted item may be the CallerHungUp class: the citizen hangs up at that point.
-    """
-
-    def __init__(self, keys: Script) -> None:
-        self.keys = list(keys)
-        self.calls: list[tuple[Any, ...]] = []
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return {"agi_arg_1": "1"}
-
-    @property
-    def script(self) -> str:
-        return V.SCRIPT_SURVEY
-
-    @property
-    def args(self) -> list[str]:
-        return ["1"]
-
-    async def answer(self) -> None:
-        self.calls.append(("answer",))
-
-    async def stream_file(self, name: str, escape_digits: str = "") -> str | None:
-        self.calls.append(("stream_file", name))
-        return None
-
-    async def get_digits(self, prompt: str, max_digits: int, timeout_s: float) -> str:
-        self.calls.append(("get_digits", prompt, max_digits, timeout_s))
-        if not self.keys:
-            raise AssertionError(f"unscripted get_digits({prompt!r})")
-        key = self.keys.pop(0)
-        if isinstance(key, type):
-            raise key("scripted hang-up")
-        return key
-
-    async def wait_for_digit(self, timeout_s: float) -> str | None:
-        self.calls.append(("wait_for_digit", timeout_s))
-        return None
-
-    async def record(self, path: str, fmt: str = "wav", escape_digits: str = "#", max_s: float = 60,
-                     beep: bool = True, silence_s: float | None = 3) -> str | None:
-        self.calls.append(("record", path))
-        return None
-
-    async def set_variable(self, name: str, value: str) -> None:
-        self.calls.append(("set_variable", name, value))
-
-    async def get_variable(self, name: str) -> str | None:
-        self.calls.append(("get_variable", name))
-        return None
-
-    async def verbose(self, message: str, level: int = 1) -> None:
-        self.calls.append(("verbose", message))
-
-    async def hangup(self) -> None:
-        self.calls.append(("hangup",))
-
-    def prompts(self) -> list[str]:
-        """Return every sound played or asked, in order."""
-        return [c[1] for c in self.calls if c[0] in ("stream_file", "get_digits")]
+def inline(text: str) -> Survey:
+    survey, problems = parse_survey(text, "inline.toml")
+    assert survey is not None, [str(p) for p in problems]
+    return survey
 
 
-class Saved:
-    """The `save` callback: records each answer in the order it was handed over."""
-
-    def __init__(self) -> None:
-        self.answers: list[tuple[str, str]] = []
-
-    async def __call__(self, question: str, value: str) -> None:
-        self.answers.append((question, value))
-
-
-async def run(keys: Script, *, tries: int = 2, language: str = "ur",
-              survey: Survey = DEFAULT_SURVEY) -> tuple[TxStatus, FakeChannel, Saved, SurveyState]:
-    channel = FakeChannel(keys)
-    saved = Saved()
-    state = SurveyState()
+async def run(keys: Script, *, survey: Survey = POLICE, tries: int = 2, language: str = "ur",
+              linger: bool = False, **fake: object
+              ) -> tuple[TxStatus, FakeChannel, Saved, SurveyState, OptOuts]:
+    channel = FakeChannel(keys, linger=linger, **fake)  # type: ignore[arg-type]
+    saved, opt_outs, state = Saved(), OptOuts(), SurveyState()
     result = await run_survey(channel, survey, saved, state, language=language, tries=tries,
-                              timeout_s=4.0)
+                              timeout_s=4.0, opt_out=opt_outs, recording_name="rabta-42")
     assert channel.keys == [], "the survey did not ask for every scripted key"
-    return result, channel, saved, state
+    return result, channel, saved, state, opt_outs
 
 
 def test_fake_channel_covers_the_whole_protocol() -> None:
     # Fails when Channel grows a member the fake lacks, so the fake cannot drift silently.
     members = {n for n in vars(Channel) if not n.startswith("_")}
-    assert {"get_digits", "stream_file", "set_variable", "hangup", "args"} <= members
+    assert {"get_digits", "stream_file", "set_variable", "hangup", "args", "record"} <= members
     assert sorted(n for n in members if not hasattr(FakeChannel, n)) == []
 
 
-async def test_happy_path() -> None:
-    result, channel, saved, state = await run(["4", "2"], language="pa")
+# ---------------------------------------------------------------------------- branches
+
+
+async def test_happy_path_exact_commands() -> None:
+    result, channel, saved, state, _ = await run(["4", "2"], language="pa")
 
     assert result is TxStatus.COMPLETED
-    assert saved.answers == [("rating", "4"), ("bribe", "2")]
+    assert saved.rows == [Answered("police", 1, "rating", "4", ("rating",)),
+                          Answered("police", 1, "bribe", "2", ("bribe",))]
     assert state.answers == {"rating": "4", "bribe": "2"}
     assert channel.calls == [
         ("set_variable", "CHANNEL(language)", "pa"),
         ("stream_file", "rabta/greeting"),
+        ("stream_file", "rabta/optout-hint"),
         ("get_digits", "rabta/rating", 1, 4.0),
         ("get_digits", "rabta/bribe", 1, 4.0),
         ("set_variable", V.RESULT, "completed"),
@@ -125,105 +66,389 @@ async def test_happy_path() -> None:
     ]
 
 
+async def test_bribe_yes_amount_then_recorded_complaint() -> None:
+    result, channel, saved, _, _ = await run(["3", "1", "2", "1"])
+
+    assert result is TxStatus.COMPLETED
+    recording = f"{SPOOL}/rabta-42-complaint.wav"
+    assert saved.answers == [("rating", "3"), ("bribe", "1"), ("bribe_amount", "2"),
+                             ("complaint_offer", "1"), ("complaint", recording)]
+    assert channel.prompts() == [*INTRO, "rating", "bribe", "bribe-amount", "complaint-offer",
+                                 "complaint-record", "thanks"]
+    # The recording: the spool dir comes from Asterisk; 60 s at most, 4 s of silence, a beep.
+    assert ("get_variable", V.SPOOL_DIR) in channel.calls
+    assert ("record", f"{SPOOL}/rabta-42-complaint", "wav", "#", 60.0, True, 4) in channel.calls
+    assert saved.rows[-1].prompts == ("complaint-record",)
+
+
+async def test_complaint_declined_ends_without_recording() -> None:
+    result, channel, saved, _, _ = await run(["3", "1", "4", "2"])
+    assert result is TxStatus.COMPLETED
+    assert saved.answers == [("rating", "3"), ("bribe", "1"), ("bribe_amount", "4"),
+                             ("complaint_offer", "2")]
+    assert not any(c[0] == "record" for c in channel.calls)
+    assert channel.prompts()[-1] == "thanks"
+
+
+async def test_bribe_no_ends_the_survey() -> None:
+    _, channel, _, state, _ = await run(["5", "2"])
+    assert channel.asked() == ["rating", "bribe"]
+    assert state.current == END
+
+
+async def test_unanswered_follow_ups_still_complete() -> None:
+    # As the carrier simulator does after "s2s1": the citizen stays on the line, silent.
+    result, channel, saved, _, _ = await run(["2", "1"], linger=True)
+    assert result is TxStatus.COMPLETED
+    assert saved.answers == [("rating", "2"), ("bribe", "1")]
+    # bribe_amount asked twice, then its no-answer branch ends the survey.
+    assert channel.asked() == ["rating", "bribe", "bribe-amount", "bribe-amount"]
+
+
+async def test_rating_unanswered_goes_on_to_bribe() -> None:
+    result, channel, saved, state, _ = await run(["", "", "2"])
+    assert channel.asked() == ["rating", "rating", "bribe"]
+    assert saved.answers == [("bribe", "2")]
+    assert state.missed == {"rating"}
+    assert result is TxStatus.PARTIAL
+
+
+async def test_bribe_unanswered_ends_the_survey_partial() -> None:
+    result, channel, _, _, _ = await run(["4", "", ""])
+    assert channel.asked() == ["rating", "bribe", "bribe"]
+    assert result is TxStatus.PARTIAL
+
+
+# ---------------------------------------------------------------------------- retries
+
+
 @pytest.mark.parametrize(
     ("keys", "expected_prompts", "answers", "result"),
     [
         # invalid key, then valid: "invalid" once, then the question again
-        (["9", "4", "2"],
-         ["greeting", "rating", "invalid", "rating", "bribe", "thanks"],
+        (["7", "4", "2"],
+         ["rating", "invalid", "rating", "bribe"],
          [("rating", "4"), ("bribe", "2")], TxStatus.COMPLETED),
         # silence, then valid: the question again, without the invalid prompt
         (["", "4", "2"],
-         ["greeting", "rating", "rating", "bribe", "thanks"],
+         ["rating", "rating", "bribe"],
          [("rating", "4"), ("bribe", "2")], TxStatus.COMPLETED),
         # two invalid: "invalid" once (not after the last try), question skipped
-        (["9", "0", "1"],
-         ["greeting", "rating", "invalid", "rating", "bribe", "thanks"],
-         [("bribe", "1")], TxStatus.PARTIAL),
+        (["7", "0", "2"],
+         ["rating", "invalid", "rating", "bribe"],
+         [("bribe", "2")], TxStatus.PARTIAL),
         # key valid for one question but not the other (bribe takes 1 or 2 only)
-        (["5", "3", "1"],
-         ["greeting", "rating", "bribe", "invalid", "bribe", "thanks"],
-         [("rating", "5"), ("bribe", "1")], TxStatus.COMPLETED),
+        (["5", "3", "2"],
+         ["rating", "bribe", "invalid", "bribe"],
+         [("rating", "5"), ("bribe", "2")], TxStatus.COMPLETED),
         # silence twice on both: nothing saved
         (["", "", "", ""],
-         ["greeting", "rating", "rating", "bribe", "bribe", "thanks"],
+         ["rating", "rating", "bribe", "bribe"],
          [], TxStatus.PARTIAL),
-        (["*", "#", "2"],
-         ["greeting", "rating", "invalid", "rating", "bribe", "thanks"],
+        (["#", "8", "2"],
+         ["rating", "invalid", "rating", "bribe"],
          [("bribe", "2")], TxStatus.PARTIAL),
     ],
     ids=["invalid-then-valid", "silence-then-valid", "two-invalid", "valid-elsewhere",
-         "all-silent", "star-hash"],
+         "all-silent", "hash-and-8"],
 )
 async def test_retries(keys: Script, expected_prompts: list[str], answers: list[tuple[str, str]],
                        result: TxStatus) -> None:
-    got, channel, saved, state = await run(keys)
-    assert channel.prompts() == [f"rabta/{p}" for p in expected_prompts]
+    got, channel, saved, state, _ = await run(keys, linger=True)
+    assert channel.prompts() == [*INTRO, *expected_prompts, "thanks"]
     assert saved.answers == answers
     assert state.answers == dict(answers)
     assert got is result
     assert ("set_variable", V.RESULT, result.value) in channel.calls
 
 
+async def test_prompts_played_are_stamped_on_the_answer() -> None:
+    _, _, saved, _, _ = await run(["7", "4", "", "2"])
+    assert saved.rows[0].prompts == ("rating", "invalid", "rating")
+    assert saved.rows[1].prompts == ("bribe", "bribe")
+
+
 @pytest.mark.parametrize(
-    ("keys", "expected_prompts", "answers"),
+    ("keys", "asked", "answers"),
     [
-        (["9", "2"], ["greeting", "rating", "bribe", "thanks"], [("bribe", "2")]),
-        (["", "2"], ["greeting", "rating", "bribe", "thanks"], [("bribe", "2")]),
-        (["3", "2"], ["greeting", "rating", "bribe", "thanks"], [("rating", "3"), ("bribe", "2")]),
+        (["7", "2"], ["rating", "bribe"], [("bribe", "2")]),
+        (["", "2"], ["rating", "bribe"], [("bribe", "2")]),
+        (["3", "2"], ["rating", "bribe"], [("rating", "3"), ("bribe", "2")]),
     ],
 )
-async def test_one_try_never_repeats(keys: Script, expected_prompts: list[str],
+async def test_one_try_never_repeats(keys: Script, asked: list[str],
                                      answers: list[tuple[str, str]]) -> None:
-    _, channel, saved, _ = await run(keys, tries=1)
-    assert channel.prompts() == [f"rabta/{p}" for p in expected_prompts]
+    _, channel, saved, _, _ = await run(keys, tries=1)
+    assert channel.asked() == asked
+    assert "invalid" not in channel.prompts()
     assert saved.answers == answers
 
 
-@pytest.mark.parametrize(
-    ("keys", "answers", "asked"),
-    [
-        (["4", CallerHungUp], {"rating": "4"}, ["rating", "bribe"]),
-        (["9", CallerHungUp], {}, ["rating", "rating"]),  # hangs up instead of answering again
-        ([CallerHungUp], {}, ["rating"]),
-    ],
-)
-async def test_hang_up_mid_survey(keys: Script, answers: dict[str, str], asked: list[str]) -> None:
-    channel = FakeChannel(keys)
-    saved = Saved()
-    state = SurveyState()
-
-    with pytest.raises(CallerHungUp):
-        await run_survey(channel, DEFAULT_SURVEY, saved, state, language="en")
-
-    assert state.answers == answers
-    assert saved.answers == list(answers.items())  # saved the moment it was given
-    assert state.result(DEFAULT_SURVEY) is TxStatus.PARTIAL
-    assert [c[1] for c in channel.calls if c[0] == "get_digits"] == [f"rabta/{q}" for q in asked]
-    assert ("stream_file", "rabta/thanks") not in channel.calls
-    assert not any(c[0] == "set_variable" and c[1] == V.RESULT for c in channel.calls)
+RETRIES = """
+id = "r"
+version = 1
+services = ["r"]
+retries = 0          # the survey's own: ask once
+[[questions]]
+id = "once"
+prompt = "rating"
+keys = { "1" = "a" }
+[[questions]]
+id = "thrice"
+prompt = "bribe"
+retries = 2          # this question: ask three times
+keys = { "1" = "a" }
+"""
 
 
-async def test_custom_survey_prompts_and_order() -> None:
-    survey = Survey(name="s", greeting="hello", invalid="oops", thanks="bye",
-                    questions=(Question("q1", "p1", "12"), Question("q2", "p2", "9"),
-                               Question("q3", "p3", "0")))
-    result, channel, saved, _ = await run(["7", "1", "9", "0"], survey=survey, language="en")
-    assert channel.prompts() == [f"rabta/{p}" for p in
-                                 ("hello", "p1", "oops", "p1", "p2", "p3", "bye")]
-    assert saved.answers == [("q1", "1"), ("q2", "9"), ("q3", "0")]
+async def test_retries_from_the_definition_override_settings() -> None:
+    _, channel, saved, _, _ = await run(["", "", "", "1"], survey=inline(RETRIES), tries=5)
+    assert channel.asked() == ["rating", "bribe", "bribe", "bribe"]
+    assert saved.answers == [("thrice", "1")]
+
+
+# ---------------------------------------------------------------------------- replay key
+
+
+async def test_replay_key_repeats_without_using_a_try() -> None:
+    result, channel, saved, _, _ = await run(["*", "7", "4", "2"])
+    # replay, then an invalid key (try 1), then a valid one (try 2 of 2)
+    assert channel.asked() == ["rating", "rating", "rating", "bribe"]
+    assert saved.rows[0].prompts == ("rating", "rating", "invalid", "rating")
     assert result is TxStatus.COMPLETED
 
 
+async def test_replay_key_is_honoured_only_so_often() -> None:
+    keys: Script = ["*"] * (MAX_REPLAYS + 1) + ["4", "2"]
+    _, channel, saved, _, _ = await run(keys)
+    # MAX_REPLAYS replays; the next "*" counts as an invalid key (try 1), "4" is try 2.
+    assert channel.asked() == ["rating"] * (MAX_REPLAYS + 2) + ["bribe"]
+    assert channel.prompts().count("invalid") == 1
+    assert saved.answers == [("rating", "4"), ("bribe", "2")]
+
+
+# ---------------------------------------------------------------------------- opt-out key
+
+
+async def test_opt_out_at_the_first_question() -> None:
+    result, channel, saved, state, opt_outs = await run(["9"])
+    assert result is TxStatus.OPTED_OUT
+    assert opt_outs.count == 1
+    assert state.opted_out and state.result(POLICE) is TxStatus.OPTED_OUT
+    assert saved.answers == []
+    assert channel.prompts() == [*INTRO, "rating", "optout-confirm"]
+    assert ("set_variable", V.RESULT, "opted_out") in channel.calls
+    assert "thanks" not in channel.prompts()
+
+
+async def test_opt_out_later_keeps_earlier_answers() -> None:
+    result, channel, saved, _, opt_outs = await run(["4", "7", "9"])
+    assert result is TxStatus.OPTED_OUT and opt_outs.count == 1
+    assert saved.answers == [("rating", "4")]
+    assert channel.prompts()[-4:] == ["bribe", "invalid", "bribe", "optout-confirm"]
+
+
+async def test_opt_out_then_hang_up_during_the_confirmation_stays_opted_out() -> None:
+    channel = FakeChannel(["9"], hangup_at="rabta/optout-confirm")
+    state, opt_outs = SurveyState(), OptOuts()
+    with pytest.raises(CallerHungUp):
+        await run_survey(channel, POLICE, Saved(), state, language="en", opt_out=opt_outs)
+    assert opt_outs.count == 1
+    assert state.result(POLICE) is TxStatus.OPTED_OUT
+
+
+# ---------------------------------------------------------------------------- hang-ups
+
+
 @pytest.mark.parametrize(
-    ("answers", "expected"),
+    ("keys", "hangup_at", "record_raises", "answers", "result"),
     [
-        ({}, TxStatus.PARTIAL),
-        ({"rating": "4"}, TxStatus.PARTIAL),
-        ({"bribe": "1"}, TxStatus.PARTIAL),
-        ({"rating": "4", "bribe": "1"}, TxStatus.COMPLETED),
-        ({"rating": "4", "bribe": "1", "extra": "9"}, TxStatus.COMPLETED),
+        ([], "rabta/greeting", None, {}, TxStatus.PARTIAL),
+        ([], "rabta/optout-hint", None, {}, TxStatus.PARTIAL),
+        ([HANGUP], None, None, {}, TxStatus.PARTIAL),
+        (["7", HANGUP], None, None, {}, TxStatus.PARTIAL),  # instead of answering again
+        (["4", HANGUP], None, None, {"rating": "4"}, TxStatus.PARTIAL),
+        # The follow-ups after a "yes" are optional: the core answers make it complete.
+        (["4", "1", HANGUP], None, None, {"rating": "4", "bribe": "1"}, TxStatus.COMPLETED),
+        (["4", "1", "3", HANGUP], None, None,
+         {"rating": "4", "bribe": "1", "bribe_amount": "3"}, TxStatus.COMPLETED),
+        (["4", "1", "3", "1"], "rabta/complaint-record", None,
+         {"rating": "4", "bribe": "1", "bribe_amount": "3", "complaint_offer": "1"},
+         TxStatus.COMPLETED),
+        # Hung up while recording: Asterisk keeps the file, so the answer is saved.
+        (["4", "1", "3", "1"], None, CallerHungUp("200 result=-1 (hangup) endpos=16000"),
+         {"rating": "4", "bribe": "1", "bribe_amount": "3", "complaint_offer": "1",
+          "complaint": f"{SPOOL}/rabta-42-complaint.wav"}, TxStatus.COMPLETED),
+        (["4", "2"], "rabta/thanks", None, {"rating": "4", "bribe": "2"}, TxStatus.COMPLETED),
+    ],
+    ids=["greeting", "intro", "rating", "rating-retry", "bribe", "bribe-amount",
+         "complaint-offer", "complaint-prompt", "recording", "thanks"],
+)
+async def test_hang_up_anywhere_keeps_the_answers_given(
+        keys: Script, hangup_at: str | None, record_raises: Exception | None,
+        answers: dict[str, str], result: TxStatus) -> None:
+    channel = FakeChannel(keys, hangup_at=hangup_at, record_raises=record_raises)
+    saved, state = Saved(), SurveyState()
+
+    with pytest.raises(CallerHungUp):
+        await run_survey(channel, POLICE, saved, state, language="en", opt_out=OptOuts(),
+                         recording_name="rabta-42")
+
+    assert state.answers == answers
+    assert saved.answers == list(answers.items())  # saved the moment it was given
+    assert state.result(POLICE) is result
+    assert channel.keys == []
+    if hangup_at != "rabta/thanks":
+        assert not any(c[0] == "set_variable" and c[1] == V.RESULT for c in channel.calls)
+
+
+# ---------------------------------------------------------------------------- recording
+
+
+async def test_recording_refused_goes_on_without_it() -> None:
+    refused = AGICommandError(200, "RECORD FILE cannot write /x/rabta-42-complaint.wav")
+    result, channel, saved, _, _ = await run(["4", "1", "3", "1"], record_raises=refused)
+    assert result is TxStatus.COMPLETED
+    assert [q for q, _ in saved.answers] == ["rating", "bribe", "bribe_amount", "complaint_offer"]
+    assert channel.prompts()[-1] == "thanks"
+
+
+async def test_recording_without_a_spool_dir_is_a_bare_name() -> None:
+    _, channel, saved, _, _ = await run(["4", "1", "3", "1"], variables={})
+    assert saved.answers[-1] == ("complaint", "rabta-42-complaint.wav")
+    assert ("record", "rabta-42-complaint", "wav", "#", 60.0, True, 4) in channel.calls
+
+
+# ---------------------------------------------------------------------------- definitions
+
+
+CUSTOM = """
+id = "custom"
+version = 7
+services = ["x"]
+intro = ["inbound-notice"]
+invalid = "bribe"
+thanks = "greeting"
+[[questions]]
+id = "q1"
+prompt = "rating"
+keys = { "1" = "a", "2" = "b" }
+next = { "2" = "q3" }
+[[questions]]
+id = "q2"
+prompt = "bribe"
+keys = { "9" = "nine" }
+[[questions]]
+id = "q3"
+prompt = "thanks"
+keys = { "0" = "zero" }
+"""
+
+
+async def test_custom_prompts_order_and_version_stamp() -> None:
+    survey = inline(CUSTOM)
+    result, channel, saved, _, _ = await run(["7", "1", "9", "0"], survey=survey, language="en")
+    assert channel.prompts() == ["inbound-notice", "rating", "bribe", "rating", "bribe", "thanks",
+                                 "greeting"]
+    assert saved.answers == [("q1", "1"), ("q2", "9"), ("q3", "0")]
+    assert {(a.survey, a.version) for a in saved.rows} == {("custom", 7)}
+    assert result is TxStatus.COMPLETED
+
+
+async def test_branch_skips_a_question() -> None:
+    survey = inline(CUSTOM)
+    _, channel, saved, _, _ = await run(["2", "0"], survey=survey)
+    assert saved.answers == [("q1", "2"), ("q3", "0")]
+    assert channel.asked() == ["rating", "thanks"]
+
+
+async def test_no_opt_out_key_means_9_is_just_a_key() -> None:
+    survey = inline(CUSTOM)
+    _, _, saved, _, opt_outs = await run(["1", "9", "0"], survey=survey)
+    assert opt_outs.count == 0
+    assert ("q2", "9") in saved.answers
+
+
+LOOP = """
+id = "loop"
+version = 1
+services = ["l"]
+[[questions]]
+id = "q1"
+prompt = "rating"
+keys = { "1" = "a" }
+next = { "1" = "end" }
+no_answer = "q1"
+"""
+
+
+async def test_a_loop_cannot_hold_the_line() -> None:
+    survey = inline(LOOP)
+    result, channel, _, _, _ = await run([], survey=survey, linger=True)
+    assert len(channel.asked()) == MAX_STEPS * 2  # every visit asks twice
+    assert result is TxStatus.PARTIAL
+    assert channel.prompts()[-1] == "thanks"
+
+
+@pytest.mark.parametrize(
+    ("answers", "current", "expected"),
+    [
+        ({}, None, TxStatus.PARTIAL),
+        ({"rating": "4"}, None, TxStatus.PARTIAL),
+        ({"bribe": "1"}, None, TxStatus.PARTIAL),
+        ({"rating": "4", "bribe": "2"}, None, TxStatus.COMPLETED),
+        ({"rating": "4", "bribe": "1"}, None, TxStatus.COMPLETED),  # follow-ups are optional
+        ({"rating": "4", "bribe": "1"}, "complaint_offer", TxStatus.COMPLETED),
+        ({"rating": "4", "bribe": "2", "extra": "9"}, None, TxStatus.COMPLETED),
+        ({"rating": "4", "bribe": "2"}, END, TxStatus.COMPLETED),
+        ({"rating": "4"}, "bribe", TxStatus.PARTIAL),
     ],
 )
-def test_state_result(answers: dict[str, str], expected: TxStatus) -> None:
-    assert SurveyState(dict(answers)).result(DEFAULT_SURVEY) is expected
+def test_state_result(answers: dict[str, str], current: str | None, expected: TxStatus) -> None:
+    assert SurveyState(dict(answers), current=current).result(POLICE) is expected
+
+
+def test_state_result_missed_and_opted_out() -> None:
+    assert SurveyState({"rating": "4", "bribe": "2"}, missed={"rating"}).result(POLICE) \
+        is TxStatus.PARTIAL
+    assert SurveyState(opted_out=True).result(POLICE) is TxStatus.OPTED_OUT
+
+
+# ---------------------------------------------------------------------------- e2e sequences
+
+
+# What tests/integration/test_e2e_survey.py (and the other integration tests) script on the
+# carrier simulator, as keys the survey receives; after its script a citizen stays silent on
+# the line. (script, hang up during the greeting, expected answers, expected status)
+E2E: list[tuple[str, Script, bool, dict[str, str], TxStatus]] = [
+    *[(f"s{r}s{b}", [str(r), str(b)], False, {"rating": str(r), "bribe": str(b)},
+       TxStatus.COMPLETED) for r in range(1, 6) for b in (1, 2)],
+    ("s7s4s2", ["7", "4", "2"], False, {"rating": "4", "bribe": "2"}, TxStatus.COMPLETED),
+    ("swwwwws3s2", ["", "3", "2"], False, {"rating": "3", "bribe": "2"}, TxStatus.COMPLETED),
+    ("s4sh", ["4", HANGUP], False, {"rating": "4"}, TxStatus.PARTIAL),
+    ("hangup_s=2", [], True, {}, TxStatus.PARTIAL),
+    ("s7s8s2", ["7", "8", "2"], False, {"bribe": "2"}, TxStatus.PARTIAL),
+    ("never presses", [], False, {}, TxStatus.PARTIAL),
+    ("sw1s2", ["1", "2"], False, {"rating": "1", "bribe": "2"}, TxStatus.COMPLETED),
+    ("s2sw1", ["2", "1"], False, {"rating": "2", "bribe": "1"}, TxStatus.COMPLETED),
+]
+
+
+@pytest.mark.parametrize("survey_id", sorted(BOOK.surveys))
+@pytest.mark.parametrize(("script", "keys", "in_greeting", "answers", "status"), E2E,
+                         ids=[e[0] for e in E2E])
+async def test_integration_sequences_hold_for_every_bundled_survey(
+        survey_id: str, script: str, keys: Script, in_greeting: bool, answers: dict[str, str],
+        status: TxStatus) -> None:
+    survey = BOOK.surveys[survey_id]
+    channel = FakeChannel(keys, linger=True, hangup_at="rabta/greeting" if in_greeting else None)
+    saved, state = Saved(), SurveyState()
+    try:
+        await run_survey(channel, survey, saved, state, language="ur", tries=2, timeout_s=4.0,
+                         opt_out=OptOuts())
+    except CallerHungUp:
+        pass
+    assert state.answers == answers, script
+    assert state.result(survey) is status, script
+    if status is TxStatus.COMPLETED and answers.get("bribe") == "2":
+        assert channel.asked()[-1] == "bribe", "bribe=2 must end the survey"

@@ -1,0 +1,346 @@
+"""Benchmark: the knee of the dialer on this machine (sustained calls/s, peak concurrent calls).
+
+Steps through offered loads (calls per second). At each level it loads cps x seconds scripted
+citizens who all answer and complete the survey (`s4s2`) over real SIP with RFC 4733 DTMF, runs
+the real engine in this process until idle, and measures: the achieved rate (steady state: the
+spread of the calls' start and end times), the peak number of survey calls on the line, answers
+lost (a citizen whose stored answers differ from the script), failed calls, and the CPU of the
+engine, the PBX and the carrier simulator, read from the kernel over the same interval.
+
+The knee is the highest level, counting up from the lowest, that achieves >= 90% of the offered
+rate with no answer lost and no call failed. What saturates first is read at the level after it.
+
+    python bench/knee.py                 # levels 2,4,...,14 calls/s, 40 s each (~9 min)
+    python bench/knee.py --quick         # smoke run: levels 2,4, 10 s each
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cpu_per_call import TICK, cpu_seconds
+
+from ivr import cli, phone, simulator
+from ivr.asterisk import rootfs
+from ivr.config import Settings, load_settings, replace
+from ivr.engine import Engine
+from ivr.models import Transaction
+from ivr.store import SQLiteStore, open_store
+from ivr.store.sqlite import parse_ts
+
+KEYS = "s4s2"
+EXPECTED = {"rating": "4", "bribe": "2"}
+CORES = os.cpu_count() or 1
+NODE = dict(node="rabta-knee", sip_port=5360, carrier_sip_port=5370, ami_port=5338,
+            agi_port=4873, rtp_start=40000)
+
+
+@dataclass
+class Level:
+    """One offered load and what came of it."""
+
+    offered: float  # calls per second asked of the dialer
+    calls: int
+    max_concurrent: int
+    wall_s: float = 0.0  # first Originate until the engine was idle
+    completed: int = 0  # completed with both answers exactly as scripted
+    lost: int = 0  # citizens whose stored answers differ from the script
+    failed: int = 0  # transactions not completed
+    answer_rate: float = 0.0  # calls answered per second (the dialling rate achieved)
+    rate: float = 0.0  # completed calls per second, steady state
+    call_s: float = 0.0  # median survey call, answer to end
+    peak_calls: int = 0  # survey sessions on the line at once (engine's count)
+    peak_pbx: int = 0  # PBX channels at once (sampled by CLI, coarser)
+    engine_cpu: float = 0.0
+    pbx_cpu: float = 0.0
+    carrier_cpu: float = 0.0
+    engine_loop: float = 0.0  # the engine's event-loop thread, cores
+    pbx_thread: float = 0.0  # the PBX's busiest long-lived thread, cores
+    machine: float = 0.0  # all processes, cores busy
+    load1: float = 0.0
+    timed_out: bool = False
+    statuses: dict[str, int] = field(default_factory=dict)  # transactions by status at the end
+    outcomes: dict[str, int] = field(default_factory=dict)  # the dialer's Originate results
+
+    def cores(self, cpu: float) -> float:
+        return cpu / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def ratio(self) -> float:
+        return self.engine_cpu / self.pbx_cpu if self.pbx_cpu else math.nan
+
+    @property
+    def ok(self) -> bool:
+        return (self.rate >= 0.9 * self.offered and not self.lost and not self.failed
+                and not self.timed_out)
+
+
+def threads(pid: int | str) -> dict[str, float]:
+    """Return CPU seconds used so far by each thread of a process."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[task.name] = (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def machine_busy() -> float:
+    """Return CPU seconds all cores have spent busy (not idle, not iowait) since boot."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / TICK
+
+
+def channel_count(inst: rootfs.Instance) -> int:
+    """Return how many channels an Asterisk has up, or -1 if its CLI did not say in time."""
+    try:
+        return int(rootfs.cli(inst, "core show channels count", timeout=5).split()[0])
+    except Exception:
+        return -1
+
+
+async def wait_quiet(node: rootfs.Node, timeout: float = 90.0) -> None:
+    """Wait until neither Asterisk has a channel left (the previous level is gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counts = [await asyncio.to_thread(channel_count, i) for i in node.instances]
+        if counts == [0, 0]:
+            return
+        await asyncio.sleep(1.0)
+    raise RuntimeError(f"channels still up after {timeout:.0f} s: {counts}")
+
+
+async def run_level(settings: Settings, store: SQLiteStore, node: rootfs.Node, lv: Level,
+                    numbers: list[str], office: str, timeout: float, trace: bool) -> None:
+    """Dial one level's citizens until idle; fill in lv."""
+    visited = datetime.now(UTC) - timedelta(hours=3)
+    await store.add_transactions([
+        Transaction(office=office, ref=f"{office}-{i}", name="", mobile=phone.normalize(n),
+                    service="police", district="Lahore", official="o", visited_at=visited,
+                    language="en") for i, n in enumerate(numbers)], datetime.now(UTC))
+    pbx_pid, car_pid = rootfs.pid_of(node.pbx), rootfs.pid_of(node.carrier)
+    assert pbx_pid and car_pid, "an Asterisk instance is not running"
+    engine = Engine(replace(settings, calls_per_second=lv.offered,
+                            max_concurrent=lv.max_concurrent), store)
+    await engine.start()
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        n, pbx = 0, -1
+        while not done.is_set():
+            lv.peak_calls = max(lv.peak_calls, len(engine.calls.sessions))
+            if n % 4 == 0:  # the CLI is a process of its own: every 2 s is enough
+                pbx = await asyncio.to_thread(channel_count, node.pbx)
+                lv.peak_pbx = max(lv.peak_pbx, pbx)
+            if trace and n % 10 == 0:
+                print(f"    {time.monotonic() - t0:5.0f} s: {engine.calls.in_flight} in flight, "
+                      f"{len(engine.calls.sessions)} in the survey, {pbx} PBX channels, "
+                      f"{engine.dialer.stats.outcomes}", flush=True)
+            n += 1
+            await asyncio.sleep(0.5)
+
+    loop_tid = str(os.getpid())
+    e0, l0, p0, c0 = time.process_time(), threads("self")[loop_tid], cpu_seconds(pbx_pid), \
+        cpu_seconds(car_pid)
+    pt0, m0, t0 = threads(pbx_pid), machine_busy(), time.monotonic()
+    sampler = asyncio.create_task(sample())
+    try:
+        await asyncio.wait_for(engine.dialer.run(until_idle=True), timeout)
+    except TimeoutError:
+        lv.timed_out = True
+    finally:
+        t1 = time.monotonic()
+        e1, l1, p1, c1 = time.process_time(), threads("self")[loop_tid], cpu_seconds(pbx_pid), \
+            cpu_seconds(car_pid)
+        pt1, m1 = threads(pbx_pid), machine_busy()
+        done.set()
+        await sampler
+        lv.outcomes = dict(engine.dialer.stats.outcomes)
+        await engine.close()
+    lv.wall_s = t1 - t0
+    lv.engine_cpu, lv.pbx_cpu, lv.carrier_cpu = e1 - e0, p1 - p0, c1 - c0
+    lv.engine_loop = (l1 - l0) / lv.wall_s
+    lv.pbx_thread = max((pt1[t] - pt0[t] for t in pt1.keys() & pt0.keys()), default=0.0) / lv.wall_s
+    lv.machine = (m1 - m0) / lv.wall_s
+    lv.load1 = os.getloadavg()[0]
+    await score(store, lv, office)
+
+
+async def score(store: SQLiteStore, lv: Level, office: str) -> None:
+    """Count completed calls, lost answers and failures; rates from the attempts' timestamps."""
+    rows = [r for r in await store.results() if r["office"] == office]
+    lv.statuses = dict(Counter(r["status"] for r in rows))
+    lv.completed = sum(1 for r in rows if r["status"] == "completed" and r["answers"] == EXPECTED)
+    lv.lost = sum(1 for r in rows if r["answers"] != EXPECTED)
+    lv.failed = sum(1 for r in rows if r["status"] != "completed")
+    async with store._db.execute(
+            "SELECT a.answered_at, a.ended_at, a.result FROM attempts a "
+            "JOIN transactions t ON t.id = a.transaction_id WHERE t.office = ?", (office,)) as cur:
+        attempts = list(await cur.fetchall())
+
+    def at(text: str) -> datetime:
+        t = parse_ts(text)
+        assert t is not None
+        return t
+
+    def spread_rate(times: list[datetime]) -> float:
+        if len(times) < 2:
+            return 0.0
+        span = (max(times) - min(times)).total_seconds()
+        return (len(times) - 1) / span if span else math.inf
+
+    # started_at is written when a batch is claimed, before pacing: answered_at is the real pace.
+    lv.answer_rate = spread_rate([at(a[0]) for a in attempts if a[0]])
+    ok = [(at(a[0]), at(a[1])) for a in attempts if a[2] == "completed" and a[0] and a[1]]
+    lv.rate = spread_rate([end for _, end in ok])
+    if ok:
+        lv.call_s = statistics.median((end - ans).total_seconds() for ans, end in ok)
+
+
+def print_table(levels: list[Level]) -> None:
+    head = (f"{'cps':>5} {'calls':>5} {'cap':>4} {'wall s':>6} {'ans/s':>6} {'done/s':>6} "
+            f"{'call s':>6} {'peak':>4} {'pbx ch':>6} {'lost':>4} {'fail':>4} | "
+            f"{'engine':>6} {'loop':>5} {'PBX':>5} {'thr':>5} {'carr':>5} {'all':>5} | "
+            f"{'eng ms':>6} {'PBX ms':>6} {'ratio':>6} {'load1':>5}")
+    print(head)
+    print("-" * len(head))
+    for v in levels:
+        n = max(v.completed, 1)
+        print(f"{v.offered:>5g} {v.calls:>5} {v.max_concurrent:>4} {v.wall_s:>6.1f} "
+              f"{v.answer_rate:>6.2f} {v.rate:>6.2f} {v.call_s:>6.1f} {v.peak_calls:>4} "
+              f"{v.peak_pbx:>6} {v.lost:>4} {v.failed:>4} | "
+              f"{v.cores(v.engine_cpu):>6.2f} {v.engine_loop:>5.2f} {v.cores(v.pbx_cpu):>5.2f} "
+              f"{v.pbx_thread:>5.2f} {v.cores(v.carrier_cpu):>5.2f} {v.machine:>5.2f} | "
+              f"{v.engine_cpu / n * 1000:>6.1f} {v.pbx_cpu / n * 1000:>6.1f} {v.ratio:>6.3f} "
+              f"{v.load1:>5.2f}")
+    print("(CPU columns in cores: engine process, its event-loop thread, PBX, the PBX's busiest "
+          "thread, carrier simulator, whole machine; per-call columns in ms per completed call)")
+
+
+def saturation(v: Level) -> str:
+    """Say which resource was nearest its limit at one level."""
+    shares = {"engine event loop (1 core)": v.engine_loop,
+              f"machine ({CORES} cores)": v.machine / CORES,
+              "PBX busiest thread (1 core)": v.pbx_thread}
+    name, frac = max(shares.items(), key=lambda kv: kv[1])
+    users = {"PBX": v.cores(v.pbx_cpu), "carrier simulator": v.cores(v.carrier_cpu),
+             "engine": v.cores(v.engine_cpu)}
+    top = max(users, key=lambda k: users[k])
+    detail = ", ".join(f"{k} {c:.2f}" for k, c in users.items())
+    return (f"at {v.offered:g} calls/s the nearest limit is the {name} at {frac:.0%} "
+            f"(cores used: {detail}; biggest user: {top})")
+
+
+async def main(levels: list[float], seconds: float, call_s: float, cap: int, trace: bool) -> None:
+    home = Path(tempfile.mkdtemp(prefix="rabta-knee-"))
+    env = {k: v for k, v in os.environ.items() if k == "RABTA_CACHE"}
+    settings = load_settings(env=env, overrides=dict(
+        home=str(home), **NODE, calling_window="00:00-24:00", max_concurrent=cap,
+        calls_per_second=1, log_level="WARNING", retry_delays=()))
+    plan = [Level(cps, max(1, round(cps * seconds)), min(cap, math.ceil(cps * call_s * 1.5)))
+            for cps in levels]
+    numbers = [[f"03007{li:02d}{i:04d}" for i in range(lv.calls)] for li, lv in enumerate(plan)]
+    print(f"{CORES} cores; levels {', '.join(f'{c:g}' for c in levels)} calls/s, {seconds:g} s of "
+          f"dialling each; node {NODE['node']} (SIP {NODE['sip_port']}/{NODE['carrier_sip_port']})",
+          flush=True)
+    cli.asterisk_up(settings, quiet=True)
+    node = rootfs.node_for(settings)
+    done: list[Level] = []
+    try:
+        book = simulator.parse_phonebook(
+            "number,action,keys,ring_s,hangup_s\n"
+            + "".join(f"{n},answer,{KEYS},,\n" for ns in numbers for n in ns))
+        rootfs.install_phonebook(node.carrier, simulator.render_dialplan(book))
+        store = await open_store(home / "knee.db")
+        try:
+            for li, lv in enumerate(plan):
+                await wait_quiet(node)
+                print(f"level {lv.offered:g} calls/s: {lv.calls} calls, max {lv.max_concurrent} "
+                      f"at once ...", flush=True)
+                # A level's calls are done within ~90 s of its last dial; far longer is a hang.
+                await run_level(settings, store, node, lv, numbers[li], f"knee{li}",
+                                timeout=2 * seconds + 150, trace=trace)
+                done.append(lv)
+                print(f"  {lv.completed}/{lv.calls} completed at {lv.rate:.2f}/s, peak {lv.peak_calls}"
+                      f" on the line, {lv.lost} lost, {lv.failed} failed, {lv.wall_s:.0f} s"
+                      + (f"; TIMED OUT; statuses {lv.statuses}, originate results {lv.outcomes}"
+                         if lv.timed_out or not lv.ok else ""), flush=True)
+                if lv.timed_out:
+                    break  # calls may still be up on the PBX: higher levels would mean nothing
+        finally:
+            await store.close()
+    finally:
+        cli.asterisk_down(settings, quiet=True)
+    report(done)
+
+
+def report(done: list[Level]) -> None:
+    print()
+    print_table(done)
+    knee: Level | None = None
+    for v in done:
+        if not v.ok:
+            break
+        knee = v
+    # What saturates first is read at the level after the knee (the top level if none failed).
+    after = next((v for v in done if knee is None or v.offered > knee.offered),
+                 done[-1] if done else None)
+    print()
+    if knee:
+        print(f"KNEE: {knee.rate:.2f} completed calls/s sustained (offered {knee.offered:g}), "
+              f"peak {knee.peak_calls} concurrent survey calls, 0 answers lost; "
+              f"engine/PBX CPU per call = {knee.ratio:.3f}")
+    else:
+        print("KNEE: not reached; even the lowest level lost answers, failed calls or fell short")
+    if after:
+        why = [] if after.ok else [w for w, bad in (
+            (f"rate {after.rate:.2f}/s < 90% of {after.offered:g}", after.rate < 0.9 * after.offered),
+            (f"{after.lost} answers lost", after.lost), (f"{after.failed} calls failed", after.failed),
+            ("timed out", after.timed_out)) if bad]
+        print(f"NEXT LEVEL: {'; '.join(why) or 'still fine (the knee is above the levels tried)'}")
+        print(f"SATURATES FIRST: {saturation(after)}")
+    print(json.dumps({"cores": CORES, "knee": asdict(knee) if knee else None,
+                      "knee_ratio": knee.ratio if knee else None,
+                      "levels": [asdict(v) | {"ratio": v.ratio} for v in done]}))
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Runs its own node (rabta-knee: SIP 5360/5370, AMI 5338, FastAGI 4873, RTP 40000-49999) "
+               "and a fresh store in a temp dir; tears the node down at the end.")
+    p.add_argument("--levels", default="2,4,6,8,10,12,14",
+                   help="offered loads to step through, calls per second (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=40.0,
+                   help="seconds of dialling per level: calls = cps x seconds (default: %(default)s)")
+    p.add_argument("--call-seconds", type=float, default=25.0,
+                   help="expected survey call length, to size each level's concurrency limit "
+                        "as cps x this x 1.5 (default: %(default)s)")
+    p.add_argument("--max-concurrent", type=int, default=600,
+                   help="upper bound on any level's concurrency limit (default: %(default)s)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: levels 2,4 with 10 s of dialling each")
+    p.add_argument("--trace", action="store_true",
+                   help="print calls in flight, in the survey and on the PBX every 5 s")
+    a = p.parse_args()
+    if a.quick:
+        a.levels, a.seconds = "2,4", 10.0
+    asyncio.run(main([float(x) for x in a.levels.split(",")], a.seconds, a.call_seconds,
+                     a.max_concurrent, a.trace))

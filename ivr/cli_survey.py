@@ -1,0 +1,53 @@
+"""CLI, survey: `rabta survey check [FILES...]`, the gate before a definition goes live.
+
+Wiring only: the checks themselves are `ivr.flows.definitions`. Prints one line per file
+(``OK surveys/police.toml: police v1, 5 questions``) or one line per problem
+(``surveys/police.toml:12: unknown prompt 'ratng' ...``), and exits 1 if there is any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from ivr.flows import definitions
+
+
+def add_parser(sub: Any) -> None:
+    """Add the `survey` command to the `rabta` parser's subcommands."""
+    p = sub.add_parser("survey", help="survey definitions (surveys/*.toml): check them")
+    p.add_argument("action", choices=["check"])
+    p.add_argument("files", nargs="*", type=Path,
+                   help="definition files (default: every file in surveys/)")
+
+
+def check(files: list[Path], out: TextIO | None = None) -> int:
+    """Check definition files; print OK lines or every problem; return the exit status."""
+    out = out or sys.stdout
+    whole_dir = not files
+    paths = definitions.survey_files() if whole_dir else files
+    if not paths:
+        print(f"{definitions.display(definitions.SURVEYS_DIR)}: no survey definitions (*.toml)",
+              file=out)
+        return 1
+    surveys, problems = definitions.check_files(paths, definitions.known_prompts(),
+                                                require_default=whole_dir)
+    for problem in sorted(problems):
+        print(problem, file=out)
+    if problems:
+        files_bad = len({p.file for p in problems})
+        print(f"{len(problems)} problem(s) in {files_bad} file(s)", file=out)
+        return 1
+    for s in surveys:
+        print(f"OK {s.source}: {s.id} v{s.version}, {len(s.questions)} questions, services: "
+              f"{', '.join(s.services) or '(every other)'}", file=out)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `rabta survey ACTION`."""
+    if args.action == "check":
+        return check(list(args.files))
+    raise AssertionError(args.action)  # pragma: no cover

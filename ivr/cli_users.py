@@ -1,0 +1,184 @@
+"""Entry point, accounts: `rabta users add|list|disable|enable` and `rabta apikeys add|list|revoke`.
+
+Passwords never travel on the command line: they come from a file (--password-file), from
+standard input (--password-stdin) or from the terminal (asked twice, not echoed). An API key
+is printed once, on creation; the store keeps only its hash. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from ivr.accounts import (
+    Role,
+    User,
+    check_password,
+    check_username,
+    describe_scope,
+    hash_password,
+    is_locked,
+    new_api_key,
+    token_hash,
+    validate_scope,
+)
+from ivr.config import Settings
+from ivr.errors import InputError
+from ivr.store import SQLiteStore, open_store
+
+COMMANDS = ("users", "apikeys")
+_SCOPE_FLAG = {Role.DEPARTMENT: "service", Role.DISTRICT: "district", Role.DATAENTRY: "office"}
+
+
+def add_parsers(sub: Any) -> None:
+    """Add the `users` and `apikeys` commands to the `rabta` parser's subcommands."""
+    u = sub.add_parser("users", help="officials' accounts for the dashboard (role and scope)",
+                       description="Password: --password-file, --password-stdin, or asked on "
+                                   "the terminal. Never on the command line.")
+    u.add_argument("action", choices=["add", "list", "disable", "enable"])
+    u.add_argument("username", nargs="?")
+    u.add_argument("--role", choices=[r.value for r in Role], help="add: the account's role")
+    u.add_argument("--service", action="append", default=[],
+                   help="department: a service it oversees (repeat for more)")
+    u.add_argument("--district", help="district: the district it oversees")
+    u.add_argument("--office", help="dataentry: the office it enters transactions for")
+    pw = u.add_mutually_exclusive_group()
+    pw.add_argument("--password-file", type=Path, help="read the password from this file's "
+                                                      "first line")
+    pw.add_argument("--password-stdin", action="store_true",
+                    help="read the password from standard input's first line")
+
+    k = sub.add_parser("apikeys", help="API keys for office systems (intake, one office each)")
+    k.add_argument("action", choices=["add", "list", "revoke"])
+    k.add_argument("id", nargs="?", type=int, help="revoke: the key's id (from `list`)")
+    k.add_argument("--office", help="add: the one office the key may write for")
+    k.add_argument("--label", default="", help="add: what system uses it")
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry, no LOGNAME: still say it came from the CLI
+        return "cli"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def read_password(args: argparse.Namespace, stdin: TextIO | None = None) -> str:
+    """Return the new password from --password-file, --password-stdin or the terminal."""
+    stdin = stdin or sys.stdin
+    if args.password_file is not None:
+        try:
+            text = args.password_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{args.password_file}: cannot read the password: {exc}") from None
+        password = text.splitlines()[0] if text else ""
+    elif args.password_stdin:
+        password = stdin.readline().rstrip("\r\n")
+    else:
+        if not stdin.isatty():
+            raise InputError("no terminal to ask the password on: use --password-file or "
+                             "--password-stdin")
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            raise InputError("the two passwords differ")
+    return check_password(password)
+
+
+def _scope(args: argparse.Namespace, role: Role) -> tuple[str, ...]:
+    given = {"service": list(args.service),
+             "district": [args.district] if args.district else [],
+             "office": [args.office] if args.office else []}
+    wanted = _SCOPE_FLAG.get(role)
+    for flag, values in given.items():
+        if values and flag != wanted:
+            raise InputError(f"--{flag} does not apply to role {role.value}")
+    if wanted is not None and not given[wanted]:
+        raise InputError(f"role {role.value} needs --{wanted}")
+    return validate_scope(role, given[wanted] if wanted else [])
+
+
+def _state(user: User, now: datetime) -> str:
+    if user.disabled:
+        return "disabled"
+    if is_locked(user.locked_until, now):
+        assert user.locked_until is not None
+        return f"locked until {user.locked_until:%Y-%m-%d %H:%M} UTC"
+    return "active"
+
+
+async def _users(store: SQLiteStore, args: argparse.Namespace, out: TextIO,
+                 stdin: TextIO | None) -> int:
+    if args.action == "list":
+        now = _now()
+        for u in await store.users():
+            print(f"{u.username}\t{u.role.value}\t{describe_scope(u.role, u.scope)}\t"
+                  f"{_state(u, now)}\tfailed logins: {u.failed_logins}", file=out)
+        return 0
+    if not args.username:
+        raise InputError(f"users {args.action}: give a username")
+    username = check_username(args.username)
+    if args.action == "add":
+        if not args.role:
+            raise InputError("users add: give --role " + "|".join(r.value for r in Role))
+        role = Role(args.role)
+        scope = _scope(args, role)
+        password = read_password(args, stdin)
+        if await store.add_user(username, hash_password(password), role, scope, _now()) is None:
+            raise InputError(f"user {username!r} already exists")
+        await store.audit(_actor(), "user_add", {"username": username, "role": role.value,
+                                                 "scope": list(scope)}, _now())
+        print(f"user {username} added: {role.value}, {describe_scope(role, scope)}", file=out)
+        return 0
+    disabled = args.action == "disable"
+    if not await store.set_user_disabled(username, disabled):
+        raise InputError(f"no user {username!r}")
+    await store.audit(_actor(), f"user_{args.action}", {"username": username}, _now())
+    print(f"user {username} {'disabled (signed out everywhere)' if disabled else 'enabled'}",
+          file=out)
+    return 0
+
+
+async def _apikeys(store: SQLiteStore, args: argparse.Namespace, out: TextIO) -> int:
+    if args.action == "list":
+        for k in await store.api_keys():
+            state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "live"
+            print(f"{k.id}\t{k.office}\t{k.label}\tcreated {k.created_at:%Y-%m-%d %H:%M}\t{state}",
+                  file=out)
+        return 0
+    if args.action == "add":
+        if not args.office:
+            raise InputError("apikeys add: give --office")
+        (office,) = validate_scope(Role.DATAENTRY, [args.office])
+        key = new_api_key()
+        key_id = await store.add_api_key(token_hash(key), office, args.label.strip(), _now())
+        await store.audit(_actor(), "apikey_add", {"id": key_id, "office": office}, _now())
+        print(f"API key {key_id} for {office} (shown once; only its hash is kept):",
+              file=sys.stderr)
+        print(key, file=out)
+        return 0
+    if args.id is None:
+        raise InputError("apikeys revoke: give the key's id (see `rabta apikeys list`)")
+    if not await store.revoke_api_key(args.id, _now()):
+        raise InputError(f"no live API key with id {args.id}")
+    await store.audit(_actor(), "apikey_revoke", {"id": args.id}, _now())
+    print(f"API key {args.id} revoked", file=out)
+    return 0
+
+
+async def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None,
+              stdin: TextIO | None = None) -> int:
+    """Run `rabta users ...` or `rabta apikeys ...` against the store."""
+    store = await open_store(settings.db_path)
+    try:
+        if args.command == "users":
+            return await _users(store, args, out or sys.stdout, stdin)
+        return await _apikeys(store, args, out or sys.stdout)
+    finally:
+        await store.close()

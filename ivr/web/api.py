@@ -1,0 +1,261 @@
+"""Web, intake API: office systems POST transactions here; the first stage of the road, by HTTP.
+
+    POST /api/v1/transactions   one JSON object or an array of them -> intake.validate_batch
+                                (the same rules as `rabta import`) -> store.add_transactions
+    GET  /api/v1/openapi.json   the OpenAPI 3 description of the above
+
+A batch is all or nothing: one bad item and nothing is saved; the 422 names every bad item by
+index, field and reason. Re-posting is harmless: (office, ref) already present are counted,
+not duplicated. An office's API key writes only its own office; of the officials, oversight
+writes any office and dataentry its own. Bad input is always a clean 4xx, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from ivr import intake
+from ivr.accounts import Area, Role, may, may_write_office
+from ivr.models import Transaction
+from ivr.web.app import SETTINGS, STORE
+from ivr.web.common import Identity, bad_credentials, identity, json_error, now
+from scheduler import policy
+
+log = logging.getLogger(__name__)
+
+TRANSACTIONS = "/api/v1/transactions"
+OPENAPI = "/api/v1/openapi.json"
+_SHOW_FORBIDDEN = 100  # indexes listed in a 403 (enough to find the mistake, not a flood)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """Read the body up to limit bytes, or refuse with 413 (as soon as it is known to be over)."""
+    too_big = ("request body too large", {"max_bytes": limit})
+    if request.content_length is not None and request.content_length > limit:
+        raise json_error(web.HTTPRequestEntityTooLarge, *too_big, max_size=limit,
+                         actual_size=request.content_length)
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise json_error(web.HTTPRequestEntityTooLarge, *too_big, max_size=limit,
+                             actual_size=size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse(body: bytes, max_items: int) -> list[object]:
+    """Decode the body into a list of items, or refuse with 400/413 saying why."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise json_error(web.HTTPBadRequest, "the body is not UTF-8",
+                         {"byte_offset": exc.start}) from None
+    try:
+        data = json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise json_error(web.HTTPBadRequest, "malformed JSON",
+                         {"line": exc.lineno, "column": exc.colno, "reason": exc.msg}) from None
+    except RecursionError:
+        raise json_error(web.HTTPBadRequest, "malformed JSON",
+                         {"reason": "nested too deeply"}) from None
+    except ValueError as exc:  # NaN/Infinity, or an integer of thousands of digits
+        raise json_error(web.HTTPBadRequest, "malformed JSON", {"reason": str(exc)}) from None
+    if isinstance(data, dict):
+        return [data]
+    if not isinstance(data, list):
+        raise json_error(web.HTTPBadRequest,
+                         "the body must be a transaction object or an array of them",
+                         {"reason": f"got {type(data).__name__}"})
+    if not data:
+        raise json_error(web.HTTPBadRequest, "empty array: send at least one transaction")
+    if len(data) > max_items:
+        raise json_error(web.HTTPRequestEntityTooLarge,
+                         f"too many transactions in one request ({len(data)}, max {max_items}): "
+                         f"split the batch", {"max_items": max_items, "items": len(data)},
+                         max_size=max_items, actual_size=len(data))
+    return data
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+def _may_write(who: Identity, office: str) -> bool:
+    if who.key is not None:
+        return who.key.office == office
+    user = who.user
+    return user is not None and may_write_office(user.role, user.scope, office)
+
+
+def _allowed_offices(who: Identity) -> list[str] | str:
+    if who.key is not None:
+        return [who.key.office]
+    user = who.user
+    if user is not None and user.role is Role.OVERSIGHT:
+        return "any"
+    return list(user.scope[:1]) if user is not None else []
+
+
+def _authorize(request: web.Request) -> Identity:
+    """Return the caller if it may use intake at all, or refuse with 401/403."""
+    who = identity(request)
+    if who is None:
+        message = ("invalid or revoked API key" if bad_credentials(request)
+                   else "authentication required: send an API key (Authorization: Bearer ...) "
+                        "or sign in")
+        raise json_error(web.HTTPUnauthorized, message,
+                         headers={"WWW-Authenticate": 'Bearer realm="rabta"'})
+    user = who.user
+    if user is not None and not may(user.role, Area.INTAKE):
+        raise json_error(web.HTTPForbidden, f"role {user.role.value} may not post transactions",
+                         {"role": user.role.value})
+    return who
+
+
+# ---------------------------------------------------------------------------- handlers
+
+
+async def post_transactions(request: web.Request) -> web.Response:
+    """Validate a batch with the CSV's rules and store it whole, or refuse it whole."""
+    who = _authorize(request)
+    if request.content_type != "application/json":
+        raise json_error(web.HTTPUnsupportedMediaType, "send Content-Type: application/json",
+                         {"content_type": request.content_type[:100]})
+    settings, store, when = request.app[SETTINGS], request.app[STORE], now(request)
+    items = _parse(await _read_body(request, settings.api_max_body), settings.api_max_batch)
+    txs, errors = intake.validate_batch(items, default_tz=settings.timezone, now=when)
+    if errors:
+        log.info("intake by %s refused: %d of %d items invalid", who.actor,
+                 len({i for i, _f, _r in errors}), len(items))
+        raise json_error(web.HTTPUnprocessableEntity,
+                         f"{len(errors)} invalid item(s); nothing was saved",
+                         {"errors": [{"index": i, "field": f, "message": m} for i, f, m in errors]})
+    forbidden = [i for i, tx in enumerate(txs) if not _may_write(who, tx.office)]
+    if forbidden:
+        raise json_error(web.HTTPForbidden,
+                         f"{len(forbidden)} item(s) are for an office you may not write; "
+                         f"nothing was saved",
+                         {"allowed_offices": _allowed_offices(who),
+                          "items": forbidden[:_SHOW_FORBIDDEN]})
+    created, present = await _save(request, txs)
+    await store.audit(who.actor, "intake", {"received": len(txs), "created": created,
+                                            "already_present": present}, when)
+    log.info("intake by %s: %d created, %d already present", who.actor, created, present)
+    return web.json_response({"received": len(txs), "created": created,
+                              "already_present": present}, status=201 if created else 200)
+
+
+async def _save(request: web.Request, txs: list[Transaction]) -> tuple[int, int]:
+    settings = request.app[SETTINGS]
+    return await request.app[STORE].add_transactions(
+        txs, now(request), lambda t: policy.first_try_at(t.visited_at, settings.first_call_delay))
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(request.app[SETTINGS].api_max_batch))
+
+
+# ---------------------------------------------------------------------------- OpenAPI
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def openapi_document(max_batch: int) -> dict[str, Any]:
+    """Return the OpenAPI 3 description of the intake API."""
+    text = {"type": "string", "maxLength": intake.MAX_TEXT}
+    transaction = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [*intake.REQUIRED_FIELDS, "visited_at"],
+        "properties": {
+            "ref": {"type": "string", "maxLength": intake.MAX_REF,
+                    "description": "the office's own reference, unique per office "
+                                   "(numbers are accepted and read as text)"},
+            "name": {**text, "description": "the citizen's name (may be empty)"},
+            "mobile": {"type": "string", "example": "03001234567",
+                       "description": "a Pakistani mobile number, national or E.164"},
+            "service": text,
+            "office": {**text, "description": "an API key may only write its own office"},
+            "district": text,
+            "official": {**text, "description": "who served the citizen (may be empty)"},
+            "visited_at": {"type": "string", "example": "2024-05-01T09:30:00+05:00",
+                           "description": "ISO 8601 date and time; without an offset it is "
+                                          "Asia/Karachi time; at most a day in the future"},
+            "language": {"type": "string", "enum": [*intake.LANGUAGES, ""],
+                         "description": "language of the call; empty: the default"},
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Rabta intake API", "version": "1",
+                 "description": "Office systems send the transactions whose citizens Rabta "
+                                "will call. See docs/API.md."},
+        "paths": {
+            TRANSACTIONS: {"post": {
+                "summary": "Add transactions (one object or an array), all or nothing",
+                "operationId": "postTransactions",
+                "security": [{"apiKey": []}, {"session": [], "csrf": []}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "oneOf": [{"$ref": "#/components/schemas/Transaction"},
+                              {"type": "array", "minItems": 1, "maxItems": max_batch,
+                               "items": {"$ref": "#/components/schemas/Transaction"}}]}}}},
+                "responses": {
+                    "201": {"description": "at least one transaction was new",
+                            "content": {"application/json": {
+                                "schema": {"$ref": "#/components/schemas/Result"}}}},
+                    "200": {"description": "every transaction was already present (a re-post)",
+                            "content": {"application/json": {
+                                "schema": {"$ref": "#/components/schemas/Result"}}}},
+                    "400": _error_response("malformed JSON, not UTF-8, empty array or not an "
+                                           "object/array"),
+                    "401": _error_response("no credentials, or an unknown or revoked API key"),
+                    "403": _error_response("role may not post, an item's office is not yours, "
+                                           "or the CSRF token is missing (session callers)"),
+                    "413": _error_response(f"body too large, or more than {max_batch} items"),
+                    "415": _error_response("Content-Type is not application/json"),
+                    "422": _error_response("one or more invalid items (details.errors); "
+                                           "nothing was saved"),
+                },
+            }},
+        },
+        "components": {
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer",
+                           "description": "an office key from `rabta apikeys add --office X`"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "rabta_session"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+            },
+            "schemas": {
+                "Transaction": transaction,
+                "Result": {"type": "object", "properties": {
+                    "received": {"type": "integer"}, "created": {"type": "integer"},
+                    "already_present": {"type": "integer"}}},
+                "Error": {"type": "object", "required": ["error", "details"], "properties": {
+                    "error": {"type": "string"},
+                    "details": {"type": "object", "properties": {"errors": {
+                        "type": "array", "items": {"type": "object", "properties": {
+                            "index": {"type": "integer"}, "field": {"type": "string"},
+                            "message": {"type": "string"}}}}}}}},
+            },
+        },
+    }
+
+
+def setup(app: web.Application) -> None:
+    """Add the intake API's routes."""
+    app.router.add_post(TRANSACTIONS, post_transactions)
+    app.router.add_get(OPENAPI, openapi)
