@@ -127,6 +127,9 @@ def asterisk_up(settings: Settings, phonebook: Path | None = None, quiet: bool =
     node = rootfs.node_for(settings)
     for inst in node.instances:
         rootfs.render_instance(settings, inst)
+    if settings.agi_transport == "classic":
+        say("classic AGI: installing the survey script in the rootfs...")
+        rootfs.install_classic_agi(settings, node.pbx)
     n = _install_phonebook(settings, node, phonebook or settings.phonebook)
     started = False
     for inst in node.instances:
@@ -151,6 +154,8 @@ def asterisk_down(settings: Settings, quiet: bool = False) -> None:
         stopped = rootfs.stop(inst)
         if not quiet:
             print(f"{inst.name}: {'stopped' if stopped else 'not running'}", file=sys.stderr)
+    if settings.agi_transport == "classic":
+        rootfs.unbind_database(settings)  # the classic AGI's view of the database
     rootfs.release_rootfs(settings.rootfs)
 
 

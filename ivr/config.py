@@ -50,6 +50,10 @@ class Settings:
     agi_port: int = 4573
     agi_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # peers allowed to connect
     agi_header_timeout: float = 5.0
+    # How the PBX dialplan runs a survey: "fastagi" (AGI(agi://...) to the engine's server) or
+    # "classic" (AGI(rabta-agi,...): one Python process per call inside the Asterisk rootfs,
+    # writing to the same database; see docs/OPERATIONS.md).
+    agi_transport: str = "fastagi"
 
     # The local Asterisk rootfs: one node = one PBX instance + one carrier simulator instance
     node: str = "rabta"  # names the instances' config, run and log dirs inside the rootfs
@@ -206,6 +210,8 @@ def _validate(s: Settings) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"timezone: {s.timezone!r} is not a known time zone") from None
     s.pbx_nodes()
+    if s.agi_transport not in ("fastagi", "classic"):
+        raise ConfigError(f"agi_transport: {s.agi_transport!r} is not fastagi or classic")
     if s.log_format not in ("text", "json"):
         raise ConfigError(f"log_format: {s.log_format!r} is not text or json")
     if s.default_language not in ("ur", "pa", "en"):

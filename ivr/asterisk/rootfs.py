@@ -11,6 +11,8 @@ and a test node can run side by side. We end only processes we started, by their
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import re
@@ -173,10 +175,19 @@ def _ensure_proc(rootfs: Path) -> None:
         subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True)
 
 
+def _mounts_under(rootfs: Path) -> list[Path]:
+    """List mount points inside the rootfs, deepest first."""
+    base = str(rootfs.resolve())
+    with open("/proc/self/mounts") as f:
+        points = {line.split()[1] for line in f}
+    inside = [p for p in points if p.startswith(base + "/")]
+    return [Path(p) for p in sorted(inside, key=lambda p: p.count("/"), reverse=True)]
+
+
 def _unmount_all(rootfs: Path) -> None:
-    proc = rootfs / "proc"
-    if proc.exists() and _mounted(proc):
-        subprocess.run(["umount", "-l", str(proc)], check=False)
+    # Every mount, not only /proc: a bind-mounted database must never be under an rmtree.
+    for point in _mounts_under(rootfs):
+        subprocess.run(["umount", "-l", str(point)], check=False)
 
 
 def _processes_in(rootfs: Path) -> list[int]:
@@ -215,10 +226,29 @@ def agi_url(settings: Settings) -> str:
     return f"agi://{host}:{settings.agi_port}"
 
 
+def agi_script(settings: Settings) -> str:
+    """Return what the survey dialplan hands to AGI(): our FastAGI URL or the classic script."""
+    if settings.agi_transport == "classic":
+        return CLASSIC_SCRIPT
+    return f"{agi_url(settings)}/{V.SCRIPT_SURVEY}"
+
+
+def agi_hold(settings: Settings) -> str:
+    """Return the dialplan step before AGI(): a soft tone while a classic script starts.
+
+    A process per call takes a few hundred ms to start (more under load); without the tone the
+    citizen hears dead air and may answer a question not yet asked.
+    The greeting's playback stops the tone.
+    """
+    if settings.agi_transport == "classic":
+        return "Playtones(425/250,0/250)"
+    return "NoOp(FastAGI)"
+
+
 def template_values(settings: Settings, inst: Instance) -> dict[str, object]:
     """Return the placeholder values for one instance's templates."""
     pbx = inst.role == "pbx"
-    extra = (["res_speech.so", "res_agi.so"] if pbx
+    extra = (["res_speech.so", "res_agi.so", "app_playtones.so"] if pbx
              else ["app_waitforsilence.so", "app_senddtmf.so"])
     return {
         "instance": inst.name,
@@ -245,6 +275,9 @@ def template_values(settings: Settings, inst: Instance) -> dict[str, object]:
         "ami_user": settings.ami_user,
         "ami_secret": ami_secret(settings) if pbx else "",
         "agi_url": agi_url(settings),
+        "agi_script": agi_script(settings),
+        "agi_hold": agi_hold(settings),
+        "agi_dir": agi_dir(inst),
         "trunk_endpoints": trunk_endpoints(settings) if pbx else "",
     }
 
@@ -450,3 +483,147 @@ def resolve_inside(rootfs: Path, inner: str) -> Path:
 def sounds_dir(rootfs: Path, language: str) -> Path:
     """Return the host path of the PBX's sounds dir for one language (e.g. sounds/ur)."""
     return resolve_inside(rootfs, f"/usr/share/asterisk/sounds/{language}")
+
+
+# ---------------------------------------------------------------- classic AGI (agi_transport)
+
+CLASSIC_SCRIPT = "rabta-agi"  # AGI(rabta-agi,<attempt>) runs <astagidir>/rabta-agi
+# Debian's own builds for the Python inside the rootfs (its version is not the host's):
+# only pyst2, pure Python and not packaged by Debian, is copied from the host.
+CLASSIC_PACKAGES = ("python3", "python3-aiosqlite", "python3-argon2", "python3-six")
+_CLASSIC_IMPORTS = "import aiosqlite, argon2, six"
+APP_PARTS = ("ivr", "scheduler", "surveys", "prompts/manifest.toml")
+_SECRET_SETTINGS = frozenset({"ami_secret"})
+
+
+def agi_dir(inst: Instance) -> str:
+    """Return the instance's astagidir inside the rootfs (its own: it holds its settings)."""
+    return f"{inst.etc}/agi-bin"
+
+
+def app_dir(inst: Instance) -> str:
+    """Return where the instance's copy of the Rabta code lives inside the rootfs."""
+    return f"/var/lib/rabta/{inst.name}/app"
+
+
+def _chroot(rootfs: Path, *cmd: str, log_to: Path | None = None) -> int:
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
+           "LC_ALL": "C.UTF-8"}
+    if log_to is None:
+        return subprocess.call(["chroot", str(rootfs), *cmd], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with log_to.open("ab") as out:
+        return subprocess.call(["chroot", str(rootfs), *cmd], env=env, stdout=out,
+                               stderr=subprocess.STDOUT)
+
+
+def ensure_python(rootfs: Path) -> bool:
+    """Install Python and the survey's dependencies in the rootfs (apt, once); True if installed now."""
+    if _chroot(rootfs, "/usr/bin/python3", "-c", _CLASSIC_IMPORTS) == 0:
+        return False
+    if os.geteuid() != 0:
+        raise AsteriskSetupError("installing Python in the Asterisk rootfs needs root (chroot)")
+    logfile = rootfs.parent / "classic-agi-apt.log"
+    log.info("installing %s in the rootfs for the classic AGI transport (once; log: %s)",
+             " ".join(CLASSIC_PACKAGES), logfile)
+    apt = ["apt-get", "-q"]
+    if _chroot(rootfs, *apt, "update", log_to=logfile) != 0:
+        # A host clock ahead of the mirror's Release date makes apt call it expired.
+        log.warning("apt-get update failed in the rootfs; retrying without the Release date check")
+        apt += ["-o", "Acquire::Check-Valid-Until=false", "-o", "Acquire::Check-Date=false"]
+        if _chroot(rootfs, *apt, "update", log_to=logfile) != 0:
+            raise AsteriskSetupError(f"apt-get update failed in the rootfs; see {logfile}")
+    if _chroot(rootfs, *apt, "install", "-y", "--no-install-recommends", *CLASSIC_PACKAGES,
+               log_to=logfile) != 0:
+        raise AsteriskSetupError(f"apt-get install {' '.join(CLASSIC_PACKAGES)} failed in the "
+                                 f"rootfs; see {logfile}")
+    if _chroot(rootfs, "/usr/bin/python3", "-c", _CLASSIC_IMPORTS) != 0:
+        raise AsteriskSetupError("Python in the rootfs still cannot import aiosqlite/argon2")
+    return True
+
+
+def _settings_toml(settings: Settings) -> str:
+    """Render the settings the script needs as TOML (absolute paths; no secrets)."""
+    lines = ["# Rendered by `rabta asterisk up` for the classic AGI script. Do not edit."]
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if value is None or f.name in _SECRET_SETTINGS:
+            continue
+        if f.name == "database":
+            value = str(settings.db_path.resolve())
+        elif isinstance(value, Path):
+            value = str(value.resolve())
+        elif isinstance(value, tuple):
+            value = list(value)
+        lines.append(f"{f.name} = {json.dumps(value, ensure_ascii=False)}")
+    return "\n".join(lines) + "\n"
+
+
+def _copy_app(inst: Instance) -> None:
+    """Copy the Rabta code and pyst2 into the rootfs, replacing the previous copy whole."""
+    import asterisk.agi  # pyst2: pure Python; its package dir is copied as it is
+
+    dest = inst.host_path(app_dir(inst))
+    new = dest.with_name("app.new")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for part in APP_PARTS:
+        src = REPO_ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, new / part, ignore=skip)
+        else:
+            (new / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, new / part)
+    shutil.copytree(Path(asterisk.agi.__file__).parent, new / "asterisk", ignore=skip)
+    old = dest.with_name("app.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    new.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+    # Compile once here, so each call's process starts from bytecode.
+    _chroot(inst.rootfs, "/usr/bin/python3", "-m", "compileall", "-q", app_dir(inst))
+
+
+def bind_database(settings: Settings) -> Path:
+    """Bind-mount the database's directory into the rootfs at the same path; return it."""
+    src = settings.db_path.resolve().parent
+    if src == Path("/"):
+        raise AsteriskSetupError("the database must not live directly in / for the classic AGI")
+    src.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = settings.rootfs / str(src).lstrip("/")
+    if not _mounted(target):
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "--bind", str(src), str(target)], check=True)
+        log.debug("bound %s into the rootfs", src)
+    return target
+
+
+def unbind_database(settings: Settings) -> None:
+    """Undo bind_database (when the PBX is stopped); leave it if something still uses it."""
+    target = settings.rootfs / str(settings.db_path.resolve().parent).lstrip("/")
+    if target.exists() and _mounted(target):
+        res = subprocess.run(["umount", str(target)], capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            log.warning("could not unmount %s: %s", target, res.stderr.strip())
+
+
+def install_classic_agi(settings: Settings, inst: Instance) -> None:
+    """Make AGI(rabta-agi,...) runnable inside the rootfs for this PBX instance."""
+    ensure_python(inst.rootfs)
+    _copy_app(inst)
+    etc = inst.host_path(inst.etc)
+    etc.mkdir(parents=True, exist_ok=True)
+    config = f"{inst.etc}/rabta-agi.toml"
+    _write_atomic(inst.host_path(config), _settings_toml(settings), 0o600)
+    bindir = inst.host_path(agi_dir(inst))
+    bindir.mkdir(parents=True, exist_ok=True)
+    # env -i: the script sees only its rendered settings, never the RABTA_* environment
+    # Asterisk happened to inherit from whoever started it.
+    wrapper = (f"#!/bin/sh\n# Rendered by Rabta for {inst.name}: the classic AGI survey script.\n"
+               f"exec /usr/bin/env -i PATH=/usr/bin:/bin LC_ALL=C.UTF-8 PYTHONUTF8=1 "
+               f"PYTHONPATH={app_dir(inst)} RABTA_CONFIG={config} "
+               f"/usr/bin/python3 -m ivr.classic_agi \"$@\"\n")
+    _write_atomic(bindir / CLASSIC_SCRIPT, wrapper, 0o755)
+    bind_database(settings)

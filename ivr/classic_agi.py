@@ -1,0 +1,58 @@
+"""Entry point: the classic AGI script, `AGI(rabta-agi,<attempt>)`; one survey call per process.
+
+Selected by ``agi_transport = "classic"``. Asterisk runs it inside its rootfs through the
+wrapper that `rabta asterisk up` installs (see ivr/asterisk/rootfs.py and docs/OPERATIONS.md):
+it reads the settings the wrapper points it at, opens the same SQLite database as the engine,
+runs one survey session (ivr/flows/session.py) on the call, and exits. The engine's dialer
+learns that the call ended from the AMI hangup event, as for any call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from ivr.asterisk.agi.script import ClassicChannel, open_channel, serve_one
+from ivr.calls import CallRegistry
+from ivr.config import Settings, load_settings, policy_rules
+from ivr.errors import RabtaError
+from ivr.flows.session import SurveySessions
+from ivr.store import SQLiteStore
+from scheduler import policy
+
+log = logging.getLogger(__name__)
+
+
+async def run_call(channel: ClassicChannel, settings: Settings) -> str:
+    """Run one survey session on channel against the database; return how it ended."""
+    store = await SQLiteStore.open(settings.db_path)
+    try:
+        _, retry = policy_rules(settings)
+        sessions = SurveySessions(
+            store, settings, CallRegistry(),
+            next_step=lambda result, attempts, callbacks, now: policy.after_survey(
+                result, attempts, callbacks, now, retry))
+        return await serve_one(channel, sessions)
+    finally:
+        await store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the one call Asterisk started this process for; exit 0 unless it failed."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="rabta-agi[%(process)d] %(levelname)s %(name)s: %(message)s")
+    channel = open_channel()
+    try:
+        settings = load_settings()
+    except RabtaError as exc:
+        log.error("cannot run the survey: %s", exc)
+        return 2
+    logging.getLogger().setLevel(settings.log_level)
+    ended = asyncio.run(run_call(channel, settings))
+    return 1 if ended == "error" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
