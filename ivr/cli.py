@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr import __version__, audio, cli_survey, cli_users, intake, phone, reports, simulator
+from ivr import __version__, audio, cli_prompts, cli_survey, cli_users, intake, phone, reports, simulator
 from ivr.asterisk import rootfs
 from ivr.config import Settings, load_settings, replace, trunk_rules
 from ivr.errors import InputError, RabtaError
@@ -502,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_users.add_parsers(sub)  # users, apikeys
     cli_survey.add_parser(sub)  # survey check
+    cli_prompts.add_parser(sub)  # prompts build | check
     sub.add_parser("demo", help="everything on the embedded default: Asterisk, calls, report")
     return p
 
@@ -571,6 +572,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(cli_users.run(settings, args))
     if cmd == "survey":
         return cli_survey.run(args)
+    if cmd == "prompts":
+        return cli_prompts.run(settings, args)
     if cmd == "demo":
         return asyncio.run(_demo(demo_settings(settings)))
     raise AssertionError(cmd)  # pragma: no cover

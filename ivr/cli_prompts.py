@@ -1,0 +1,132 @@
+"""CLI, prompts: `rabta prompts build` and `rabta prompts check`, the sound files every call plays.
+
+Wiring only: making and checking the audio is `ivr.audio`. `build` makes what is missing or
+changed (recordings first, then gTTS when reachable, else espeak-ng), installs it into the PBX
+sounds dir of the local rootfs, and says so; a second run finds nothing to do. `check` decodes
+every format of every prompt every survey needs, in every language, lists what is missing or
+broken, and exits 1 if anything is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from ivr import audio
+from ivr.asterisk import rootfs
+from ivr.config import Settings
+from ivr.errors import ConfigError
+from ivr.flows import definitions
+
+# Played by the dialplan itself, not by a survey.
+DIALPLAN_PROMPTS = ("inbound-notice",)
+
+
+def add_parser(sub: Any) -> None:
+    """Add the `prompts` command to the `rabta` parser's subcommands."""
+    p = sub.add_parser("prompts", help="prompt audio: build (synthesise, install) or check it")
+    p.add_argument("action", choices=["build", "check"])
+    p.add_argument("--engine", choices=["auto", "gtts", "espeak"], default="auto",
+                   help="text-to-speech (build): auto = gTTS when reachable, else espeak-ng")
+    p.add_argument("--lang", action="append", default=[], metavar="LANG",
+                   help="only these languages (ur, pa, en; repeat or comma-separate)")
+
+
+def recorded_dir(settings: Settings) -> Path:
+    """Return where live recorded prompts are: <home>/prompts/live/<lang>/<id>.<ext>."""
+    return settings.home / "prompts" / "live"
+
+
+def languages(chosen: Sequence[str]) -> tuple[str, ...]:
+    """Return the languages named by --lang (all of them when none is)."""
+    langs = [x.strip() for item in chosen for x in item.split(",") if x.strip()]
+    for lang in langs:
+        if lang not in audio.LANGUAGES:
+            raise ConfigError(f"--lang: {lang!r} is not one of {', '.join(audio.LANGUAGES)}")
+    return tuple(dict.fromkeys(langs)) or audio.LANGUAGES
+
+
+def needed(langs: Sequence[str], manifest: list[audio.Prompt]) -> tuple[list[audio.Prompt], list[str]]:
+    """Return the prompts every survey (and the dialplan) needs in langs, and the ids x languages
+    that have no text in the manifest."""
+    ids = set(DIALPLAN_PROMPTS)
+    for survey in definitions.load_surveys().surveys.values():
+        ids |= survey.prompt_ids()
+    have = {(p.id, p.language): p for p in manifest}
+    found, absent = [], []
+    for pid in sorted(ids):
+        for lang in langs:
+            if (pid, lang) in have:
+                found.append(have[pid, lang])
+            else:
+                absent.append(f"{lang}/{pid}: no text in prompts/manifest.toml and no recording")
+    return found, absent
+
+
+def build(settings: Settings, *, engine: str = "auto", langs: Sequence[str] = audio.LANGUAGES,
+          sounds_dir: Callable[[str], Path] | None = None, cache: Path | None = None,
+          voices: Sequence[audio.Voice] | None = None, out: TextIO | None = None,
+          progress: bool = True) -> int:
+    """Make and install every prompt of the manifest in langs; print what was done."""
+    from ivr.cli import Progress  # the CLI's bar; imported here, as ivr.cli imports us
+
+    out = out or sys.stdout
+    prompts = [p for p in audio.load_manifest() if p.language in langs]
+    bar = Progress(len(prompts), "prompts") if progress else None
+    built = audio.build(
+        cache or settings.cache / "prompts", prompts,
+        progress=(lambda n, t, p: bar.update(n, f"{p.language}/{p.id}", force=n == t)) if bar else None,
+        voices=voices if voices is not None else audio.voices_for(engine),
+        recorded=recorded_dir(settings))
+    if bar:
+        bar.close()
+    if sounds_dir is None and not rootfs.rootfs_ready(settings.rootfs):
+        installed, where = 0, f"not installed: no Asterisk rootfs in {settings.rootfs} yet " \
+                              f"(`rabta asterisk up` installs them)"
+    else:
+        target = sounds_dir or (lambda lang: rootfs.sounds_dir(settings.rootfs, lang))
+        installed = audio.install(built, target)
+        where = f"{installed} file(s) installed"
+    made = sum(built.made.values())
+    if made == 0 and installed == 0:
+        print(f"prompts: nothing to do, all {len(prompts)} up to date "
+              f"({', '.join(langs)}; {len(audio.FORMATS)} formats each)", file=out)
+    else:
+        by = ", ".join(f"{n} {source}" for source, n in sorted(built.made.items())) or "none"
+        print(f"prompts: {len(prompts)} in {', '.join(langs)}: {made} made ({by}), "
+              f"{built.cached} from the cache; {where}", file=out)
+    return 0
+
+
+def check(settings: Settings, *, langs: Sequence[str] = audio.LANGUAGES,
+          sounds_dir: Callable[[str], Path] | None = None, out: TextIO | None = None) -> int:
+    """Check that every needed prompt is installed as valid audio; return the exit status."""
+    out = out or sys.stdout
+    prompts, absent = needed(langs, audio.load_manifest())
+    if sounds_dir is None and not rootfs.rootfs_ready(settings.rootfs):
+        print(f"no Asterisk rootfs in {settings.rootfs}: run `rabta asterisk up`", file=out)
+        return 1
+    target = sounds_dir or (lambda lang: rootfs.sounds_dir(settings.rootfs, lang))
+    problems = [str(m) for m in audio.check_installed(prompts, target)] + absent
+    for line in problems:
+        print(line, file=out)
+    if problems:
+        print(f"{len(problems)} prompt file(s) missing or broken: run `rabta prompts build`",
+              file=out)
+        return 1
+    print(f"OK {len(prompts)} prompts ({', '.join(langs)}), each as "
+          f"{', '.join('.' + f for f in audio.FORMATS)}, 8 kHz mono", file=out)
+    return 0
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Run `rabta prompts ACTION`."""
+    langs = languages(args.lang)
+    if args.action == "build":
+        return build(settings, engine=args.engine, langs=langs)
+    if args.action == "check":
+        return check(settings, langs=langs)
+    raise AssertionError(args.action)  # pragma: no cover
