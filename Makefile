@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# debootstrap builds the Asterisk rootfs; espeak-ng + sox make the prompts offline;
+# debootstrap builds the Asterisk rootfs; espeak-ng makes the prompts offline, sox checks audio;
 # ffmpeg lets pydub read any audio format; python3-venv gives Debian's python a venv.
 SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3
 
