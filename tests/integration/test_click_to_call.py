@@ -1,0 +1,85 @@
+"""Click-to-call through the real PBX: the official's own phone rings first, then the citizen.
+
+Both are phone-book entries of the carrier simulator: the official answers after 2 s of
+ringing and stays on the line; the citizen answers and hangs up 3 s later. The call is placed
+the way an official places it: POST /cases/{id}/call on the dashboard, signed in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+from support import Citizen, install_phonebook
+
+from ivr import phone
+from ivr.accounts import Role, hash_password
+from ivr.asterisk import rootfs
+from ivr.config import Settings
+from ivr.engine import Engine
+from ivr.store import SQLiteStore
+from ivr.web.app import create_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: casedata
+from casedata import seed  # noqa: E402
+
+OFFICIAL = "03007770001"
+PASSWORD = "integration password"
+
+
+def carrier_cdrs(settings: Settings) -> list[list[str]]:
+    """Return the carrier simulator's CDR rows (dst is column 2, start column 9)."""
+    carrier = rootfs.node_for(settings).carrier
+    path = carrier.host_path(f"{carrier.log_dir}/cdr-csv/Master.csv")
+    return list(csv.reader(path.read_text().splitlines())) if path.exists() else []
+
+
+async def test_official_is_rung_first_then_the_citizen(node_settings: Settings, tmp_path: Path,
+                                                       store: SQLiteStore) -> None:
+    reports = await seed(store, tmp_path, datetime.now(UTC))  # recordings: not in the rootfs
+    report = reports[0]
+    install_phonebook(node_settings, [
+        Citizen(OFFICIAL, "answer", ring_s="2"),  # the official picks up and stays
+        Citizen(report.mobile, "answer", ring_s="1", hangup_s="3"),  # the citizen talks 3 s
+    ])
+    await store.add_user("boss", hash_password(PASSWORD), Role.OVERSIGHT, (),
+                         datetime.now(UTC))
+    await store.set_user_phone("boss", phone.normalize(OFFICIAL))
+    cdrs_before = len(carrier_cdrs(node_settings))
+    engine = Engine(node_settings, store)
+    await engine.start()
+    try:
+        async with TestClient(TestServer(create_app(node_settings, store, engine))) as client:
+            page = await client.get("/login")
+            token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
+            signed = await client.post("/login", data={"csrf_token": token, "username": "boss",
+                                                       "password": PASSWORD})
+            home = await signed.text()
+            csrf = home.split('name="csrf_token" value="')[1].split('"')[0]
+            response = await client.post(f"/cases/{report.id}/call", data={"csrf_token": csrf})
+            text = await response.text()
+            assert response.status == 200, text
+            assert "Calling your phone" in text and report.mobile not in text
+        (call,) = await store.direct_calls_of(report.id)
+        await asyncio.wait_for(engine.direct_calls.ended[call["id"]].wait(), 90)
+    finally:
+        await engine.close()
+    row = await store.direct_call(call["id"])
+    assert row is not None
+    assert (row["caller"], row["official_phone"], row["official_outcome"],
+            row["citizen_status"]) == ("boss", phone.normalize(OFFICIAL), "answered", "ANSWER")
+    assert row["ended_at"] is not None and row["ended_at"] > row["started_at"]
+    new = carrier_cdrs(node_settings)[cdrs_before:]
+    by_dst = {r[2]: r for r in new if len(r) > 11}
+    official, citizen = phone.digits(phone.normalize(OFFICIAL)), phone.digits(report.mobile)
+    assert set(by_dst) == {official, citizen}, new
+    # start (column 9) and answer (10): the official answered before the citizen was dialled
+    assert by_dst[official][10] and by_dst[official][10] <= by_dst[citizen][9], new
+    assert by_dst[official][9] < by_dst[citizen][9], new
+    assert by_dst[citizen][14] == "ANSWERED" and by_dst[official][14] == "ANSWERED", new
+    audit = [e for e in await store.audit_entries() if e["action"] == "call"]
+    assert [e["detail"] for e in audit] == [{"transaction": report.id, "direct_call": call["id"]}]
