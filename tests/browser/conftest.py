@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from casedata import Report, seed
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: casedata
-from casedata import Report, seed
-
 from ivr.accounts import Role, hash_password
+from ivr.cases import CaseAction, CaseStatus
 from ivr.store import open_store
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/lib/chromium/chromium", "/usr/bin/chromium-browser")
@@ -76,7 +75,17 @@ class Site:
         return next(r for r in self.reports if r.ref == ref)
 
 
-async def _prepare(home: Path, cache: Path) -> list[Report]:
+# Cases moved along for the screenshots: ref -> [(status, action, note)]
+SAMPLE_CASES: dict[str, list[tuple[CaseStatus, CaseAction | None, str]]] = {
+    "LHR-101": [(CaseStatus.UNDER_REVIEW, None, "File requested from the DC office")],
+    "MUL-201": [(CaseStatus.UNDER_REVIEW, None, "Citizen called back, confirmed"),
+                (CaseStatus.ACTION_TAKEN, CaseAction.SHOW_CAUSE, "Show-cause notice served")],
+    "SKT-301": [(CaseStatus.UNDER_REVIEW, None, "Checked with the SHO"),
+                (CaseStatus.ACTION_TAKEN, CaseAction.GRIEVANCE_REDRESSED, "Fee refunded")],
+}
+
+
+async def _prepare(home: Path, cache: Path, cases: bool) -> list[Report]:
     from datetime import UTC, datetime
 
     store = await open_store(home / "rabta.db")
@@ -86,6 +95,11 @@ async def _prepare(home: Path, cache: Path) -> list[Report]:
         hashed = hash_password(PASSWORD)
         for name, (role, scope) in USERS.items():
             await store.add_user(name, hashed, role, scope, now)
+        by_ref = {r.ref: r for r in reports}
+        for ref, steps in SAMPLE_CASES.items() if cases else ():
+            for status, action, note in steps:
+                await store.change_case(by_ref[ref].id, "user:oversight", status, action, None,
+                                        note, now)
         return reports
     finally:
         await store.close()
@@ -98,13 +112,13 @@ def _env(home: Path, cache: Path, port: int) -> dict[str, str]:
     return env
 
 
-def start_site(tmp: Path) -> tuple[Site, subprocess.Popen[bytes]]:
-    """Seed a store under tmp and start `rabta web` on it; wait until it answers."""
+def start_site(tmp: Path, cases: bool = False) -> tuple[Site, subprocess.Popen[bytes]]:
+    """Seed a store under tmp (cases: move some along) and start `rabta web` on it."""
     home, cache = tmp / "home", tmp / "cache"
     home.mkdir(parents=True, exist_ok=True)
     # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        reports = pool.submit(asyncio.run, _prepare(home, cache)).result()
+        reports = pool.submit(asyncio.run, _prepare(home, cache, cases)).result()
     port = free_port()
     rabta = Path(sys.executable).with_name("rabta")
     log = (tmp / "web.log").open("wb")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
+from casedata import seed
 from support import Citizen, install_phonebook
 
 from ivr import phone
@@ -23,9 +23,6 @@ from ivr.config import Settings
 from ivr.engine import Engine
 from ivr.store import SQLiteStore
 from ivr.web.app import create_app
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: casedata
-from casedata import seed  # noqa: E402
 
 OFFICIAL = "03007770001"
 PASSWORD = "integration password"
