@@ -20,7 +20,7 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -216,14 +216,14 @@ async def change_case(request: web.Request) -> web.Response:
         raw_action = str(form.get("action") or "")
         action = CaseAction(raw_action) if raw_action else None
     except ValueError as exc:
-        return _refused(request, user, report, f"not a case status or action: {exc}")
+        _refuse(request, f"not a case status or action: {exc}")
     owner = str(form.get("owner") or "").strip()[:64] or None
     note = str(form.get("note") or "")
     try:
         change = await request.app[STORE].change_case(
             report["id"], f"user:{user.username}", to, action, owner, note, now(request))
     except InputError as exc:
-        return _refused(request, user, report, str(exc))
+        _refuse(request, str(exc))
     log.info("case of transaction %d: %s -> %s by %s", report["id"], report["case_status"],
              change.status.value, user.username)
     if _api(request):
@@ -232,8 +232,8 @@ async def change_case(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/cases/{report['id']}")
 
 
-def _refused(request: web.Request, user: User, report: dict[str, Any],
-             message: str) -> web.Response:
+def _refuse(request: web.Request, message: str) -> NoReturn:
+    """Refuse a case change: 422 JSON for the API, the case page again for a form."""
     if _api(request):
         raise json_error(web.HTTPUnprocessableEntity, message)
     raise _Refused(message)
@@ -244,6 +244,7 @@ class _Refused(Exception):
 
 
 async def change_case_page(request: web.Request) -> web.Response:
+    """Change a case from the page's form; show the page again with the reason if refused."""
     try:
         return await change_case(request)
     except _Refused as exc:

@@ -42,5 +42,6 @@ CREATE TABLE direct_calls (
     ended_at       TEXT
 );
 CREATE INDEX direct_calls_transaction ON direct_calls (transaction_id);
-CREATE INDEX audit_log_actor ON audit_log (actor, id);
-CREATE INDEX audit_log_action ON audit_log (action, id);
+-- the audit view filters by actor or action, newest first
+CREATE INDEX audit_log_by_actor ON audit_log (actor, id);
+CREATE INDEX audit_log_by_action ON audit_log (action, id);
