@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,13 +20,13 @@ from pathlib import Path
 
 import pytest
 from casedata import Report, seed
+from chromium import LAUNCH_ARGS, chromium_path
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from ivr.accounts import Role, hash_password
 from ivr.cases import CaseAction, CaseStatus
 from ivr.store import open_store
 
-CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/lib/chromium/chromium", "/usr/bin/chromium-browser")
 PASSWORD = "browser test password"
 # username -> (role, scope)
 USERS: dict[str, tuple[Role, tuple[str, ...]]] = {
@@ -44,16 +43,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "browser" in str(item.path):
             item.add_marker(pytest.mark.browser)
-
-
-def chromium_path() -> str:
-    """Return Debian's Chromium, or fail the test run (never skip)."""
-    for candidate in (os.environ.get("RABTA_CHROMIUM", ""), *CHROMIUM_PATHS,
-                      shutil.which("chromium") or ""):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    pytest.fail("Chromium not found: `apt-get install chromium` (make setup does it) or set "
-                "RABTA_CHROMIUM")
 
 
 def free_port() -> int:
@@ -167,9 +156,7 @@ def launch(p: Playwright) -> Browser:
     """Launch Debian's headless Chromium; fail loudly if it cannot start."""
     path = chromium_path()
     try:
-        return p.chromium.launch(executable_path=path, headless=True,
-                                 args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required",
-                                       "--mute-audio"])
+        return p.chromium.launch(executable_path=path, headless=True, args=LAUNCH_ARGS)
     except Exception as exc:  # whatever Playwright raises, the run must fail
         pytest.fail(f"Chromium ({path}) could not start: {exc}")
 

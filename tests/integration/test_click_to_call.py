@@ -2,7 +2,8 @@
 
 Both are phone-book entries of the carrier simulator: the official answers after 2 s of
 ringing and stays on the line; the citizen answers and hangs up 3 s later. The call is placed
-the way an official places it: POST /cases/{id}/call on the dashboard, signed in.
+the way an official places it: signed in to the dashboard in real headless Chromium, on the
+report's page, "Call this citizen".
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import csv
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp import web
 from casedata import seed
+from chromium import LAUNCH_ARGS, chromium_path
+from playwright.async_api import async_playwright
 from support import Citizen, install_phonebook, wait_carrier_idle
 
 from ivr import phone
@@ -49,21 +52,34 @@ async def test_official_is_rung_first_then_the_citizen(node_settings: Settings, 
     cdrs_before = len(carrier_cdrs(node_settings))
     engine = Engine(node_settings, store)
     await engine.start()
+    runner = web.AppRunner(create_app(node_settings, store, engine))
     try:
-        async with TestClient(TestServer(create_app(node_settings, store, engine))) as client:
-            page = await client.get("/login")
-            token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
-            signed = await client.post("/login", data={"csrf_token": token, "username": "boss",
-                                                       "password": PASSWORD})
-            home = await signed.text()
-            csrf = home.split('name="csrf_token" value="')[1].split('"')[0]
-            response = await client.post(f"/cases/{report.id}/call", data={"csrf_token": csrf})
-            text = await response.text()
-            assert response.status == 200, text
-            assert "Calling your phone" in text and report.mobile not in text
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=chromium_path(), headless=True,
+                                              args=LAUNCH_ARGS)
+            try:
+                page = await browser.new_page()
+                await page.goto(f"{url}/login")
+                await page.fill("#username", "boss")
+                await page.fill("#password", PASSWORD)
+                await page.click("button[type=submit]")
+                await page.wait_for_url(f"{url}/")
+                await page.goto(f"{url}/cases/{report.id}")
+                await page.click("#call")
+                await page.wait_for_selector("p.notice")
+                notice = await page.locator("p.notice").inner_text()
+                html = await page.content()
+            finally:
+                await browser.close()
+        assert "Calling your phone (+92300*****01)" in notice, notice
+        assert report.mobile not in html and report.mobile[3:] not in html
         (call,) = await store.direct_calls_of(report.id)
         await asyncio.wait_for(engine.direct_calls.ended[call["id"]].wait(), 90)
     finally:
+        await runner.cleanup()
         await engine.close()
     row = await store.direct_call(call["id"])
     assert row is not None
