@@ -146,7 +146,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         stop_site(proc)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and the async tests that run after this tier need the thread back.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
@@ -161,7 +163,7 @@ def launch(p: Playwright) -> Browser:
         pytest.fail(f"Chromium ({path}) could not start: {exc}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     b = launch(playwright)
     try:
