@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]  # conftest (browser fixtures), casedata
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # browser_support, casedata, chromium
 
-from conftest import Site, launch, sign_in, start_site, stop_site  # noqa: E402
+from browser_support import Site, launch, sign_in, start_site, stop_site  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 REPO = HERE.parents[1]

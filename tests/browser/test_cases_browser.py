@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import USERS, Site, sign_in
+from browser_support import USERS, Site, sign_in
 from playwright.sync_api import Page
 
 RESULTS_ROLES = {"oversight": {"LHR-101", "LHR-102", "MUL-201", "MUL-202", "SKT-301"},
