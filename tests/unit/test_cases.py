@@ -301,3 +301,32 @@ async def test_call_needs_the_official_phone_and_then_asks_the_service(
     assert placed == [("boss", "+923009999999", tx, reports[0].mobile)]
     (entry,) = [e for e in await store.audit_entries() if e["action"] == "call"]
     assert entry["detail"] == {"transaction": tx, "direct_call": 7}
+
+
+# ---------------------------------------------------------------------------- rabta users phone
+
+
+async def test_cli_users_phone_sets_and_clears_the_official_phone(tmp_path: Path,
+                                                                   store: SQLiteStore) -> None:
+    import io
+
+    from ivr import cli, cli_users
+
+    async def run(*argv: str) -> str:
+        out = io.StringIO()
+        settings = Settings(home=tmp_path / "home", database=str(tmp_path / "t.db"))
+        assert await cli_users.run(settings, cli.build_parser().parse_args(list(argv)), out) == 0
+        return out.getvalue()
+
+    user_id = await add_user(store, "amna", Role.DISTRICT)
+    assert "+92300*****67" in await run("users", "phone", "amna", "--phone", "0300-1234567")
+    assert await store.user_phone(user_id) == "+923001234567"
+    assert "cleared" in await run("users", "phone", "amna")
+    assert await store.user_phone(user_id) is None
+    with pytest.raises(InputError):
+        await run("users", "phone", "amna", "--phone", "12345")
+    with pytest.raises(InputError, match="no user"):
+        await run("users", "phone", "nobody", "--phone", "03001234567")
+    entries = [e for e in await store.audit_entries() if e["action"] == "user_phone"]
+    assert [e["detail"] for e in entries] == [{"username": "amna", "set": False},
+                                              {"username": "amna", "set": True}]
