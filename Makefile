@@ -6,10 +6,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # debootstrap builds the Asterisk rootfs; espeak-ng makes the prompts offline, sox checks audio;
-# ffmpeg lets pydub read any audio format; python3-venv gives Debian's python a venv.
-SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3
+# ffmpeg lets pydub read any audio format; python3-venv gives Debian's python a venv;
+# chromium is the real browser the browser tests drive with Playwright (tests/browser).
+SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium
 
-.PHONY: setup system venv demo test unit lint integration bench clean
+.PHONY: setup system venv demo test unit lint integration browser screenshots bench clean
 
 setup: system venv
 
@@ -42,6 +43,13 @@ unit: venv
 # Integration tests need root (chroot, mount) and build the Asterisk rootfs on first use.
 integration: setup
 	$(BIN)/python -m pytest tests/integration
+
+# Headless Chromium (Debian's) against a real `rabta web`; fails, never skips, without it.
+browser: setup
+	$(BIN)/python -m pytest tests/browser
+
+screenshots: setup
+	$(BIN)/python tests/browser/screenshots.py
 
 test: setup lint
 	$(BIN)/python -m pytest tests

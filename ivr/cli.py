@@ -255,6 +255,26 @@ async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = 
     return 0
 
 
+async def do_web(settings: Settings, stop: asyncio.Event | None = None) -> int:
+    """Serve the dashboard and API alone (no engine) until interrupted or `stop` is set."""
+    from aiohttp import web
+
+    from ivr.web.app import create_app
+
+    store = await open_store(settings.db_path)
+    runner = web.AppRunner(create_app(settings, store))
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+        log.info("web on http://%s:%d (/login, /cases, /api/v1); no engine", settings.web_host,
+                 settings.web_port)
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await runner.cleanup()
+        await store.close()
+    return 0
+
+
 async def _results(settings: Settings) -> list[dict[str, Any]]:
     store = await open_store(settings.db_path)
     try:
@@ -481,6 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit when nothing is pending, scheduled or on the line")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    sub.add_parser("web", help="serve only the officials' dashboard and API (no engine: no "
+                               "calls are placed; click-to-call needs `serve`)")
     sub.add_parser("serve", help="run the engine continuously with /metrics and /healthz "
                                  "on web_host:web_port (Ctrl-C to stop)")
 
@@ -547,6 +569,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "run":
         return asyncio.run(do_run(settings, until_idle=args.until_idle,
                                   show_progress=not args.no_progress))
+    if cmd == "web":
+        return asyncio.run(do_web(settings))
     if cmd == "serve":
         return asyncio.run(do_run(settings, until_idle=False, show_progress=False,
                                   serve_web=True))

@@ -1,4 +1,4 @@
-"""Entry point, accounts: `rabta users add|list|disable|enable` and `rabta apikeys add|list|revoke`.
+"""Entry point, accounts: `rabta users add|list|disable|enable|phone`, `rabta apikeys add|list|revoke`.
 
 Passwords never travel on the command line: they come from a file (--password-file), from
 standard input (--password-stdin) or from the terminal (asked twice, not echoed). An API key
@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from ivr import phone
 from ivr.accounts import (
     Role,
     User,
@@ -39,13 +40,15 @@ def add_parsers(sub: Any) -> None:
     u = sub.add_parser("users", help="officials' accounts for the dashboard (role and scope)",
                        description="Password: --password-file, --password-stdin, or asked on "
                                    "the terminal. Never on the command line.")
-    u.add_argument("action", choices=["add", "list", "disable", "enable"])
+    u.add_argument("action", choices=["add", "list", "disable", "enable", "phone"])
     u.add_argument("username", nargs="?")
     u.add_argument("--role", choices=[r.value for r in Role], help="add: the account's role")
     u.add_argument("--service", action="append", default=[],
                    help="department: a service it oversees (repeat for more)")
     u.add_argument("--district", help="district: the district it oversees")
     u.add_argument("--office", help="dataentry: the office it enters transactions for")
+    u.add_argument("--phone", help="phone: the official's own phone, rung first by "
+                                   "click-to-call (omit it to clear)")
     pw = u.add_mutually_exclusive_group()
     pw.add_argument("--password-file", type=Path, help="read the password from this file's "
                                                       "first line")
@@ -135,6 +138,15 @@ async def _users(store: SQLiteStore, args: argparse.Namespace, out: TextIO,
         await store.audit(_actor(), "user_add", {"username": username, "role": role.value,
                                                  "scope": list(scope)}, _now())
         print(f"user {username} added: {role.value}, {describe_scope(role, scope)}", file=out)
+        return 0
+    if args.action == "phone":
+        number = phone.normalize(args.phone) if args.phone else None
+        if not await store.set_user_phone(username, number):
+            raise InputError(f"no user {username!r}")
+        await store.audit(_actor(), "user_phone", {"username": username, "set": bool(number)},
+                          _now())
+        print(f"user {username}: own phone {phone.mask(number) if number else 'cleared'}",
+              file=out)
         return 0
     disabled = args.action == "disable"
     if not await store.set_user_disabled(username, disabled):

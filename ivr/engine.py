@@ -16,6 +16,7 @@ from ivr.asterisk.agi.server import FastAGIServer
 from ivr.asterisk.ami import AMI
 from ivr.calls import CallRegistry
 from ivr.config import Settings
+from ivr.directcalls import DirectCalls
 from ivr.errors import AMIConnectionError, TelephonyError
 from ivr.flows.session import SurveySessions
 from ivr.store import SQLiteStore
@@ -48,6 +49,7 @@ class Engine:
                      for name, host, port in settings.pbx_nodes()]
         self.ami = self.amis[0]
         self.dialer = Dialer(store, self.amis, settings, self.calls, progress=progress)
+        self.direct_calls = DirectCalls(store, self.amis, settings)  # officials' click-to-call
 
     async def start(self) -> None:
         """Listen for FastAGI, connect AMI, and settle calls a previous run left open."""
@@ -70,5 +72,6 @@ class Engine:
 
     async def close(self) -> None:
         """Stop accepting work and close connections (answers already given are stored)."""
+        await self.direct_calls.close()
         await asyncio.gather(*(a.close() for a in self.amis))
         await self.agi.close()

@@ -137,6 +137,9 @@ class AMI:
         self.name = name
         self._ping_interval = ping_interval
         self._on_hangup = on_hangup
+        # Click-to-call (ivr.directcalls): told (call id, the citizen leg's DIALSTATUS) when the
+        # official's channel of a direct call hangs up.
+        self.on_call_hangup: Callable[[int, str], None] | None = None
         self._ready = asyncio.Event()
         self._pending: dict[str, asyncio.Future[OriginateResult]] = {}
         self._causes: dict[int, int] = {}  # attempt id -> hangup cause, for failed originates
@@ -262,12 +265,19 @@ class AMI:
     async def originate(self, attempt_id: int, channel: str, *, context: str,
                         exten: str = "s", priority: int = 1, ring_timeout: float = 30.0,
                         variables: Mapping[str, str] | None = None,
-                        caller_id: str = "") -> OriginateResult:
-        """Dial channel for one attempt and wait for its OriginateResponse (own deadline)."""
+                        caller_id: str = "", survey: bool = True) -> OriginateResult:
+        """Dial channel for one attempt and wait for its OriginateResponse (own deadline).
+
+        survey=False: a call that is no survey attempt (an official's direct call): it
+        carries no RABTA_ATTEMPT, and its id lives in a space of its own (negative inside,
+        so a survey attempt with the same number is never confused with it).
+        """
         if not self.connected:
             raise AMIConnectionError(f"{self.name}: AMI not connected")
-        action_id = f"rabta-{self.name}-{attempt_id}"
-        allvars = {V.inherit(V.ATTEMPT): str(attempt_id), **(variables or {})}
+        action_id = f"rabta-{self.name}-{'' if survey else 'call-'}{attempt_id}"
+        ours = {V.inherit(V.ATTEMPT): str(attempt_id)} if survey else {}
+        allvars = {**ours, **(variables or {})}
+        slot = attempt_id if survey else -attempt_id  # key of _causes
         for key, value in allvars.items():  # a Variable header is one line: no smuggling
             if any(c in f"{key}{value}" for c in "\r\n,"):
                 raise AMIError(f"variable {key!r} holds a forbidden character")
@@ -284,7 +294,7 @@ class AMI:
         self._pending[action_id] = fut
         try:
             sent = self._manager.send_action(Action(action))
-            sent.add_done_callback(lambda f: self._originate_answered(f, fut, attempt_id))
+            sent.add_done_callback(lambda f: self._originate_answered(f, fut, slot))
             deadline = ring_timeout + 30.0  # Asterisk answers within the ring timeout + setup
             try:
                 return await asyncio.wait_for(asyncio.shield(fut), deadline)
@@ -294,7 +304,7 @@ class AMI:
                 return OriginateResult(attempt_id, Outcome.UNKNOWN)
         finally:
             self._pending.pop(action_id, None)
-            self._causes.pop(attempt_id, None)
+            self._causes.pop(slot, None)
 
     def _originate_answered(self, sent: asyncio.Future[Any],
                             fut: asyncio.Future[OriginateResult], attempt: int) -> None:
@@ -329,6 +339,9 @@ class AMI:
             str(event.get("Channel", "")), str(event.get("Uniqueid", ""))))
 
     def _hangup(self, manager: Manager, event: Any) -> None:
+        call = chan_variables(event).get(V.CALL, "")
+        if call.isdigit() and self.on_call_hangup is not None:
+            self.on_call_hangup(int(call), chan_variables(event).get(V.BRIDGE_STATUS, ""))
         attempt = attempt_of(event)
         if attempt is None:
             return

@@ -11,6 +11,11 @@ ATTEMPT = "RABTA_ATTEMPT"  # our attempt id, set on Originate as __RABTA_ATTEMPT
 LANGUAGE = "RABTA_LANGUAGE"  # ur | pa | en, the language the survey starts in
 NODE = "RABTA_NODE"  # which PBX node placed the call
 RESULT = "RABTA_RESULT"  # set by the flow at the end: completed | partial | opted_out
+# Click-to-call (ivr.directcalls): set on the Originate to the official's own phone, never
+# inherited (no '__'), so only the official's channel carries them.
+CALL = "RABTA_CALL"  # our direct call id
+BRIDGE_TO = "RABTA_BRIDGE_TO"  # the citizen's dial string, e.g. PJSIP/923001234567@carrier
+BRIDGE_STATUS = "RABTA_BRIDGE_STATUS"  # set by the dialplan: DIALSTATUS of the citizen's leg
 
 # Asterisk's own variables and functions the flows read or set (not ours: no RABTA_ prefix).
 CHANNEL_LANGUAGE = "CHANNEL(language)"  # picks sounds/<lang>/ for every prompt played
@@ -20,12 +25,15 @@ SPOOL_DIR = "ASTSPOOLDIR"  # astspooldir of asterisk.conf: where recordings are 
 CTX_SURVEY = "rabta-survey"  # where an answered outbound call lands: runs the FastAGI flow
 CTX_INBOUND = "rabta-inbound"  # calls coming in from the trunk: a message, never a dial-out
 CTX_SIM_CITIZENS = "rabta-sim-citizens"  # carrier simulator: one extension per phone book entry
+# Reached only by Originate (an official's direct call, once the official answered): the one
+# context that dials out, to the citizen in RABTA_BRIDGE_TO. Nothing routes a caller here.
+CTX_BRIDGE = "rabta-bridge"
 
 # FastAGI script names (the path in agi://host:port/<script>)
 SCRIPT_SURVEY = "survey"
 
-ALL_VARIABLES = frozenset({ATTEMPT, LANGUAGE, NODE, RESULT})
-ALL_CONTEXTS = frozenset({CTX_SURVEY, CTX_INBOUND, CTX_SIM_CITIZENS})
+ALL_VARIABLES = frozenset({ATTEMPT, LANGUAGE, NODE, RESULT, CALL, BRIDGE_TO, BRIDGE_STATUS})
+ALL_CONTEXTS = frozenset({CTX_SURVEY, CTX_INBOUND, CTX_SIM_CITIZENS, CTX_BRIDGE})
 
 
 def inherit(name: str) -> str:

@@ -60,7 +60,7 @@ FAILED_LOGIN = (f"Wrong username or password. After {MAX_FAILURES} failed tries 
                 f"locked for {int(LOCKOUT.total_seconds() // 60)} minutes.")
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; media-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",

@@ -10,12 +10,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from ivr.asterisk.ami import AMI, HangupEvent
+from ivr.config import Settings
+from ivr.directcalls import DirectCalls
 from ivr.errors import AMIConnectionError, AMIError
-from ivr.models import Outcome
+from ivr.models import Outcome, Transaction
+from ivr.store import open_store
 
 
 @dataclass
@@ -216,3 +221,70 @@ async def test_variable_smuggling_is_refused(fake: FakeAMI) -> None:
     finally:
         await ami.close()
     assert fake.originates() == []
+
+
+# ---------------------------------------------------------------------------- direct calls
+
+
+def _send_event(fake: FakeAMI, text: str) -> None:
+    for w in fake.writers:
+        w.write(text.encode())
+
+
+async def test_a_direct_call_is_no_survey_attempt_and_its_hangup_is_told_apart(
+        fake: FakeAMI) -> None:
+    hangups: list[HangupEvent] = []
+    calls: list[tuple[int, str]] = []
+    ami = await _ami(fake, on_hangup=hangups.append)
+    ami.on_call_hangup = lambda call, status: calls.append((call, status))
+    try:
+        result = await ami.originate(42, "PJSIP/923007770001@carrier", context="rabta-bridge",
+                                     ring_timeout=5, survey=False,
+                                     variables={"RABTA_CALL": "42",
+                                                "RABTA_BRIDGE_TO": "PJSIP/923001234567@carrier"})
+        assert result.outcome is Outcome.ANSWERED
+        _send_event(fake, "Event: Hangup\r\nChannel: PJSIP/carrier-2\r\nUniqueid: u2\r\n"
+                          "ChanVariable: RABTA_ATTEMPT=\r\nChanVariable: RABTA_CALL=42\r\n"
+                          "ChanVariable: RABTA_BRIDGE_STATUS=ANSWER\r\nCause: 16\r\n\r\n")
+        await _wait(lambda: calls)
+    finally:
+        await ami.close()
+    sent = fake.originates()[0]
+    assert sent["ActionID"].endswith("-call-42")
+    assert "RABTA_ATTEMPT" not in sent["Variable"]  # the dialer never mistakes it for attempt 42
+    assert sent["Variable"] == "RABTA_CALL=42,RABTA_BRIDGE_TO=PJSIP/923001234567@carrier"
+    assert calls == [(42, "ANSWER")] and hangups == []
+
+
+async def test_direct_calls_service_records_both_legs(fake: FakeAMI, tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "t.db")
+    ami = await _ami(fake)
+    now = datetime.now(UTC)
+    try:
+        await store.add_transactions([Transaction(
+            office="o", ref="r", name="", mobile="+923001234567", service="s", district="d",
+            official="", visited_at=now)], now)
+        tx = await store.transaction("o", "r")
+        assert tx is not None and tx.id is not None
+        service = DirectCalls(store, [ami], Settings(home=tmp_path / "h", cache=tmp_path / "c"))
+        call_id = await service.call("amna", "+923007770001", tx.id, "+923001234567")
+        await _wait(lambda: fake.originates())
+        sent = fake.originates()[0]
+        assert sent["Channel"] == "PJSIP/923007770001@carrier"  # the official first
+        assert sent["Context"] == "rabta-bridge" and sent["Exten"] == "s"
+        assert f"RABTA_CALL={call_id}" in sent["Variable"]
+        assert "RABTA_BRIDGE_TO=PJSIP/923001234567@carrier" in sent["Variable"]
+        _send_event(fake, f"Event: Hangup\r\nChannel: PJSIP/carrier-3\r\nUniqueid: u3\r\n"
+                          f"ChanVariable: RABTA_CALL={call_id}\r\n"
+                          f"ChanVariable: RABTA_BRIDGE_STATUS=NOANSWER\r\n\r\n")
+        await asyncio.wait_for(service.ended[call_id].wait(), 10)
+        await _wait(lambda: not service._tasks)
+        row = await store.direct_call(call_id)
+        assert row is not None
+        assert (row["caller"], row["official_outcome"], row["citizen_status"]) == (
+            "amna", "answered", "NOANSWER")
+        assert row["ended_at"] is not None
+        await service.close()
+    finally:
+        await ami.close()
+        await store.close()

@@ -66,9 +66,35 @@ def test_the_contexts_the_engine_needs_exist() -> None:
     assert f"${{{V.ATTEMPT}}}" in PBX_EXTENSIONS.read_text()  # the survey AGI gets our id
 
 
-def test_no_pbx_context_dials_out() -> None:
+def test_no_pbx_context_dials_out_but_the_bridge() -> None:
     for name, body in contexts(PBX_EXTENSIONS.read_text()).items():
-        assert DIAL_OUT.findall(body) == [], f"context [{name}] can dial out"
+        if name != V.CTX_BRIDGE:
+            assert DIAL_OUT.findall(body) == [], f"context [{name}] can dial out"
+
+
+def test_the_bridge_is_reached_only_by_originate_and_dials_only_the_checked_variable(
+        tmp_path: Path) -> None:
+    text = code(PBX_EXTENSIONS.read_text())
+    found = contexts(PBX_EXTENSIONS.read_text())
+    bridge = found[V.CTX_BRIDGE]
+    # Nothing routes to it: no Goto/Gosub/include names it, outside itself.
+    for name, body in found.items():
+        if name != V.CTX_BRIDGE:
+            assert V.CTX_BRIDGE not in body, f"[{name}] leads to the bridge"
+    assert not re.search(r"^\s*include\s*=>", text, re.MULTILINE)
+    # Calls from the trunk land in rabta-inbound, never in the bridge.
+    pjsip = (DIALPLANS / "common" / "pjsip.conf.tmpl").read_text()
+    assert "context = {{ inbound_context }}" in pjsip
+    (tmp_path / "cache" / "rootfs" / "usr/lib/x86_64-linux-gnu/asterisk/modules").mkdir(parents=True)
+    settings = Settings(home=tmp_path / "home", cache=tmp_path / "cache", ami_secret="s3cret")
+    values = rootfs.template_values(settings, rootfs.node_for(settings).pbx)
+    assert values["inbound_context"] == V.CTX_INBOUND
+    # The one Dial dials RABTA_BRIDGE_TO, after checking it is PJSIP/<digits>@<trunk>.
+    assert DIAL_OUT.findall(bridge) == ["Dial("]
+    assert f"Dial(${{{V.BRIDGE_TO}}}," in bridge
+    assert f'REGEX("^PJSIP/[+]?[0-9]+@[A-Za-z0-9_.-]+$" ${{{V.BRIDGE_TO}}})' in bridge
+    dial_line = bridge.index("Dial(")
+    assert bridge.index("REGEX(") < dial_line
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,332 @@
+"""Cases: the transition rules (table-tested), the store, and the cases pages by role."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from casedata import Report, seed
+from web_support import NOW, Clock, add_key, add_user, signed_in, start_client
+
+from ivr.accounts import Role
+from ivr.cases import CaseAction, CaseStatus, transition
+from ivr.config import Settings
+from ivr.errors import InputError
+from ivr.store import SQLiteStore
+from ivr.web.cases import recording_file
+
+pytest_plugins = ["web_fixtures"]
+
+Client = TestClient[Any, Any]
+N, R, T = CaseStatus.NEW, CaseStatus.UNDER_REVIEW, CaseStatus.ACTION_TAKEN
+W, U = CaseAction.WARNING, CaseAction.UNFOUNDED
+
+
+# ---------------------------------------------------------------------------- transition
+
+
+@pytest.mark.parametrize(
+    ("current", "action_now", "to", "action", "note", "expected"),
+    [
+        (N, None, R, None, "", (R, None)),
+        (R, None, T, W, "", (T, W)),
+        (R, None, T, U, "looked into it", (T, U)),
+        (N, None, N, None, "called the office", (N, None)),  # a note only
+        (T, W, T, None, "follow-up", (T, W)),  # notes after closing
+        (T, W, T, W, "same action again", (T, W)),
+    ],
+)
+def test_allowed_transitions(current: CaseStatus, action_now: CaseAction | None,
+                             to: CaseStatus, action: CaseAction | None, note: str,
+                             expected: tuple[CaseStatus, CaseAction | None]) -> None:
+    change = transition(current, action_now, to, action, note)
+    assert (change.status, change.action) == expected
+
+
+@pytest.mark.parametrize(
+    ("current", "action_now", "to", "action", "note", "says"),
+    [
+        (N, None, T, W, "", "cannot move from new to action_taken"),  # no skipping review
+        (R, None, N, None, "", "cannot move from under_review to new"),
+        (T, W, R, None, "", "it is closed"),
+        (R, None, T, None, "", "say which action"),
+        (N, None, R, W, "", "only when the case moves to action_taken"),
+        (N, None, N, None, "  ", "nothing to record"),
+        (T, W, T, U, "change it", "cannot be changed"),
+        (N, None, R, None, "x" * 4001, "note too long"),
+    ],
+)
+def test_refused_transitions(current: CaseStatus, action_now: CaseAction | None,
+                             to: CaseStatus, action: CaseAction | None, note: str,
+                             says: str) -> None:
+    with pytest.raises(InputError, match=says):
+        transition(current, action_now, to, action, note)
+
+
+# ---------------------------------------------------------------------------- store
+
+
+@pytest.fixture
+async def reports(store: SQLiteStore, web_settings: Settings) -> list[Report]:
+    return await seed(store, web_settings.rootfs, NOW)
+
+
+async def test_queue_lists_only_bribe_reports_within_scope(
+        store: SQLiteStore, reports: list[Report]) -> None:
+    rows, total = await store.bribe_reports()
+    assert total == 5 and {r["ref"] for r in rows} == {r.ref for r in reports if r.bribe}
+    rows, total = await store.bribe_reports(district="Lahore")
+    assert {r["ref"] for r in rows} == {"LHR-101", "LHR-102"} and total == 2
+    rows, _ = await store.bribe_reports(services=["Police"])
+    assert {r["ref"] for r in rows} == {"MUL-202", "SKT-301"}
+    rows, _ = await store.bribe_reports(services=[])
+    assert rows == []
+
+
+async def test_case_change_is_stored_with_history_and_audit(
+        store: SQLiteStore, reports: list[Report]) -> None:
+    tx = reports[0].id
+    await store.change_case(tx, "user:amna", R, None, "amna", "looking", NOW)
+    change = await store.change_case(tx, "user:amna", T, W, None, "warned", NOW)
+    assert (change.status, change.action) == (T, W)
+    report = await store.bribe_report(tx)
+    assert report is not None
+    assert (report["case_status"], report["action"], report["owner"]) == ("action_taken",
+                                                                          "warning", "amna")
+    assert report["closed_at"] is not None
+    assert [(e["from_status"], e["to_status"], e["note"]) for e in report["events"]] == [
+        ("new", "under_review", "looking"), ("under_review", "action_taken", "warned")]
+    audit = [e for e in await store.audit_entries() if e["action"] == "case_change"]
+    assert [e["detail"]["to"] for e in audit] == ["action_taken", "under_review"]
+    with pytest.raises(InputError):  # closed; and nothing half-written by the refusal
+        await store.change_case(tx, "user:amna", R, None, None, "", NOW)
+    assert len((await store.bribe_report(tx) or {})["events"]) == 2
+    rows = await store.actions_by_district()
+    lahore = next(r for r in rows if r["district"] == "Lahore")
+    assert (lahore["reports"], lahore["new"], lahore["action_taken"], lahore["warning"]) == (
+        2, 1, 1, 1)
+
+
+async def test_a_transaction_without_a_bribe_has_no_case(
+        store: SQLiteStore, reports: list[Report]) -> None:
+    no_bribe = next(r for r in reports if not r.bribe)
+    assert await store.bribe_report(no_bribe.id) is None
+    with pytest.raises(InputError, match="not a bribe report"):
+        await store.change_case(no_bribe.id, "user:x", R, None, None, "", NOW)
+
+
+# ---------------------------------------------------------------------------- recordings
+
+
+def test_recording_file_serves_only_wavs_inside_the_spool(tmp_path: Path) -> None:
+    root = tmp_path / "rootfs"
+    good = root / "var/spool/rabta/pbx/rabta-1-complaint.wav"
+    good.parent.mkdir(parents=True)
+    good.write_bytes(b"RIFF")
+    (root / "etc").mkdir()
+    (root / "etc/shadow.wav").write_bytes(b"x")
+    (good.parent / "link.wav").symlink_to(root / "etc/shadow.wav")
+    assert recording_file(root, "/var/spool/rabta/pbx/rabta-1-complaint.wav") == good.resolve()
+    for bad in ("/var/spool/rabta/pbx/../../../etc/shadow.wav", "/etc/shadow.wav",
+                "var/spool/rabta/pbx/rabta-1-complaint.wav", "/var/spool/rabta/pbx/missing.wav",
+                "/var/spool/rabta/pbx/link.wav", "/var/spool/rabta/pbx/rabta-1-complaint.gsm",
+                "/var/spool/rabta/pbx/\x00.wav", "3"):
+        assert recording_file(root, bad) is None, bad
+
+
+# ---------------------------------------------------------------------------- pages by role
+
+
+CASE_ROUTES = ["GET /cases", "GET /api/v1/cases", "GET /cases/{tx}", "GET /api/v1/cases/{tx}",
+               "POST /cases/{tx}", "POST /api/v1/cases/{tx}", "POST /cases/{tx}/reveal",
+               "POST /cases/{tx}/call", "GET /cases/{tx}/recordings/{answer}",
+               "GET /reports/actions", "GET /api/v1/reports/actions", "GET /audit",
+               "GET /api/v1/audit"]
+PRINCIPALS = ["anonymous", *[r.value for r in Role], "district_other", "apikey"]
+_ANON = {r: (401 if "/api/" in r else 302) for r in CASE_ROUTES}
+_DENY = {r: 403 for r in CASE_ROUTES}
+_SEES = {"GET /cases": 200, "GET /api/v1/cases": 200, "GET /cases/{tx}": 200,
+         "GET /api/v1/cases/{tx}": 200, "POST /cases/{tx}": 303, "POST /api/v1/cases/{tx}": 200,
+         "POST /cases/{tx}/reveal": 403, "POST /cases/{tx}/call": 503,
+         "GET /cases/{tx}/recordings/{answer}": 200, "GET /reports/actions": 200,
+         "GET /api/v1/reports/actions": 200, "GET /audit": 403, "GET /api/v1/audit": 403}
+_OTHER_DISTRICT = {**_SEES, **{r: 404 for r in CASE_ROUTES if "{tx}" in r}}
+EXPECTED: dict[str, dict[str, int]] = {
+    "anonymous": _ANON,
+    "oversight": {**_SEES, "POST /cases/{tx}/reveal": 200, "GET /audit": 200,
+                  "GET /api/v1/audit": 200},
+    "department": _SEES,  # Domicile, Pension: the report is Domicile
+    "district": _SEES,  # Lahore: the report is in Lahore
+    "district_other": _OTHER_DISTRICT,  # Multan
+    "supervisor": _DENY, "telephony": _DENY, "dataentry": _DENY,
+    "apikey": {r: 403 if "/api/" in r else 302 for r in CASE_ROUTES},
+}
+
+
+@pytest.mark.parametrize("route", CASE_ROUTES)
+@pytest.mark.parametrize("principal", PRINCIPALS)
+async def test_cases_role_endpoint_matrix(client: Client, store: SQLiteStore,
+                                          reports: list[Report], principal: str,
+                                          route: str) -> None:
+    headers: dict[str, str] = {}
+    if principal == "apikey":
+        headers = {"Authorization": f"Bearer {await add_key(store)}"}
+    elif principal != "anonymous":
+        role = Role.DISTRICT if principal == "district_other" else Role(principal)
+        await add_user(store, principal, role, ("Multan",) if principal == "district_other"
+                       else None)
+        headers = {"X-CSRF-Token": await signed_in(client, principal)}
+    report = reports[0]  # LHR-101: Domicile in Lahore, with a recording
+    method, path = route.split(" ")
+    path = path.format(tx=report.id, answer=report.recording_answer)
+    kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False}
+    if route == "POST /cases/{tx}":
+        kwargs["data"] = {"to": "under_review", "note": "x"}
+    elif route == "POST /api/v1/cases/{tx}":
+        kwargs["json"] = {"to": "under_review", "note": "x"}
+    response = await client.request(method, path, **kwargs)
+    assert response.status == EXPECTED[principal][route], await response.text()
+    changed = (await store.bribe_report(report.id) or {})["case_status"] != "new"
+    assert changed == (route.startswith("POST") and "/cases/{tx}" in route
+                       and response.status in (200, 303) and not route.endswith(("reveal", "call")))
+
+
+async def test_matrix_covers_every_role(client: Client) -> None:
+    assert {r.value for r in Role} <= set(EXPECTED)
+    routes = {f"{r.method} {r.resource.canonical}" for r in client.app.router.routes()
+              if r.resource is not None and r.method != "HEAD"}
+    assert set(CASE_ROUTES) <= routes
+
+
+async def test_numbers_are_masked_and_a_reveal_is_audited(
+        client: Client, store: SQLiteStore, reports: list[Report]) -> None:
+    await add_user(store, "boss", Role.OVERSIGHT)
+    csrf = await signed_in(client, "boss")
+    report = reports[0]
+    for path in ("/cases", f"/cases/{report.id}", "/api/v1/cases", f"/api/v1/cases/{report.id}"):
+        text = await (await client.get(path)).text()
+        assert report.mobile not in text and report.mobile[1:] not in text, path
+        assert "Citizen LHR-101" not in text  # the name is not shown either
+    page = await client.post(f"/cases/{report.id}/reveal", data={"csrf_token": csrf})
+    assert report.mobile in await page.text()
+    (entry,) = [e for e in await store.audit_entries() if e["action"] == "reveal"]
+    assert entry["actor"] == "user:boss" and entry["detail"] == {"transaction": report.id}
+
+
+async def test_recording_is_served_as_wav_with_ranges(client: Client, store: SQLiteStore,
+                                                      reports: list[Report]) -> None:
+    await add_user(store, "boss", Role.OVERSIGHT)
+    await signed_in(client, "boss")
+    report = reports[0]
+    url = f"/cases/{report.id}/recordings/{report.recording_answer}"
+    whole = await client.get(url)
+    assert whole.status == 200 and whole.headers["Content-Type"] == "audio/wav"
+    body = await whole.read()
+    assert body[:4] == b"RIFF" and len(body) > 30000
+    part = await client.get(url, headers={"Range": "bytes=0-99"})
+    assert part.status == 206 and len(await part.read()) == 100
+    other = reports[1]  # an answer of another report, or a non-recording answer: 404
+    assert (await client.get(f"/cases/{other.id}/recordings/{report.recording_answer}")).status \
+        == 404
+    rating = (await store.bribe_report(report.id) or {})["answers"][0]["id"]
+    assert (await client.get(f"/cases/{report.id}/recordings/{rating}")).status == 404
+    listens = [e for e in await store.audit_entries() if e["action"] == "recording_listen"]
+    assert len(listens) == 2  # the whole file and the first range; never the later ranges
+
+
+async def test_case_form_moves_the_case_and_refuses_a_skip(
+        client: Client, store: SQLiteStore, reports: list[Report]) -> None:
+    await add_user(store, "dist", Role.DISTRICT)
+    csrf = await signed_in(client, "dist")
+    tx = reports[0].id
+    bad = await client.post(f"/cases/{tx}", data={"csrf_token": csrf, "to": "action_taken",
+                                                  "action": "warning"})
+    assert bad.status == 422 and "cannot move from new to action_taken" in await bad.text()
+    for data in ({"to": "under_review", "note": "reviewing"},
+                 {"to": "action_taken", "action": "show_cause", "note": "notice served"}):
+        ok = await client.post(f"/cases/{tx}", data={"csrf_token": csrf, **data},
+                               allow_redirects=False)
+        assert ok.status == 303
+    report = await store.bribe_report(tx)
+    assert report is not None and (report["case_status"], report["action"], report["owner"]) \
+        == ("action_taken", "show_cause", "dist")
+    js = await (await client.get("/api/v1/reports/actions")).json()
+    assert js["total"]["show_cause"] == 1 and [d["district"] for d in js["districts"]] == [
+        "Lahore"]
+
+
+async def test_audit_view_filters_and_pages(client: Client, store: SQLiteStore,
+                                            reports: list[Report]) -> None:
+    await add_user(store, "boss", Role.OVERSIGHT)
+    await signed_in(client, "boss")
+    for i in range(60):
+        await store.audit("user:other", "export", {"n": i}, NOW)
+    js = await (await client.get("/api/v1/audit?action=export")).json()
+    assert js["total"] == 60 and js["pages"] == 2 and len(js["entries"]) == 50
+    assert js["entries"][0]["detail"] == {"n": 59}
+    js2 = await (await client.get("/api/v1/audit?action=export&page=2")).json()
+    assert [e["detail"]["n"] for e in js2["entries"]] == list(range(9, -1, -1))
+    js3 = await (await client.get("/api/v1/audit?actor=user:boss")).json()
+    assert {e["action"] for e in js3["entries"]} == {"login_ok"}
+    html = await (await client.get("/audit?actor=user:boss")).text()
+    assert "login_ok" in html and "user:other" not in html
+
+
+async def test_call_needs_the_official_phone_and_then_asks_the_service(
+        store: SQLiteStore, web_settings: Settings, clock: Clock, reports: list[Report]) -> None:
+    from ivr.web.cases import DIRECT_CALLS
+
+    placed: list[tuple[str, str, int, str]] = []
+
+    class FakeCalls:
+        async def call(self, caller: str, official: str, tx: int, citizen: str) -> int:
+            placed.append((caller, official, tx, citizen))
+            return 7
+
+    await add_user(store, "boss", Role.OVERSIGHT)
+    server = start_client(store, web_settings, clock)
+    server.client.server.app[DIRECT_CALLS] = FakeCalls()  # type: ignore[assignment]
+    async with server as c:
+        csrf = await signed_in(c, "boss")
+        tx = reports[0].id
+        no_phone = await c.post(f"/cases/{tx}/call", data={"csrf_token": csrf})
+        assert no_phone.status == 409 and placed == []
+        await store.set_user_phone("boss", "+923009999999")
+        ok = await c.post(f"/cases/{tx}/call", data={"csrf_token": csrf})
+        text = await ok.text()
+        assert ok.status == 200 and "+92300*****99" in text
+        assert reports[0].mobile not in text and "+923009999999" not in text
+    assert placed == [("boss", "+923009999999", tx, reports[0].mobile)]
+    (entry,) = [e for e in await store.audit_entries() if e["action"] == "call"]
+    assert entry["detail"] == {"transaction": tx, "direct_call": 7}
+
+
+# ---------------------------------------------------------------------------- rabta users phone
+
+
+async def test_cli_users_phone_sets_and_clears_the_official_phone(tmp_path: Path,
+                                                                   store: SQLiteStore) -> None:
+    import io
+
+    from ivr import cli, cli_users
+
+    async def run(*argv: str) -> str:
+        out = io.StringIO()
+        settings = Settings(home=tmp_path / "home", database=str(tmp_path / "t.db"))
+        assert await cli_users.run(settings, cli.build_parser().parse_args(list(argv)), out) == 0
+        return out.getvalue()
+
+    user_id = await add_user(store, "amna", Role.DISTRICT)
+    assert "+92300*****67" in await run("users", "phone", "amna", "--phone", "0300-1234567")
+    assert await store.user_phone(user_id) == "+923001234567"
+    assert "cleared" in await run("users", "phone", "amna")
+    assert await store.user_phone(user_id) is None
+    with pytest.raises(InputError):
+        await run("users", "phone", "amna", "--phone", "12345")
+    with pytest.raises(InputError, match="no user"):
+        await run("users", "phone", "nobody", "--phone", "03001234567")
+    entries = [e for e in await store.audit_entries() if e["action"] == "user_phone"]
+    assert [e["detail"] for e in entries] == [{"username": "amna", "set": False},
+                                              {"username": "amna", "set": True}]
