@@ -27,6 +27,7 @@ import aiosqlite
 from ivr.errors import StoreError
 from ivr.models import Attempt, Outcome, Transaction, TxStatus
 from ivr.store.accounts import AccountsMixin
+from ivr.store.results import ResultsMixin
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class SurveyContext:
     status: TxStatus
 
 
-class SQLiteStore(AccountsMixin):
+class SQLiteStore(AccountsMixin, ResultsMixin):
     """The embedded store."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:

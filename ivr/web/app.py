@@ -100,7 +100,7 @@ async def healthz(request: web.Request) -> web.Response:
 def create_app(settings: Settings, store: SQLiteStore,
                engine: Engine | None = None) -> web.Application:
     """Build the web app around a store, and an engine for /metrics and /healthz if given."""
-    from ivr.web import api, auth  # here: they import this module's keys
+    from ivr.web import api, auth, dashboard  # here: they import this module's keys
 
     app = web.Application()
     app[SETTINGS] = settings
@@ -112,4 +112,5 @@ def create_app(settings: Settings, store: SQLiteStore,
         app.router.add_get("/healthz", healthz)
     auth.setup(app)
     api.setup(app)
+    dashboard.setup(app)
     return app

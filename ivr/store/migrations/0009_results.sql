@@ -1,0 +1,183 @@
+-- 0009: results for the dashboard, pre-aggregated. Reading 5 million answers for every page
+-- is too slow (bench/results_pages.py), so triggers keep one row of sums per (local day of the
+-- visit, district, service, office, official), in the same transaction as the answer itself.
+-- Only the latest answer to a question per transaction counts (a call-back's answer replaces
+-- the first call's), as in `rabta export`. w = 1 / selection_probability (1 when not sampled).
+-- (0007 and 0008 belong to other changes; migrate() applies whichever is missing.)
+
+-- The live overview reads today's rows only; the triggers look up a transaction's latest answer.
+CREATE INDEX attempts_started ON attempts (started_at);
+CREATE INDEX answers_answered ON answers (answered_at);
+CREATE INDEX answers_tx_question ON answers (transaction_id, question, id);
+CREATE INDEX transactions_visited ON transactions (visited_at);
+
+-- What each answer adds: a rating 1-5 is "rated" (4-5 also "satisfied"); a bribe answer 1 or 2
+-- is "bribe" (1 also "bribe_yes"). Other keys add nothing.
+CREATE TABLE answer_scores (
+    question  TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    rated     INTEGER NOT NULL,
+    satisfied INTEGER NOT NULL,
+    rating    INTEGER NOT NULL,
+    bribe     INTEGER NOT NULL,
+    bribe_yes INTEGER NOT NULL,
+    PRIMARY KEY (question, value)
+) WITHOUT ROWID;
+INSERT INTO answer_scores VALUES
+    ('rating', '1', 1, 0, 1, 0, 0),
+    ('rating', '2', 1, 0, 2, 0, 0),
+    ('rating', '3', 1, 0, 3, 0, 0),
+    ('rating', '4', 1, 1, 4, 0, 0),
+    ('rating', '5', 1, 1, 5, 0, 0),
+    ('bribe', '1', 0, 0, 0, 1, 1),
+    ('bribe', '2', 0, 0, 0, 1, 0);
+
+-- The local day of a visit: date(visited_at, modifier). The store sets it from the `timezone`
+-- setting (SQLiteStore.set_results_offset) and rebuilds result_cells when it changes.
+CREATE TABLE results_clock (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    modifier TEXT NOT NULL
+);
+INSERT INTO results_clock VALUES (1, '+300 minutes');  -- Asia/Karachi, UTC+5, no DST
+
+CREATE TABLE result_cells (
+    day          TEXT NOT NULL,              -- local date of the visit, YYYY-MM-DD
+    district     TEXT NOT NULL,
+    service      TEXT NOT NULL,
+    office       TEXT NOT NULL,
+    official     TEXT NOT NULL,
+    rated        INTEGER NOT NULL DEFAULT 0, -- ratings 1-5 (unweighted: the n for suppression)
+    rated_w      REAL NOT NULL DEFAULT 0,    -- sum of w over them
+    rated_w2     REAL NOT NULL DEFAULT 0,    -- sum of w^2 (Kish's effective n)
+    satisfied_w  REAL NOT NULL DEFAULT 0,    -- sum of w over ratings 4-5
+    rating_sum_w REAL NOT NULL DEFAULT 0,    -- sum of w * rating
+    bribe_n      INTEGER NOT NULL DEFAULT 0, -- bribe answers 1 or 2
+    bribe_w      REAL NOT NULL DEFAULT 0,
+    bribe_w2     REAL NOT NULL DEFAULT 0,
+    bribe_yes_w  REAL NOT NULL DEFAULT 0,    -- sum of w over bribe answers 1 (yes)
+    PRIMARY KEY (day, district, service, office, official)
+) WITHOUT ROWID;
+CREATE INDEX result_cells_district ON result_cells (district, day);
+CREATE INDEX result_cells_service ON result_cells (service, day);
+CREATE INDEX result_cells_office ON result_cells (office, day);
+
+-- A new answer replaces the transaction's previous answer to the same question, if any.
+CREATE TRIGGER answers_results_insert AFTER INSERT ON answers
+WHEN NEW.question IN ('rating', 'bribe')
+BEGIN
+    INSERT INTO result_cells (day, district, service, office, official, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+    SELECT date(t.visited_at, (SELECT modifier FROM results_clock)), t.district, t.service, t.office, t.official,
+           -s.rated,
+           -s.rated * (1.0 / t.selection_probability),
+           -s.rated * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           -s.satisfied * (1.0 / t.selection_probability),
+           -s.rated * (1.0 / t.selection_probability) * s.rating,
+           -s.bribe,
+           -s.bribe * (1.0 / t.selection_probability),
+           -s.bribe * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           -s.bribe_yes * (1.0 / t.selection_probability)
+    FROM transactions t JOIN answer_scores s ON s.question = NEW.question AND s.value = (SELECT p.value FROM answers p WHERE p.transaction_id = NEW.transaction_id AND p.question = NEW.question AND p.id < NEW.id ORDER BY p.id DESC LIMIT 1)
+    WHERE t.id = NEW.transaction_id
+    ON CONFLICT (day, district, service, office, official) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
+    INSERT INTO result_cells (day, district, service, office, official, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+    SELECT date(t.visited_at, (SELECT modifier FROM results_clock)), t.district, t.service, t.office, t.official,
+           s.rated,
+           s.rated * (1.0 / t.selection_probability),
+           s.rated * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           s.satisfied * (1.0 / t.selection_probability),
+           s.rated * (1.0 / t.selection_probability) * s.rating,
+           s.bribe,
+           s.bribe * (1.0 / t.selection_probability),
+           s.bribe * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           s.bribe_yes * (1.0 / t.selection_probability)
+    FROM transactions t JOIN answer_scores s ON s.question = NEW.question AND s.value = NEW.value
+    WHERE t.id = NEW.transaction_id
+    ON CONFLICT (day, district, service, office, official) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
+END;
+
+-- An answer changed in place (the same attempt asked again) counts if it is the latest.
+CREATE TRIGGER answers_results_update AFTER UPDATE OF value, question ON answers
+WHEN (OLD.question IN ('rating', 'bribe') OR NEW.question IN ('rating', 'bribe'))
+     AND NOT EXISTS (SELECT 1 FROM answers n WHERE n.transaction_id = NEW.transaction_id AND n.question = NEW.question AND n.id > NEW.id)
+BEGIN
+    INSERT INTO result_cells (day, district, service, office, official, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+    SELECT date(t.visited_at, (SELECT modifier FROM results_clock)), t.district, t.service, t.office, t.official,
+           -s.rated,
+           -s.rated * (1.0 / t.selection_probability),
+           -s.rated * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           -s.satisfied * (1.0 / t.selection_probability),
+           -s.rated * (1.0 / t.selection_probability) * s.rating,
+           -s.bribe,
+           -s.bribe * (1.0 / t.selection_probability),
+           -s.bribe * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           -s.bribe_yes * (1.0 / t.selection_probability)
+    FROM transactions t JOIN answer_scores s ON s.question = OLD.question AND s.value = OLD.value
+    WHERE t.id = OLD.transaction_id
+    ON CONFLICT (day, district, service, office, official) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
+    INSERT INTO result_cells (day, district, service, office, official, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+    SELECT date(t.visited_at, (SELECT modifier FROM results_clock)), t.district, t.service, t.office, t.official,
+           s.rated,
+           s.rated * (1.0 / t.selection_probability),
+           s.rated * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           s.satisfied * (1.0 / t.selection_probability),
+           s.rated * (1.0 / t.selection_probability) * s.rating,
+           s.bribe,
+           s.bribe * (1.0 / t.selection_probability),
+           s.bribe * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           s.bribe_yes * (1.0 / t.selection_probability)
+    FROM transactions t JOIN answer_scores s ON s.question = NEW.question AND s.value = NEW.value
+    WHERE t.id = NEW.transaction_id
+    ON CONFLICT (day, district, service, office, official) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
+END;
+
+CREATE TRIGGER answers_results_delete AFTER DELETE ON answers
+WHEN OLD.question IN ('rating', 'bribe') AND NOT EXISTS (SELECT 1 FROM answers n WHERE n.transaction_id = OLD.transaction_id AND n.question = OLD.question AND n.id > OLD.id)
+BEGIN
+    INSERT INTO result_cells (day, district, service, office, official, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+    SELECT date(t.visited_at, (SELECT modifier FROM results_clock)), t.district, t.service, t.office, t.official,
+           -s.rated,
+           -s.rated * (1.0 / t.selection_probability),
+           -s.rated * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           -s.satisfied * (1.0 / t.selection_probability),
+           -s.rated * (1.0 / t.selection_probability) * s.rating,
+           -s.bribe,
+           -s.bribe * (1.0 / t.selection_probability),
+           -s.bribe * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           -s.bribe_yes * (1.0 / t.selection_probability)
+    FROM transactions t JOIN answer_scores s ON s.question = OLD.question AND s.value = OLD.value
+    WHERE t.id = OLD.transaction_id
+    ON CONFLICT (day, district, service, office, official) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
+    INSERT INTO result_cells (day, district, service, office, official, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+    SELECT date(t.visited_at, (SELECT modifier FROM results_clock)), t.district, t.service, t.office, t.official,
+           s.rated,
+           s.rated * (1.0 / t.selection_probability),
+           s.rated * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           s.satisfied * (1.0 / t.selection_probability),
+           s.rated * (1.0 / t.selection_probability) * s.rating,
+           s.bribe,
+           s.bribe * (1.0 / t.selection_probability),
+           s.bribe * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           s.bribe_yes * (1.0 / t.selection_probability)
+    FROM transactions t JOIN answer_scores s ON s.question = OLD.question AND s.value = (SELECT p.value FROM answers p WHERE p.transaction_id = OLD.transaction_id AND p.question = OLD.question AND p.id < OLD.id ORDER BY p.id DESC LIMIT 1)
+    WHERE t.id = OLD.transaction_id
+    ON CONFLICT (day, district, service, office, official) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
+END;
+
+-- Answers stored before this migration.
+INSERT INTO result_cells (day, district, service, office, official, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+SELECT date(t.visited_at, (SELECT modifier FROM results_clock)), t.district, t.service, t.office, t.official,
+       COALESCE(SUM(s.rated), 0),
+       COALESCE(SUM(s.rated * (1.0 / t.selection_probability)), 0),
+       COALESCE(SUM(s.rated * (1.0 / t.selection_probability) * (1.0 / t.selection_probability)), 0),
+       COALESCE(SUM(s.satisfied * (1.0 / t.selection_probability)), 0),
+       COALESCE(SUM(s.rated * (1.0 / t.selection_probability) * s.rating), 0),
+       COALESCE(SUM(s.bribe), 0),
+       COALESCE(SUM(s.bribe * (1.0 / t.selection_probability)), 0),
+       COALESCE(SUM(s.bribe * (1.0 / t.selection_probability) * (1.0 / t.selection_probability)), 0),
+       COALESCE(SUM(s.bribe_yes * (1.0 / t.selection_probability)), 0)
+FROM answers a JOIN transactions t ON t.id = a.transaction_id
+JOIN answer_scores s ON s.question = a.question AND s.value = a.value
+WHERE a.id = (SELECT MAX(l.id) FROM answers l WHERE l.transaction_id = a.transaction_id
+              AND l.question = a.question)
+GROUP BY 1, 2, 3, 4, 5;
+

@@ -1,0 +1,203 @@
+"""Store, results: what the officials' dashboard reads (migration 0009). The end of the road.
+
+A mixin of SQLiteStore. Results by group come from result_cells, the per-day sums that
+triggers keep as answers are written (so a page over millions of answers reads thousands of
+rows); the live overview reads today's rows through the indexes on their timestamps; the
+per-response export streams transactions with their latest rating and bribe answers.
+Every query takes the caller's Scope (ivr.results) and applies it in SQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+
+from ivr.errors import StoreError
+from ivr.results import GROUPS, Filters, GroupSums, Scope
+
+_SUMS = ("rated", "rated_w", "rated_w2", "satisfied_w", "rating_sum_w", "bribe_n", "bribe_w",
+         "bribe_w2", "bribe_yes_w")
+_SELECT_SUMS = ", ".join(f"SUM({c}) AS {c}" for c in _SUMS)
+_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
+_PAGE = 5000  # rows per query of the response export
+
+
+def _ts(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        raise StoreError("naive datetime given to the store")
+    return dt.astimezone(UTC).strftime(_TS)
+
+
+def _where(filters: Filters, scope: Scope, prefix: str = "") -> tuple[list[str], list[Any]]:
+    """Return SQL conditions and their arguments for the filters and the scope (no dates)."""
+    where: list[str] = []
+    args: list[Any] = []
+    if scope.services is not None:
+        if not scope.services:
+            where.append("0")
+        else:
+            where.append(f"{prefix}service IN ({','.join('?' * len(scope.services))})")
+            args.extend(scope.services)
+    if scope.district is not None:
+        where.append(f"{prefix}district = ?")
+        args.append(scope.district)
+    for name in GROUPS:
+        value = getattr(filters, name)
+        if value is not None:
+            where.append(f"{prefix}{name} = ?")
+            args.append(value)
+    return where, args
+
+
+def _offset_modifier(minutes: int) -> str:
+    return f"{minutes:+d} minutes"
+
+
+class ResultsMixin:
+    """Results, overview and response export queries, for SQLiteStore."""
+
+    if TYPE_CHECKING:
+        _db: aiosqlite.Connection
+
+        def _write(self) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]: ...
+
+    # ------------------------------------------------------------------ local days
+
+    async def set_results_offset(self, minutes: int) -> bool:
+        """Set the local day's UTC offset (the `timezone` setting); rebuild the sums if it changed."""
+        modifier = _offset_modifier(minutes)
+        async with self._db.execute("SELECT modifier FROM results_clock WHERE id = 1") as cur:
+            row = await cur.fetchone()
+        if row is not None and row[0] == modifier:
+            return False
+        async with self._write() as db:
+            await db.execute("UPDATE results_clock SET modifier = ? WHERE id = 1", (modifier,))
+            await self._rebuild(db)
+        return True
+
+    async def rebuild_results(self) -> None:
+        """Recompute every result cell from the answers (after a repair, or a new offset)."""
+        async with self._write() as db:
+            await self._rebuild(db)
+
+    @staticmethod
+    async def _rebuild(db: aiosqlite.Connection) -> None:
+        w = "(1.0 / t.selection_probability)"
+        await db.execute("DELETE FROM result_cells")
+        await db.execute(
+            f"INSERT INTO result_cells (day, district, service, office, official, "
+            f"{', '.join(_SUMS)}) "
+            f"SELECT date(t.visited_at, (SELECT modifier FROM results_clock)), t.district, "
+            f"t.service, t.office, t.official, SUM(s.rated), SUM(s.rated * {w}), "
+            f"SUM(s.rated * {w} * {w}), SUM(s.satisfied * {w}), SUM(s.rated * {w} * s.rating), "
+            f"SUM(s.bribe), SUM(s.bribe * {w}), SUM(s.bribe * {w} * {w}), "
+            f"SUM(s.bribe_yes * {w}) "
+            f"FROM answers a JOIN transactions t ON t.id = a.transaction_id "
+            f"JOIN answer_scores s ON s.question = a.question AND s.value = a.value "
+            f"WHERE a.id = (SELECT MAX(l.id) FROM answers l WHERE "
+            f"l.transaction_id = a.transaction_id AND l.question = a.question) "
+            f"GROUP BY 1, 2, 3, 4, 5")
+
+    # ------------------------------------------------------------------ results
+
+    async def result_groups(self, filters: Filters, scope: Scope) -> list[tuple[str, GroupSums]]:
+        """Return the sums per group (district/service/office/official, or per local day).
+
+        Days are filters.start..filters.end inclusive (local dates of the visit); by=week is
+        read per day (the caller folds days into weeks).
+        """
+        column = filters.by if filters.by in GROUPS else "day"
+        where, args = _where(filters, scope)
+        if filters.start is not None:
+            where.append("day >= ?")
+            args.append(filters.start.isoformat())
+        if filters.end is not None:
+            where.append("day <= ?")
+            args.append(filters.end.isoformat())
+        sql = (f"SELECT {column} AS grp, {_SELECT_SUMS} FROM result_cells "
+               f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+               f"GROUP BY {column} ORDER BY {column}")
+        async with self._db.execute(sql, args) as cur:
+            rows = await cur.fetchall()
+        return [(r["grp"], GroupSums.of(r)) for r in rows]
+
+    # ------------------------------------------------------------------ overview
+
+    async def overview_counts(self, day_start: datetime, day_end: datetime, scope: Scope
+                              ) -> dict[str, Any]:
+        """Return today's figures for the live overview, within a scope.
+
+        transactions: visits today; calls: attempts started today; answered and completed:
+        of those attempts; sums: today's rating and bribe answers (by when they were given).
+        """
+        start, end = _ts(day_start), _ts(day_end)
+        where, args = _where(Filters(), scope, "t.")
+        extra = "".join(f" AND {w}" for w in where)
+        out: dict[str, Any] = {}
+        async with self._db.execute(
+                f"SELECT COUNT(*) FROM transactions t WHERE t.visited_at >= ? AND t.visited_at < ?"
+                f"{extra}", (start, end, *args)) as cur:
+            out["transactions"] = (await cur.fetchone())[0]  # type: ignore[index]
+        async with self._db.execute(
+                f"SELECT COUNT(*), COUNT(a.answered_at), "
+                f"COALESCE(SUM(a.result = 'completed'), 0), COALESCE(SUM(a.ended_at IS NULL), 0) "
+                f"FROM attempts a JOIN transactions t ON t.id = a.transaction_id "
+                f"WHERE a.started_at >= ? AND a.started_at < ?{extra}",
+                (start, end, *args)) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        out.update(calls=row[0], answered=row[1], completed=row[2], in_progress=row[3])
+        w = "(1.0 / t.selection_probability)"
+        async with self._db.execute(
+                f"SELECT COALESCE(SUM(s.rated), 0), SUM(s.rated * {w}), SUM(s.rated * {w} * {w}), "
+                f"SUM(s.satisfied * {w}), SUM(s.rated * {w} * s.rating), "
+                f"COALESCE(SUM(s.bribe), 0), SUM(s.bribe * {w}), SUM(s.bribe * {w} * {w}), "
+                f"SUM(s.bribe_yes * {w}) "
+                f"FROM answers a JOIN transactions t ON t.id = a.transaction_id "
+                f"JOIN answer_scores s ON s.question = a.question AND s.value = a.value "
+                f"WHERE a.answered_at >= ? AND a.answered_at < ?{extra}",
+                (start, end, *args)) as cur:
+            sums = await cur.fetchone()
+        assert sums is not None
+        out["sums"] = GroupSums(*(v or 0 for v in sums))
+        return out
+
+    # ------------------------------------------------------------------ responses
+
+    async def responses(self, filters: Filters, scope: Scope, start: datetime | None,
+                        end: datetime | None, limit: int) -> AsyncIterator[dict[str, Any]]:
+        """Yield answered transactions visited in [start, end) with their latest rating and bribe."""
+        where, args = _where(filters, scope, "t.")
+        if start is not None:
+            where.append("t.visited_at >= ?")
+            args.append(_ts(start))
+        if end is not None:
+            where.append("t.visited_at < ?")
+            args.append(_ts(end))
+        latest = ("(SELECT value FROM answers x WHERE x.transaction_id = t.id AND x.question = '{q}' "
+                  "ORDER BY x.id DESC LIMIT 1)")
+        base = (f"SELECT t.id, t.office, t.ref, t.district, t.service, t.official, "
+                f"t.visited_at, t.mobile, t.status, t.selection_probability, "
+                f"{latest.format(q='rating')} AS rating, {latest.format(q='bribe')} AS bribe "
+                f"FROM transactions t "
+                f"WHERE EXISTS (SELECT 1 FROM answers e WHERE e.transaction_id = t.id)"
+                f"{''.join(f' AND {w}' for w in where)}")
+        # Pages by (visited_at, id): no cursor stays open across the caller's awaits, so the
+        # engine's writes never wait behind a long export.
+        after: tuple[str, int] = ("", 0)
+        left = limit
+        while left > 0:
+            async with self._db.execute(
+                    f"{base} AND (t.visited_at, t.id) > (?, ?) ORDER BY t.visited_at, t.id LIMIT ?",
+                    (*args, *after, min(left, _PAGE))) as cur:
+                rows = list(await cur.fetchall())
+            for row in rows:
+                yield dict(row)
+            if len(rows) < min(left, _PAGE):
+                return
+            left -= len(rows)
+            after = (rows[-1]["visited_at"], rows[-1]["id"])
