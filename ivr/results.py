@@ -290,7 +290,10 @@ def parse_filters(query: Mapping[str, str], *, default_by: str = "district",
 def default_range(filters: Filters, today: date, days: int = 30) -> Filters:
     """Fill in a missing range for time charts: the last `days` days up to today."""
     end = filters.end or today
-    start = filters.start or end - timedelta(days=days - 1)
+    if filters.by == "week":  # whole weeks: this one and the ones before it
+        start = filters.start or week_start(end) - timedelta(weeks=max(1, days // 7) - 1)
+    else:
+        start = filters.start or end - timedelta(days=days - 1)
     return Filters(filters.by, start, end, filters.district, filters.service, filters.office,
                    filters.official)
 
