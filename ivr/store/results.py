@@ -1,8 +1,9 @@
 """Store, results: what the officials' dashboard reads (migration 0009). The end of the road.
 
-A mixin of SQLiteStore. Results by group come from result_cells, the per-day sums that
-triggers keep as answers are written (so a page over millions of answers reads thousands of
-rows); the live overview reads today's rows through the indexes on their timestamps; the
+A mixin of SQLiteStore. Results by group come from the per-day sums that triggers keep as
+answers are written: result_days (day, district, service) for province-wide views, result_cells
+(down to office and official) for the drill-down, so a page over millions of answers reads
+thousands of rows; the live overview reads today's rows through the indexes on their timestamps; the
 per-response export streams transactions with their latest rating and bribe answers.
 Every query takes the caller's Scope (ivr.results) and applies it in SQL.
 """
@@ -88,6 +89,7 @@ class ResultsMixin:
     async def _rebuild(db: aiosqlite.Connection) -> None:
         w = "(1.0 / t.selection_probability)"
         await db.execute("DELETE FROM result_cells")
+        await db.execute("DELETE FROM result_days")  # refilled by the cells' trigger
         await db.execute(
             f"INSERT INTO result_cells (day, district, service, office, official, "
             f"{', '.join(_SUMS)}) "
@@ -111,6 +113,10 @@ class ResultsMixin:
         read per day (the caller folds days into weeks).
         """
         column = filters.by if filters.by in GROUPS else "day"
+        # The small per-(day, district, service) table serves whatever needs no office or
+        # official; only those go to the per-official cells.
+        fine = column in ("office", "official") or filters.office or filters.official
+        table = "result_cells" if fine else "result_days"
         where, args = _where(filters, scope)
         if filters.start is not None:
             where.append("day >= ?")
@@ -118,7 +124,7 @@ class ResultsMixin:
         if filters.end is not None:
             where.append("day <= ?")
             args.append(filters.end.isoformat())
-        sql = (f"SELECT {column} AS grp, {_SELECT_SUMS} FROM result_cells "
+        sql = (f"SELECT {column} AS grp, {_SELECT_SUMS} FROM {table} "
                f"{'WHERE ' + ' AND '.join(where) if where else ''} "
                f"GROUP BY {column} ORDER BY {column}")
         async with self._db.execute(sql, args) as cur:

@@ -140,3 +140,30 @@ async def test_unanswered_transactions_are_not_responses(store: SQLiteStore) -> 
     assert [r async for r in store.responses(Filters(), ALL, None, None, 10)] == []
     assert await groups(store) == {}
     assert (await store.status_counts()) == {TxStatus.COMPLETED.value: 1}
+
+
+async def test_the_day_table_always_equals_the_cells_summed(store: SQLiteStore) -> None:
+    [tx_id, *_] = await survey(store, [Visit(), Visit(official="Sana", rating="2"),
+                                       Visit(service="Pension", bribe="1")], NOW)
+    async with store._db.execute("SELECT id FROM attempts WHERE transaction_id = ?",
+                                 (tx_id,)) as cur:
+        (attempt_id,) = await cur.fetchone()  # type: ignore[misc]
+    await store.save_answer(attempt_id, "rating", "1", NOW)  # an update: a delta rolls up
+
+    async def both() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+        async with store._db.execute(
+                "SELECT day, district, service, SUM(rated), SUM(satisfied_w), SUM(bribe_yes_w) "
+                "FROM result_cells GROUP BY 1, 2, 3 ORDER BY 1, 2, 3") as cur:
+            cells = [tuple(r) for r in await cur.fetchall()]
+        async with store._db.execute(
+                "SELECT day, district, service, rated, satisfied_w, bribe_yes_w FROM result_days "
+                "WHERE rated != 0 OR bribe_n != 0 ORDER BY 1, 2, 3") as cur:
+            days = [tuple(r) for r in await cur.fetchall()]
+        return cells, days
+
+    cells, days = await both()
+    assert cells == days and len(days) == 2
+    await store.rebuild_results()
+    assert await both() == (cells, days)
+    by_office = await groups(store, "district", office="DC Office Lahore")  # read from the cells
+    assert by_office["Lahore"] == (await groups(store))["Lahore"]

@@ -1,6 +1,8 @@
 -- 0009: results for the dashboard, pre-aggregated. Reading 5 million answers for every page
--- is too slow (bench/results_pages.py), so triggers keep one row of sums per (local day of the
--- visit, district, service, office, official), in the same transaction as the answer itself.
+-- is too slow (bench/results_pages.py), so triggers keep sums in the same transaction as the
+-- answer itself: result_cells per (local day of the visit, district, service, office,
+-- official), and from those result_days per (day, district, service), which is small enough
+-- for the province-wide pages (by district, service, day or week) to read in milliseconds.
 -- Only the latest answer to a question per transaction counts (a call-back's answer replaces
 -- the first call's), as in `rabta export`. w = 1 / selection_probability (1 when not sampled).
 -- (0007 and 0008 belong to other changes; migrate() applies whichever is missing.)
@@ -33,7 +35,7 @@ INSERT INTO answer_scores VALUES
     ('bribe', '2', 0, 0, 0, 1, 0);
 
 -- The local day of a visit: date(visited_at, modifier). The store sets it from the `timezone`
--- setting (SQLiteStore.set_results_offset) and rebuilds result_cells when it changes.
+-- setting (SQLiteStore.set_results_offset) and rebuilds the sums when it changes.
 CREATE TABLE results_clock (
     id       INTEGER PRIMARY KEY CHECK (id = 1),
     modifier TEXT NOT NULL
@@ -58,8 +60,39 @@ CREATE TABLE result_cells (
     PRIMARY KEY (day, district, service, office, official)
 ) WITHOUT ROWID;
 CREATE INDEX result_cells_district ON result_cells (district, day);
-CREATE INDEX result_cells_service ON result_cells (service, day);
 CREATE INDEX result_cells_office ON result_cells (office, day);
+
+CREATE TABLE result_days (                   -- result_cells summed over offices and officials
+    day          TEXT NOT NULL,
+    district     TEXT NOT NULL,
+    service      TEXT NOT NULL,
+    rated        INTEGER NOT NULL DEFAULT 0,
+    rated_w      REAL NOT NULL DEFAULT 0,
+    rated_w2     REAL NOT NULL DEFAULT 0,
+    satisfied_w  REAL NOT NULL DEFAULT 0,
+    rating_sum_w REAL NOT NULL DEFAULT 0,
+    bribe_n      INTEGER NOT NULL DEFAULT 0,
+    bribe_w      REAL NOT NULL DEFAULT 0,
+    bribe_w2     REAL NOT NULL DEFAULT 0,
+    bribe_yes_w  REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, district, service)
+) WITHOUT ROWID;
+CREATE INDEX result_days_district ON result_days (district, day);
+CREATE INDEX result_days_service ON result_days (service, day);
+
+-- Every change to a cell is carried to its day row: the delta on update, the row on insert.
+CREATE TRIGGER result_cells_roll_insert AFTER INSERT ON result_cells
+BEGIN
+    INSERT INTO result_days (day, district, service, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+    VALUES (NEW.day, NEW.district, NEW.service, NEW.rated, NEW.rated_w, NEW.rated_w2, NEW.satisfied_w, NEW.rating_sum_w, NEW.bribe_n, NEW.bribe_w, NEW.bribe_w2, NEW.bribe_yes_w)
+    ON CONFLICT (day, district, service) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
+END;
+CREATE TRIGGER result_cells_roll_update AFTER UPDATE ON result_cells
+BEGIN
+    INSERT INTO result_days (day, district, service, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+    VALUES (NEW.day, NEW.district, NEW.service, NEW.rated - OLD.rated, NEW.rated_w - OLD.rated_w, NEW.rated_w2 - OLD.rated_w2, NEW.satisfied_w - OLD.satisfied_w, NEW.rating_sum_w - OLD.rating_sum_w, NEW.bribe_n - OLD.bribe_n, NEW.bribe_w - OLD.bribe_w, NEW.bribe_w2 - OLD.bribe_w2, NEW.bribe_yes_w - OLD.bribe_yes_w)
+    ON CONFLICT (day, district, service) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
+END;
 
 -- A new answer replaces the transaction's previous answer to the same question, if any.
 CREATE TRIGGER answers_results_insert AFTER INSERT ON answers
@@ -163,7 +196,7 @@ BEGIN
     ON CONFLICT (day, district, service, office, official) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
 END;
 
--- Answers stored before this migration.
+-- Answers stored before this migration (result_days follows through its trigger).
 INSERT INTO result_cells (day, district, service, office, official, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
 SELECT date(t.visited_at, (SELECT modifier FROM results_clock)), t.district, t.service, t.office, t.official,
        COALESCE(SUM(s.rated), 0),
