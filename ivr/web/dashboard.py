@@ -439,3 +439,86 @@ def setup(app: web.Application) -> None:
 
 
 __all__ = ["load_results", "overview_data", "result_table", "setup"]
+
+
+# ---------------------------------------------------------------------------- OpenAPI
+
+
+def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string", **schema}}
+
+
+_FILTERS = [
+    _query("from", "first local day of the visits, YYYY-MM-DD", format="date"),
+    _query("to", "last local day of the visits (included), YYYY-MM-DD", format="date"),
+    *[_query(n, f"only this {n}", maxLength=results.MAX_TEXT) for n in results.GROUPS],
+]
+
+
+def _ok(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def openapi_parts() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the dashboard API's OpenAPI paths and schemas (merged into the intake API's)."""
+    err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    refusals = {"400": {"description": "a filter is wrong (the message names it)", **err},
+                "401": {"description": "not signed in", **err},
+                "403": {"description": "an office API key, or a role that sees no results",
+                        **err}}
+    security: list[dict[str, list[str]]] = [{"session": []}]
+    estimate = {"type": "object", "description": "a share with its 95% Wilson interval; "
+                                                 "all null when suppressed", "properties": {
+        "n": {"type": "integer"}, "value": {"type": "number", "nullable": True},
+        "low": {"type": "number", "nullable": True}, "high": {"type": "number", "nullable": True},
+        "suppressed": {"type": "boolean"}}}
+    row = {"type": "object", "properties": {
+        "group": {"type": "string"}, "responses": {"type": "integer"},
+        "rank": {"type": "integer", "nullable": True,
+                 "description": "by satisfaction, best 1; null below min_responses"},
+        "suppressed": {"type": "boolean"},
+        "satisfaction": {"$ref": "#/components/schemas/Estimate"},
+        "mean_rating": {"type": "number", "nullable": True},
+        "bribe_rate": {"$ref": "#/components/schemas/Estimate"},
+        "drill_down": {"type": "string", "nullable": True,
+                       "description": "the results page one level down"}}}
+    paths = {
+        "/api/v1/results": {"get": {
+            "summary": "Results by group or over time, within the caller's scope",
+            "operationId": "getResults", "security": security,
+            "parameters": [_query("by", "the grouping", enum=[*results.GROUPS,
+                                                              *results.TIME_GROUPS]), *_FILTERS],
+            "responses": {"200": _ok("Results", "rows, then the total"), **refusals}}},
+        "/api/v1/overview": {"get": {
+            "summary": "Today's live figures, within the caller's scope",
+            "operationId": "getOverview", "security": security,
+            "responses": {"200": _ok("Overview", "today's figures"), **refusals}}},
+        "/api/v1/overview/stream": {"get": {
+            "summary": "Server-sent events: `overview` (an Overview) at once and on every "
+                       "change; `signed_out` when the session ends",
+            "operationId": "streamOverview", "security": security,
+            "responses": {"200": {"description": "an event stream",
+                                  "content": {"text/event-stream": {"schema": {
+                                      "type": "string"}}}}, **refusals}}},
+    }
+    schemas = {
+        "Estimate": estimate,
+        "ResultRow": row,
+        "Results": {"type": "object", "properties": {
+            "by": {"type": "string"}, "filters": {"type": "object"},
+            "min_responses": {"type": "integer"},
+            "weighted": {"type": "boolean",
+                         "description": "true when sampling weights (1/p) changed the figures"},
+            "rows": {"type": "array", "items": {"$ref": "#/components/schemas/ResultRow"}},
+            "total": {"$ref": "#/components/schemas/ResultRow"}}},
+        "Overview": {"type": "object", "properties": {
+            "day": {"type": "string", "format": "date"},
+            **{k: {"type": "integer"} for k in ("transactions", "calls", "answered",
+                                                 "completed", "in_progress", "min_responses")},
+            "satisfaction": {"$ref": "#/components/schemas/Estimate"},
+            "mean_rating": {"type": "number", "nullable": True},
+            "bribe_rate": {"$ref": "#/components/schemas/Estimate"}}},
+    }
+    return paths, schemas

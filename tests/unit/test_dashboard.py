@@ -274,3 +274,17 @@ async def test_weighted_results_say_so(client: Client, store: SQLiteStore, clock
     low, high = wilson(0.8 * 50 * 50 / 170, 50 * 50 / 170)  # Kish: 50^2 / (10*16 + 10*1)
     assert (sat["low"], sat["high"]) == (round(low, 4), round(high, 4))
     assert "weighted by 1/selection probability" in await (await client.get("/results")).text()
+
+
+async def test_every_api_route_is_in_the_openapi_document(client: Client) -> None:
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    routes = {(r.method.lower(), r.resource.canonical) for r in client.app.router.routes()
+              if r.resource is not None and r.resource.canonical.startswith("/api/v1/")
+              and r.method != "HEAD" and not r.resource.canonical.endswith("openapi.json")}
+    documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+    assert routes <= documented
+    results_op = doc["paths"]["/api/v1/results"]["get"]
+    assert {p["name"] for p in results_op["parameters"]} == {
+        "by", "from", "to", "district", "service", "office", "official"}
+    assert set(doc["components"]["schemas"]["Overview"]["properties"]) >= {
+        "transactions", "calls", "answered", "completed", "satisfaction", "bribe_rate"}
