@@ -192,6 +192,7 @@ async def main(transactions: int, baseline: int, rounds: int) -> None:
         figures[label] = await measure(path, rounds)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+    tmp.rmdir()
     small, big = figures["baseline"], figures["big"]
     print(f"\nper-day sums: {small['cells']:,} rows for {small['answers']:,} answers; "
           f"{big['cells']:,} rows for {big['answers']:,} answers\n")
