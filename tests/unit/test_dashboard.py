@@ -288,3 +288,16 @@ async def test_every_api_route_is_in_the_openapi_document(client: Client) -> Non
         "by", "from", "to", "district", "service", "office", "official"}
     assert set(doc["components"]["schemas"]["Overview"]["properties"]) >= {
         "transactions", "calls", "answered", "completed", "satisfaction", "bribe_rate"}
+
+
+async def test_overviews_of_one_scope_share_one_reading_for_half_an_interval(
+        store: SQLiteStore, web_settings: Settings, clock: Clock) -> None:
+    async with start_client(store, web_settings, clock, overview_interval=3600.0) as c:
+        await _as(c, store, Role.OVERSIGHT)
+        first = await (await c.get("/api/v1/overview")).json()
+        await survey(store, [Visit(visited_at=clock() - timedelta(hours=1))], clock())
+        again = await (await c.get("/api/v1/overview")).json()
+        assert again == first  # read once, shared
+    async with start_client(store, web_settings, clock) as c:  # a new app reads afresh
+        await _as(c, store, Role.OVERSIGHT, "other")
+        assert (await (await c.get("/api/v1/overview")).json())["completed"] == 1
