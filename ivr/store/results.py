@@ -3,7 +3,8 @@
 A mixin of SQLiteStore. Results by group come from the per-day sums that triggers keep as
 answers are written: result_days (day, district, service) for province-wide views, result_cells
 (down to office and official) for the drill-down, so a page over millions of answers reads
-thousands of rows; the live overview reads today's rows through the indexes on their timestamps; the
+thousands of rows; the live overview reads today's few hundred rows of overview_days, which
+triggers keep as calls and answers are written; the
 per-response export streams transactions with their latest rating and bribe answers.
 Every query takes the caller's Scope (ivr.results) and applies it in SQL.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
@@ -25,6 +26,32 @@ _SUMS = ("rated", "rated_w", "rated_w2", "satisfied_w", "rating_sum_w", "bribe_n
 _SELECT_SUMS = ", ".join(f"SUM({c}) AS {c}" for c in _SUMS)
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 _PAGE = 5000  # rows per query of the response export
+
+_W = "(1.0 / t.selection_probability)"
+_DAY = "(SELECT modifier FROM results_clock)"
+
+
+def _add(columns: tuple[str, ...]) -> str:
+    return ("ON CONFLICT (day, district, service) DO UPDATE SET "
+            + ", ".join(f"{c} = {c} + excluded.{c}" for c in columns))
+
+
+# Recount of the overview's per-day figures (the same statements as migration 0009's backfill).
+_OVERVIEW_REBUILD = (
+    f"INSERT INTO overview_days (day, district, service, calls, answered, completed) "
+    f"SELECT date(a.started_at, {_DAY}), t.district, t.service, COUNT(*), COUNT(a.answered_at), "
+    f"COALESCE(SUM(a.result IS 'completed'), 0) "
+    f"FROM attempts a JOIN transactions t ON t.id = a.transaction_id GROUP BY 1, 2, 3 "
+    f"{_add(('calls', 'answered', 'completed'))}",
+    f"INSERT INTO overview_days (day, district, service, {', '.join(_SUMS)}) "
+    f"SELECT date(a.answered_at, {_DAY}), t.district, t.service, SUM(s.rated), "
+    f"SUM(s.rated * {_W}), SUM(s.rated * {_W} * {_W}), SUM(s.satisfied * {_W}), "
+    f"SUM(s.rated * {_W} * s.rating), SUM(s.bribe), SUM(s.bribe * {_W}), "
+    f"SUM(s.bribe * {_W} * {_W}), SUM(s.bribe_yes * {_W}) "
+    f"FROM answers a JOIN transactions t ON t.id = a.transaction_id "
+    f"JOIN answer_scores s ON s.question = a.question AND s.value = a.value GROUP BY 1, 2, 3 "
+    f"{_add(_SUMS)}",
+)
 
 
 def _ts(dt: datetime) -> str:
@@ -90,6 +117,9 @@ class ResultsMixin:
         w = "(1.0 / t.selection_probability)"
         await db.execute("DELETE FROM result_cells")
         await db.execute("DELETE FROM result_days")  # refilled by the cells' trigger
+        await db.execute("DELETE FROM overview_days")
+        for sql in _OVERVIEW_REBUILD:
+            await db.execute(sql)
         await db.execute(
             f"INSERT INTO result_cells (day, district, service, office, official, "
             f"{', '.join(_SUMS)}) "
@@ -133,44 +163,35 @@ class ResultsMixin:
 
     # ------------------------------------------------------------------ overview
 
-    async def overview_counts(self, day_start: datetime, day_end: datetime, scope: Scope
+    async def overview_counts(self, day: date, start: datetime, end: datetime, scope: Scope
                               ) -> dict[str, Any]:
-        """Return today's figures for the live overview, within a scope.
+        """Return one local day's figures for the live overview, within a scope.
 
-        transactions: visits today; calls: attempts started today; answered and completed:
-        of those attempts; sums: today's rating and bribe answers (by when they were given).
+        transactions: visits in [start, end), the day's UTC bounds (from a covering index);
+        calls: attempts started that day, and of those answered and completed; sums: the
+        rating and bribe answers given that day (both from the trigger-kept overview_days);
+        in_progress: calls on the line now.
         """
-        start, end = _ts(day_start), _ts(day_end)
-        where, args = _where(Filters(), scope, "t.")
+        where, args = _where(Filters(), scope)
         extra = "".join(f" AND {w}" for w in where)
-        out: dict[str, Any] = {}
         async with self._db.execute(
-                f"SELECT COUNT(*) FROM transactions t WHERE t.visited_at >= ? AND t.visited_at < ?"
-                f"{extra}", (start, end, *args)) as cur:
-            out["transactions"] = (await cur.fetchone())[0]  # type: ignore[index]
+                f"SELECT COUNT(*) FROM transactions INDEXED BY transactions_visited "
+                f"WHERE visited_at >= ? AND visited_at < ?{extra}",
+                (_ts(start), _ts(end), *args)) as cur:
+            visits = (await cur.fetchone())[0]  # type: ignore[index]
         async with self._db.execute(
-                f"SELECT COUNT(*), COUNT(a.answered_at), "
-                f"COALESCE(SUM(a.result = 'completed'), 0), COALESCE(SUM(a.ended_at IS NULL), 0) "
-                f"FROM attempts a JOIN transactions t ON t.id = a.transaction_id "
-                f"WHERE a.started_at >= ? AND a.started_at < ?{extra}",
-                (start, end, *args)) as cur:
+                f"SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(answered), 0), "
+                f"COALESCE(SUM(completed), 0), {_SELECT_SUMS} "
+                f"FROM overview_days WHERE day = ?{extra}", (day.isoformat(), *args)) as cur:
             row = await cur.fetchone()
         assert row is not None
-        out.update(calls=row[0], answered=row[1], completed=row[2], in_progress=row[3])
-        w = "(1.0 / t.selection_probability)"
+        where, args = _where(Filters(), scope, "t.")
         async with self._db.execute(
-                f"SELECT COALESCE(SUM(s.rated), 0), SUM(s.rated * {w}), SUM(s.rated * {w} * {w}), "
-                f"SUM(s.satisfied * {w}), SUM(s.rated * {w} * s.rating), "
-                f"COALESCE(SUM(s.bribe), 0), SUM(s.bribe * {w}), SUM(s.bribe * {w} * {w}), "
-                f"SUM(s.bribe_yes * {w}) "
-                f"FROM answers a JOIN transactions t ON t.id = a.transaction_id "
-                f"JOIN answer_scores s ON s.question = a.question AND s.value = a.value "
-                f"WHERE a.answered_at >= ? AND a.answered_at < ?{extra}",
-                (start, end, *args)) as cur:
-            sums = await cur.fetchone()
-        assert sums is not None
-        out["sums"] = GroupSums(*(v or 0 for v in sums))
-        return out
+                f"SELECT COUNT(*) FROM attempts a JOIN transactions t ON t.id = a.transaction_id "
+                f"WHERE a.ended_at IS NULL{''.join(f' AND {w}' for w in where)}", args) as cur:
+            on_line = (await cur.fetchone())[0]  # type: ignore[index]
+        return {"transactions": visits, "calls": row[0], "answered": row[1],
+                "completed": row[2], "in_progress": on_line, "sums": GroupSums.of(row)}
 
     # ------------------------------------------------------------------ responses
 

@@ -223,15 +223,15 @@ def _breadcrumbs(filters: Filters) -> list[tuple[str, str]]:
 async def overview_data(request: web.Request, scope: Scope) -> dict[str, Any]:
     """Return today's live figures within a scope (satisfaction withheld below the minimum)."""
     settings = request.app[SETTINGS]
-    zone, min_n = _zone(request), settings.min_responses
+    min_n = settings.min_responses
     today = _today(request)
     cache, clock = request.app[OVERVIEW_CACHE], asyncio.get_running_loop().time()
     hit = cache.get((scope, today))
     if hit is not None and clock - hit[0] < settings.overview_interval / 2:
         return hit[1]
-    start, end = _bounds(today, today, zone)
+    start, end = _bounds(today, today, _zone(request))
     assert start is not None and end is not None
-    counts = await request.app[STORE].overview_counts(start, end, scope)
+    counts = await request.app[STORE].overview_counts(today, start, end, scope)
     row = results.row_of("today", counts.pop("sums"), min_n)
     data = {"day": today.isoformat(), **counts, "min_responses": min_n,
             "satisfaction": row.satisfaction.as_dict(),

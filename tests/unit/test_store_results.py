@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from results_support import VISITED, Visit, many, survey
 
-from ivr.models import TxStatus
+from ivr.models import Transaction, TxStatus
 from ivr.results import Filters, GroupSums, Scope
 from ivr.store import SQLiteStore
 from ivr.store import results as store_results
+from ivr.store.sqlite import ts
 
 NOW = datetime(2024, 5, 2, 7, 0, tzinfo=UTC)
 ALL = Scope()
@@ -54,7 +56,7 @@ async def test_a_later_answer_replaces_the_earlier_one(store: SQLiteStore) -> No
     # a second attempt (a call-back) answering again
     async with store._write() as db:
         cur = await db.execute("INSERT INTO attempts (transaction_id, number, started_at) "
-                               "VALUES (?, '+923000000000', 'x') RETURNING id", (tx_id,))
+                               "VALUES (?, '+923000000000', ?) RETURNING id", (tx_id, ts(NOW)))
         (second,) = await cur.fetchone()  # type: ignore[misc]
     await store.save_answer(second, "bribe", "2", NOW)
     await store.save_answer(second, "rating", "5", NOW)
@@ -103,20 +105,57 @@ async def test_scope_and_filters_narrow_the_groups(store: SQLiteStore) -> None:
     assert await groups(store, "district", Scope(district="Multan"), district="Lahore") == {}
 
 
+def _bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, datetime.min.time(), ZoneInfo("Asia/Karachi"))
+    return start, start + timedelta(days=1)
+
+
 async def test_overview_counts_today_within_scope(store: SQLiteStore) -> None:
-    today = NOW.replace(hour=0)
+    today = date(2024, 5, 2)  # NOW is 12:00 in Karachi on 2 May
     await survey(store, [Visit(visited_at=NOW - timedelta(hours=1)),
                          Visit(district="Multan", visited_at=NOW - timedelta(hours=1))], NOW)
-    got = await store.overview_counts(today, today + timedelta(days=1), ALL)
+    got = await store.overview_counts(today, *_bounds(today), ALL)
     assert {k: got[k] for k in ("transactions", "calls", "answered", "completed",
                                 "in_progress")} == {"transactions": 2, "calls": 2, "answered": 2,
                                                     "completed": 2, "in_progress": 0}
     assert got["sums"].rated == 2 and got["sums"].bribe_n == 2
-    multan = await store.overview_counts(today, today + timedelta(days=1), Scope(district="Multan"))
+    multan = await store.overview_counts(today, *_bounds(today), Scope(district="Multan"))
     assert (multan["transactions"], multan["calls"], multan["sums"].rated) == (1, 1, 1)
-    tomorrow = await store.overview_counts(today + timedelta(days=1), today + timedelta(days=2),
-                                           ALL)
+    later = today + timedelta(days=1)
+    tomorrow = await store.overview_counts(later, *_bounds(later), ALL)
     assert (tomorrow["transactions"], tomorrow["calls"], tomorrow["sums"].rated) == (0, 0, 0)
+
+
+async def test_overview_figures_follow_each_call_as_it_happens(store: SQLiteStore) -> None:
+    today = date(2024, 5, 2)
+    visit = Transaction(office="DC Office Lahore", ref="live", name="", mobile="+923001112223",
+                        service="Domicile", district="Lahore", official="Bilal",
+                        visited_at=NOW - timedelta(hours=3))
+    await store.add_transactions([visit], NOW)
+
+    async def figures() -> tuple[int, ...]:
+        got = await store.overview_counts(today, *_bounds(today), ALL)
+        return (got["transactions"], got["calls"], got["answered"], got["completed"],
+                got["in_progress"], got["sums"].rated)
+
+    assert await figures() == (1, 0, 0, 0, 0, 0)
+    [attempt] = await store.claim_due(NOW, 1)
+    assert await figures() == (1, 1, 0, 0, 1, 0)
+    await store.attempt_not_sent(attempt.id, NOW)  # never dialled: no call
+    assert await figures() == (1, 0, 0, 0, 0, 0)
+    [attempt] = await store.claim_due(NOW, 1)
+    await store.survey_started(attempt.id, NOW)
+    assert await figures() == (1, 1, 1, 0, 1, 0)
+    await store.save_answer(attempt.id, "rating", "4", NOW)
+    await store.save_answer(attempt.id, "rating", "5", NOW)  # asked again: replaces, not adds
+    assert await figures() == (1, 1, 1, 0, 1, 1)
+    await store.finish_call(attempt.id, TxStatus.COMPLETED, NOW)
+    assert await figures() == (1, 1, 1, 1, 0, 1)
+    got = await store.overview_counts(today, *_bounds(today), ALL)
+    assert got["sums"].satisfied_w == 1.0 and got["sums"].rating_sum_w == 5.0
+    before = await store.overview_counts(today, *_bounds(today), ALL)
+    await store.rebuild_results()  # a recount from the rows agrees with the triggers
+    assert await store.overview_counts(today, *_bounds(today), ALL) == before
 
 
 async def test_responses_page_through_every_answered_transaction(

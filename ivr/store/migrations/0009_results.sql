@@ -11,7 +11,7 @@
 CREATE INDEX attempts_started ON attempts (started_at);
 CREATE INDEX answers_answered ON answers (answered_at);
 CREATE INDEX answers_tx_question ON answers (transaction_id, question, id);
-CREATE INDEX transactions_visited ON transactions (visited_at);
+CREATE INDEX transactions_visited ON transactions (visited_at, district, service);  -- covering
 
 -- What each answer adds: a rating 1-5 is "rated" (4-5 also "satisfied"); a bribe answer 1 or 2
 -- is "bribe" (1 also "bribe_yes"). Other keys add nothing.
@@ -195,6 +195,155 @@ BEGIN
     WHERE t.id = OLD.transaction_id
     ON CONFLICT (day, district, service, office, official) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
 END;
+
+
+-- The live overview: today's figures per (local day, district, service), kept by triggers
+-- too, so that every open overview reads a few hundred rows however busy the day. Calls,
+-- answered and completed count on the day the attempt started; ratings and bribe answers on
+-- the day they were given (every answer given that day, a call-back's included). Visits are
+-- counted from the covering index transactions_visited instead: a trigger on transactions
+-- would count in the intake's total_changes.
+CREATE TABLE overview_days (
+    day          TEXT NOT NULL,
+    district     TEXT NOT NULL,
+    service      TEXT NOT NULL,
+    calls        INTEGER NOT NULL DEFAULT 0,
+    answered     INTEGER NOT NULL DEFAULT 0,
+    completed    INTEGER NOT NULL DEFAULT 0,
+    rated        INTEGER NOT NULL DEFAULT 0,
+    rated_w      REAL NOT NULL DEFAULT 0,
+    rated_w2     REAL NOT NULL DEFAULT 0,
+    satisfied_w  REAL NOT NULL DEFAULT 0,
+    rating_sum_w REAL NOT NULL DEFAULT 0,
+    bribe_n      INTEGER NOT NULL DEFAULT 0,
+    bribe_w      REAL NOT NULL DEFAULT 0,
+    bribe_w2     REAL NOT NULL DEFAULT 0,
+    bribe_yes_w  REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, district, service)
+) WITHOUT ROWID;
+
+CREATE TRIGGER attempts_overview_insert AFTER INSERT ON attempts
+BEGIN
+    INSERT INTO overview_days (day, district, service, calls)
+    SELECT date(NEW.started_at, (SELECT modifier FROM results_clock)), t.district, t.service, 1
+    FROM transactions t WHERE t.id = NEW.transaction_id
+    ON CONFLICT (day, district, service) DO UPDATE SET calls = calls + excluded.calls;
+END;
+
+-- An attempt never sent (ivr/store/sqlite.py attempt_not_sent) was no call.
+CREATE TRIGGER attempts_overview_delete AFTER DELETE ON attempts
+BEGIN
+    INSERT INTO overview_days (day, district, service, calls, answered, completed)
+    SELECT date(OLD.started_at, (SELECT modifier FROM results_clock)), t.district, t.service, -1,
+           -(OLD.answered_at IS NOT NULL), -(OLD.result IS 'completed')
+    FROM transactions t WHERE t.id = OLD.transaction_id
+    ON CONFLICT (day, district, service) DO UPDATE SET calls = calls + excluded.calls,
+        answered = answered + excluded.answered, completed = completed + excluded.completed;
+END;
+
+CREATE TRIGGER attempts_overview_answered AFTER UPDATE OF answered_at ON attempts
+WHEN OLD.answered_at IS NULL AND NEW.answered_at IS NOT NULL
+BEGIN
+    INSERT INTO overview_days (day, district, service, answered)
+    SELECT date(NEW.started_at, (SELECT modifier FROM results_clock)), t.district, t.service, 1
+    FROM transactions t WHERE t.id = NEW.transaction_id
+    ON CONFLICT (day, district, service) DO UPDATE SET answered = answered + excluded.answered;
+END;
+
+CREATE TRIGGER attempts_overview_result AFTER UPDATE OF result ON attempts
+WHEN (NEW.result IS 'completed') != (OLD.result IS 'completed')
+BEGIN
+    INSERT INTO overview_days (day, district, service, completed)
+    SELECT date(NEW.started_at, (SELECT modifier FROM results_clock)), t.district, t.service, (NEW.result IS 'completed') - (OLD.result IS 'completed')
+    FROM transactions t WHERE t.id = NEW.transaction_id
+    ON CONFLICT (day, district, service) DO UPDATE SET completed = completed + excluded.completed;
+END;
+
+CREATE TRIGGER answers_overview_insert AFTER INSERT ON answers
+WHEN NEW.question IN ('rating', 'bribe')
+BEGIN
+    INSERT INTO overview_days (day, district, service, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+    SELECT date(NEW.answered_at, (SELECT modifier FROM results_clock)), t.district, t.service,
+           s.rated,
+           s.rated * (1.0 / t.selection_probability),
+           s.rated * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           s.satisfied * (1.0 / t.selection_probability),
+           s.rated * (1.0 / t.selection_probability) * s.rating,
+           s.bribe,
+           s.bribe * (1.0 / t.selection_probability),
+           s.bribe * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           s.bribe_yes * (1.0 / t.selection_probability)
+    FROM transactions t JOIN answer_scores s ON s.question = NEW.question AND s.value = NEW.value
+    WHERE t.id = NEW.transaction_id
+    ON CONFLICT (day, district, service) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
+END;
+
+CREATE TRIGGER answers_overview_update AFTER UPDATE OF value, question, answered_at ON answers
+WHEN OLD.question IN ('rating', 'bribe') OR NEW.question IN ('rating', 'bribe')
+BEGIN
+    INSERT INTO overview_days (day, district, service, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+    SELECT date(OLD.answered_at, (SELECT modifier FROM results_clock)), t.district, t.service,
+           -s.rated,
+           -s.rated * (1.0 / t.selection_probability),
+           -s.rated * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           -s.satisfied * (1.0 / t.selection_probability),
+           -s.rated * (1.0 / t.selection_probability) * s.rating,
+           -s.bribe,
+           -s.bribe * (1.0 / t.selection_probability),
+           -s.bribe * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           -s.bribe_yes * (1.0 / t.selection_probability)
+    FROM transactions t JOIN answer_scores s ON s.question = OLD.question AND s.value = OLD.value
+    WHERE t.id = OLD.transaction_id
+    ON CONFLICT (day, district, service) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
+    INSERT INTO overview_days (day, district, service, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+    SELECT date(NEW.answered_at, (SELECT modifier FROM results_clock)), t.district, t.service,
+           s.rated,
+           s.rated * (1.0 / t.selection_probability),
+           s.rated * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           s.satisfied * (1.0 / t.selection_probability),
+           s.rated * (1.0 / t.selection_probability) * s.rating,
+           s.bribe,
+           s.bribe * (1.0 / t.selection_probability),
+           s.bribe * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           s.bribe_yes * (1.0 / t.selection_probability)
+    FROM transactions t JOIN answer_scores s ON s.question = NEW.question AND s.value = NEW.value
+    WHERE t.id = NEW.transaction_id
+    ON CONFLICT (day, district, service) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
+END;
+
+CREATE TRIGGER answers_overview_delete AFTER DELETE ON answers
+WHEN OLD.question IN ('rating', 'bribe')
+BEGIN
+    INSERT INTO overview_days (day, district, service, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+    SELECT date(OLD.answered_at, (SELECT modifier FROM results_clock)), t.district, t.service,
+           -s.rated,
+           -s.rated * (1.0 / t.selection_probability),
+           -s.rated * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           -s.satisfied * (1.0 / t.selection_probability),
+           -s.rated * (1.0 / t.selection_probability) * s.rating,
+           -s.bribe,
+           -s.bribe * (1.0 / t.selection_probability),
+           -s.bribe * (1.0 / t.selection_probability) * (1.0 / t.selection_probability),
+           -s.bribe_yes * (1.0 / t.selection_probability)
+    FROM transactions t JOIN answer_scores s ON s.question = OLD.question AND s.value = OLD.value
+    WHERE t.id = OLD.transaction_id
+    ON CONFLICT (day, district, service) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
+END;
+
+-- What was there before this migration.
+INSERT INTO overview_days (day, district, service, calls, answered, completed)
+SELECT date(a.started_at, (SELECT modifier FROM results_clock)), t.district, t.service, COUNT(*), COUNT(a.answered_at),
+       COALESCE(SUM(a.result IS 'completed'), 0)
+FROM attempts a JOIN transactions t ON t.id = a.transaction_id GROUP BY 1, 2, 3
+ON CONFLICT (day, district, service) DO UPDATE SET calls = calls + excluded.calls, answered = answered + excluded.answered, completed = completed + excluded.completed;
+INSERT INTO overview_days (day, district, service, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
+SELECT date(a.answered_at, (SELECT modifier FROM results_clock)), t.district, t.service,
+       SUM(s.rated), SUM(s.rated * (1.0 / t.selection_probability)), SUM(s.rated * (1.0 / t.selection_probability) * (1.0 / t.selection_probability)),
+       SUM(s.satisfied * (1.0 / t.selection_probability)), SUM(s.rated * (1.0 / t.selection_probability) * s.rating), SUM(s.bribe),
+       SUM(s.bribe * (1.0 / t.selection_probability)), SUM(s.bribe * (1.0 / t.selection_probability) * (1.0 / t.selection_probability)), SUM(s.bribe_yes * (1.0 / t.selection_probability))
+FROM answers a JOIN transactions t ON t.id = a.transaction_id
+JOIN answer_scores s ON s.question = a.question AND s.value = a.value GROUP BY 1, 2, 3
+ON CONFLICT (day, district, service) DO UPDATE SET rated = rated + excluded.rated, rated_w = rated_w + excluded.rated_w, rated_w2 = rated_w2 + excluded.rated_w2, satisfied_w = satisfied_w + excluded.satisfied_w, rating_sum_w = rating_sum_w + excluded.rating_sum_w, bribe_n = bribe_n + excluded.bribe_n, bribe_w = bribe_w + excluded.bribe_w, bribe_w2 = bribe_w2 + excluded.bribe_w2, bribe_yes_w = bribe_yes_w + excluded.bribe_yes_w;
 
 -- Answers stored before this migration (result_days follows through its trigger).
 INSERT INTO result_cells (day, district, service, office, official, rated, rated_w, rated_w2, satisfied_w, rating_sum_w, bribe_n, bribe_w, bribe_w2, bribe_yes_w)
