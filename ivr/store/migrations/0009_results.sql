@@ -5,13 +5,15 @@
 -- for the province-wide pages (by district, service, day or week) to read in milliseconds.
 -- Only the latest answer to a question per transaction counts (a call-back's answer replaces
 -- the first call's), as in `rabta export`. w = 1 / selection_probability (1 when not sampled).
+-- The live overview's figures for the day are kept the same way, in overview_days.
 -- (0007 and 0008 belong to other changes; migrate() applies whichever is missing.)
 
--- The live overview reads today's rows only; the triggers look up a transaction's latest answer.
+-- Today's attempts (rabta status and /metrics read them; they scanned every attempt before);
+-- a transaction's latest answer to a question (the triggers below); today's visits per
+-- district and service, read from the index alone (the live overview).
 CREATE INDEX attempts_started ON attempts (started_at);
-CREATE INDEX answers_answered ON answers (answered_at);
 CREATE INDEX answers_tx_question ON answers (transaction_id, question, id);
-CREATE INDEX transactions_visited ON transactions (visited_at, district, service);  -- covering
+CREATE INDEX transactions_visited ON transactions (visited_at, district, service);
 
 -- What each answer adds: a rating 1-5 is "rated" (4-5 also "satisfied"); a bribe answer 1 or 2
 -- is "bribe" (1 also "bribe_yes"). Other keys add nothing.
