@@ -175,15 +175,18 @@ def rank(rows: list[ResultRow]) -> list[ResultRow]:
     return out
 
 
-def summarize(groups: Iterable[tuple[str, GroupSums]], min_n: int
+def summarize(groups: Iterable[tuple[str, GroupSums]], min_n: int, *, ranked: bool = True
               ) -> tuple[list[ResultRow], ResultRow]:
-    """Return the rows (ranked, in the given order) and the total over all of them."""
+    """Return the rows (in the given order, ranked unless told not) and the total of them all.
+
+    Days and weeks are not ranked: a league table of dates means nothing.
+    """
     total = GroupSums()
     rows = []
     for name, sums in groups:
         total.add(sums)
         rows.append(row_of(name, sums, min_n))
-    return rank(rows), row_of("TOTAL", total, min_n)
+    return rank(rows) if ranked else rows, row_of("TOTAL", total, min_n)
 
 
 def week_start(day: date) -> date:

@@ -54,7 +54,7 @@ def bars(title: str, items: Sequence[tuple[str, Estimate]], min_n: int, *,
 def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, str,
           Sequence[Estimate]]], *, width: int = 640, height: int = 240) -> str:
     """Return an SVG line chart over time: each series (name, colour, estimates) with its band."""
-    left, right, top, bottom = 40, 10, 28, 40
+    left, right, top, bottom = 40, 24, 28, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     n = len(labels)
 

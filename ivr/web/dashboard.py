@@ -120,7 +120,8 @@ async def load_results(request: web.Request, filters: Filters, scope: Scope) -> 
     groups = await request.app[STORE].result_groups(filters, scope)
     if filters.by in results.TIME_GROUPS:
         groups = _timeline(groups, filters)
-    rows, total = results.summarize(groups, min_n)
+    rows, total = results.summarize(groups, min_n,
+                                    ranked=filters.by not in results.TIME_GROUPS)
     sums = GroupSums()
     for _, s in groups:
         sums.add(s)

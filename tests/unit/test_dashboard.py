@@ -125,6 +125,7 @@ async def test_over_time_per_day_and_week(client: Client, store: SQLiteStore,
     weeks = await _results(client, by="week")  # default: the last 12 weeks to today
     assert len(weeks["rows"]) == 12 and weeks["rows"][-1]["group"] == "2024-04-29"
     assert weeks["rows"][-1]["responses"] == 36
+    assert weeks["rows"][-1]["rank"] is None  # dates are not ranked
     page = await client.get("/results", params={"by": "day"})
     assert page.status == 200 and "<polyline" in await page.text()
 
