@@ -198,17 +198,18 @@ async def main(transactions: int, baseline: int, rounds: int) -> None:
     print(f"\nper-day sums: {small['cells']:,} rows for {small['answers']:,} answers; "
           f"{big['cells']:,} rows for {big['answers']:,} answers\n")
     print(f"| endpoint | p50 ms ({small['answers']:,} answers) | p95 ms | "
-          f"p50 ms ({big['answers']:,} answers) | p95 ms |")
-    print("|---|---|---|---|---|")
+          f"p50 ms ({big['answers']:,} answers) | p95 ms | p50 ratio |")
+    print("|---|---|---|---|---|---|")
     for url in ENDPOINTS:
         print(f"| `{url}` | {pct(small[url], .5):.1f} | {pct(small[url], .95):.1f} | "
-              f"{pct(big[url], .5):.1f} | {pct(big[url], .95):.1f} |")
+              f"{pct(big[url], .5):.1f} | {pct(big[url], .95):.1f} | "
+              f"{pct(big[url], .5) / pct(small[url], .5):.1f} |")
+    naive_small, naive_big = statistics.median(small["naive"]), statistics.median(big["naive"])
     print(f"| by district straight from the answers (no sums), median of 3 | "
-          f"{1000 * statistics.median(small['naive']):.0f} | | "
-          f"{1000 * statistics.median(big['naive']):.0f} | |")
+          f"{1000 * naive_small:.0f} | | {1000 * naive_big:.0f} | | {naive_big / naive_small:.0f} |")
     print(f"| one answer written, triggers included | {pct(small['write'], .5):.2f} | "
           f"{pct(small['write'], .95):.2f} | {pct(big['write'], .5):.2f} | "
-          f"{pct(big['write'], .95):.2f} |")
+          f"{pct(big['write'], .95):.2f} | {pct(big['write'], .5) / pct(small['write'], .5):.1f} |")
 
 
 if __name__ == "__main__":
