@@ -35,7 +35,8 @@ NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)  # 15:00 in Karachi
 # district: (visits, share satisfied, share reporting a bribe)
 DISTRICTS = {"Lahore": (420, 0.78, 0.06), "Faisalabad": (260, 0.64, 0.14),
              "Rawalpindi": (230, 0.71, 0.09), "Multan": (180, 0.55, 0.21),
-             "Gujranwala": (120, 0.69, 0.11), "Chiniot": (6, 0.5, 0.2)}
+             "Gujranwala": (120, 0.69, 0.11), "Chiniot": (6, 0.5, 0.2),
+             "Hafizabad": (7, 0.6, 0.1)}
 SERVICES = ["Domicile", "Police", "Health", "Land Revenue", "Pension"]
 
 

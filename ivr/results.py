@@ -8,7 +8,9 @@ those sums into figures an official can trust:
 - each share weighted by 1/selection_probability when a day was sampled, with a 95% Wilson
   score interval computed at Kish's effective sample size (sum w)^2 / sum w^2;
 - no figure, and no rank, for a group with fewer than `min_responses` answers, so that a lone
-  complainant cannot be picked out;
+  complainant cannot be picked out; and, when the withheld answers are fewer than that
+  together, none for the smallest other groups either, so the total minus the rest does not
+  give them away;
 - the filters a request may carry, checked here, and each role's scope on top of them.
 """
 
@@ -175,17 +177,50 @@ def rank(rows: list[ResultRow]) -> list[ResultRow]:
     return out
 
 
+def _withhold(rows: list[ResultRow], min_n: int, measure: str) -> list[ResultRow]:
+    """Withhold more groups until the withheld answers number at least min_n together.
+
+    Complementary suppression: with the total shown, one small withheld group would be the
+    total minus the others. So the smallest shown groups are withheld with it until the
+    withheld answers, together, are as many as one group needs to be shown.
+    """
+    def n(r: ResultRow) -> int:
+        return r.responses if measure == "satisfaction" else r.bribe.n
+
+    def hidden(r: ResultRow) -> bool:
+        return r.satisfaction.suppressed if measure == "satisfaction" else r.bribe.suppressed
+
+    withheld = sum(n(r) for r in rows if hidden(r))
+    if withheld == 0 or withheld >= min_n:
+        return rows
+    out = list(rows)
+    for i in sorted((i for i, r in enumerate(rows) if not hidden(r)),
+                    key=lambda i: (n(rows[i]), rows[i].group)):
+        if withheld >= min_n:
+            break
+        r = out[i]
+        gone = Estimate(n(r), None, None, None)
+        out[i] = (ResultRow(r.group, r.responses, gone, None, r.bribe)
+                  if measure == "satisfaction" else
+                  ResultRow(r.group, r.responses, r.satisfaction, r.mean_rating, gone))
+        withheld += n(r)
+    return out
+
+
 def summarize(groups: Iterable[tuple[str, GroupSums]], min_n: int, *, ranked: bool = True
               ) -> tuple[list[ResultRow], ResultRow]:
     """Return the rows (in the given order, ranked unless told not) and the total of them all.
 
-    Days and weeks are not ranked: a league table of dates means nothing.
+    Groups below min_n are withheld, and with them as many of the smallest others as it takes
+    for the total not to give them away (see _withhold). Days and weeks are not ranked: a
+    league table of dates means nothing.
     """
     total = GroupSums()
     rows = []
     for name, sums in groups:
         total.add(sums)
         rows.append(row_of(name, sums, min_n))
+    rows = _withhold(_withhold(rows, min_n, "satisfaction"), min_n, "bribe")
     return rank(rows) if ranked else rows, row_of("TOTAL", total, min_n)
 
 

@@ -36,8 +36,9 @@ def bars(title: str, items: Sequence[tuple[str, Estimate]], min_n: int, *,
         short = label if len(label) <= 26 else label[:25] + "…"
         out.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{escape(short)}</text>')
         if est.value is None or est.low is None or est.high is None:
-            out.append(f'<text x="{label_w + 4}" y="{y + 14}" fill="#888">fewer than {min_n} '
-                       f'answers: not shown</text>')
+            why = (f"fewer than {min_n} answers: not shown" if est.n < min_n
+                   else "withheld, so the total cannot give a smaller group away")
+            out.append(f'<text x="{label_w + 4}" y="{y + 14}" fill="#888">{why}</text>')
             continue
         out.append(f'<rect x="{label_w}" y="{y + 3}" width="{est.value * bar_w:.1f}" height="14" '
                    f'fill="{colour}"><title>{escape(label)}: {_pct(est.value)} '

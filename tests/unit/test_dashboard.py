@@ -24,14 +24,19 @@ pytest_plugins = ["web_fixtures"]
 
 Client = TestClient[Any, Any]
 MULTAN = dict(district="Multan", office="DC Office Multan")
+FSD = dict(district="Faisalabad", office="DC Office Faisalabad")
 
 
 async def _data(store: SQLiteStore, clock: Clock) -> None:
-    """Lahore: 12 Domicile (9 satisfied, 3 bribes), 10 Pension; Multan: 3 Domicile; Sialkot: 11 Health."""
+    """Lahore: 12 Domicile (9 satisfied, 3 bribes), 10 Pension; Multan: 3 Domicile;
+    Sialkot: 11 Health; Faisalabad: 14 Pension (7 satisfied), 16 Health."""
     await survey(store, many(9, rating="5", bribe="2") + many(3, rating="2", bribe="1")
                  + many(10, service="Pension", official="Sana", rating="4")
                  + many(3, **MULTAN, rating="1", bribe="1")
-                 + many(11, district="Sialkot", office="DC Office Sialkot", service="Health"),
+                 + many(11, district="Sialkot", office="DC Office Sialkot", service="Health")
+                 + many(7, **FSD, service="Pension", rating="5")
+                 + many(7, **FSD, service="Pension", rating="3")
+                 + many(16, **FSD, service="Health", rating="5"),
                  clock())
 
 
@@ -51,8 +56,8 @@ async def test_each_role_sees_only_its_own_results(client: Client, store: SQLite
                                                    clock: Clock, web_settings: Settings) -> None:
     await _data(store, clock)
     await _as(client, store, Role.OVERSIGHT)
-    assert [r["group"] for r in (await _results(client))["rows"]] == ["Lahore", "Multan",
-                                                                      "Sialkot"]
+    assert [r["group"] for r in (await _results(client))["rows"]] == [
+        "Faisalabad", "Lahore", "Multan", "Sialkot"]
     async with start_client(store, web_settings, clock) as c:
         await _as(c, store, Role.DISTRICT)  # Lahore
         body = await _results(c, by="service")
@@ -61,8 +66,8 @@ async def test_each_role_sees_only_its_own_results(client: Client, store: SQLite
     async with start_client(store, web_settings, clock) as c:
         await _as(c, store, Role.DEPARTMENT)  # Domicile, Pension
         body = await _results(c)
-        assert [r["group"] for r in body["rows"]] == ["Lahore", "Multan"]
-        assert body["total"]["responses"] == 25
+        assert [r["group"] for r in body["rows"]] == ["Faisalabad", "Lahore", "Multan"]
+        assert body["total"]["responses"] == 39
         page = await (await c.get("/results")).text()
         assert "Sialkot" not in page and "Lahore" in page
 
@@ -83,10 +88,15 @@ async def test_figures_intervals_and_suppression(client: Client, store: SQLiteSt
     assert multan["suppressed"] and multan["rank"] is None
     assert multan["satisfaction"]["value"] is None and multan["bribe_rate"]["value"] is None
     assert multan["mean_rating"] is None
-    assert {g: r["rank"] for g, r in rows.items()} == {"Lahore": 2, "Multan": None, "Sialkot": 1}
+    # Sialkot (11), the smallest other, is withheld with Multan (3): or the total would tell
+    assert {g: r["rank"] for g, r in rows.items()} == {"Faisalabad": 2, "Lahore": 1,
+                                                       "Multan": None, "Sialkot": None}
+    assert rows["Sialkot"]["suppressed"] and rows["Sialkot"]["responses"] == 11
     assert body["min_responses"] == 10 and body["weighted"] is False
     page = await (await client.get("/results")).text()
-    assert "fewer than 10 answers: withheld" in page
+    assert "fewer than 10 answers: withheld" in page  # Multan
+    assert "withheld, so the total cannot give a smaller group away" in page  # Sialkot
+    assert "<td>11</td>" in page
     assert "86% (" in page  # Lahore's satisfaction with its interval
 
 
@@ -121,10 +131,10 @@ async def test_over_time_per_day_and_week(client: Client, store: SQLiteStore,
     await _as(client, store, Role.OVERSIGHT)
     days = await _results(client, by="day", **{"from": "2024-04-29", "to": "2024-05-02"})
     assert [(r["group"], r["responses"]) for r in days["rows"]] == [
-        ("2024-04-29", 0), ("2024-04-30", 0), ("2024-05-01", 36), ("2024-05-02", 0)]
+        ("2024-04-29", 0), ("2024-04-30", 0), ("2024-05-01", 66), ("2024-05-02", 0)]
     weeks = await _results(client, by="week")  # default: the last 12 weeks to today
     assert len(weeks["rows"]) == 12 and weeks["rows"][-1]["group"] == "2024-04-29"
-    assert weeks["rows"][-1]["responses"] == 36
+    assert weeks["rows"][-1]["responses"] == 66
     assert weeks["rows"][-1]["rank"] is None  # dates are not ranked
     page = await client.get("/results", params={"by": "day"})
     assert page.status == 200 and "<polyline" in await page.text()
@@ -164,16 +174,17 @@ async def test_results_exports_hold_what_the_page_shows_and_are_audited(
     rows = _csv_rows(await response.read())
     assert rows[0][:4] == ["district", "responses", "rank", "satisfaction"]
     table = {r[0]: r for r in rows[1:]}
-    assert set(table) == {"Lahore", "Multan", "TOTAL"}
+    assert set(table) == {"Faisalabad", "Lahore", "Multan", "TOTAL"}
     assert table["Lahore"][3] == str(round(19 / 22, 4))
     assert table["Multan"][3] == "" and table["Multan"][-1] == "1"  # withheld, marked so
+    assert table["Faisalabad"][3] == ""  # withheld too: TOTAL minus Lahore would be Multan
     xlsx = await client.get("/export/results.xlsx", params={"by": "district"})
     assert xlsx.headers["Content-Type"].startswith("application/vnd.openxmlformats")
     sheet = openpyxl.load_workbook(io.BytesIO(await xlsx.read())).active
     assert sheet is not None
     cells = [list(r) for r in sheet.iter_rows(values_only=True)]
-    assert cells[0][0] == "district" and cells[1][0] == "Lahore"
-    assert cells[1][3] == round(19 / 22, 4) and cells[2][3] is None
+    assert cells[0][0] == "district" and cells[2][0] == "Lahore"
+    assert cells[2][3] == round(19 / 22, 4) and cells[3][3] is None
     entries = [e for e in await store.audit_entries() if e["action"] == "export"]
     assert [(e["detail"]["what"], e["detail"]["format"]) for e in entries] == [
         ("results", "xlsx"), ("results", "csv")]
@@ -194,7 +205,7 @@ async def test_response_exports_mask_numbers_unless_revealed(
     sheet = openpyxl.load_workbook(io.BytesIO(await xlsx.read())).active
     assert sheet is not None
     cells = list(sheet.iter_rows(values_only=True))
-    assert len(cells) == 37 and all("*" in str(r[6]) for r in cells[1:])
+    assert len(cells) == 67 and all("*" in str(r[6]) for r in cells[1:])
     refused = await client.post("/export/responses", data={"reveal": "1", "format": "csv"})
     assert refused.status == 403  # no CSRF token
     shown = await client.post("/export/responses", data={"csrf_token": csrf, "reveal": "1",

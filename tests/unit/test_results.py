@@ -87,15 +87,33 @@ def _sums(rated: int, satisfied: int, bribe_n: int = 0, yes: int = 0) -> GroupSu
 
 def test_summarize_ranks_only_groups_at_the_minimum_and_totals_everything() -> None:
     rows, total = summarize([("Attock", _sums(20, 10)), ("Lahore", _sums(30, 27)),
-                             ("Murree", _sums(3, 3)), ("Okara", _sums(12, 9, 12, 6))], 10)
-    assert [(r.group, r.rank) for r in rows] == [("Attock", 3), ("Lahore", 1), ("Murree", None),
-                                                 ("Okara", 2)]
-    murree = rows[2]
-    assert murree.suppressed and murree.mean_rating is None
-    assert murree.satisfaction.value is None  # 3 of 3 satisfied is never shown
+                             ("Murree", _sums(10, 3)), ("Okara", _sums(12, 9, 12, 6)),
+                             ("Quetta", _sums(0, 0))], 10)
+    assert [(r.group, r.rank) for r in rows] == [("Attock", 3), ("Lahore", 1), ("Murree", 4),
+                                                 ("Okara", 2), ("Quetta", None)]
+    assert rows[4].suppressed and rows[4].mean_rating is None  # no answers: nothing to show
     assert rows[3].bribe.value == 0.5 and rows[1].bribe.suppressed  # no bribe answers there
-    assert total.responses == 65 and total.satisfaction.value == pytest.approx(49 / 65)
+    assert total.responses == 72 and total.satisfaction.value == pytest.approx(49 / 72)
     assert total.rank is None
+
+
+def test_a_small_group_is_not_given_away_by_the_total() -> None:
+    """Murree's 3 answers are withheld; so is the smallest other group (Okara), or the total
+    minus the groups shown would be Murree's."""
+    rows, total = summarize([("Attock", _sums(20, 10, 20, 2)), ("Lahore", _sums(30, 27, 30, 3)),
+                             ("Murree", _sums(3, 3, 3, 3)), ("Okara", _sums(12, 9, 12, 6))], 10)
+    shown = {r.group: (r.satisfaction.value is not None, r.bribe.value is not None, r.rank)
+             for r in rows}
+    assert shown == {"Attock": (True, True, 2), "Lahore": (True, True, 1),
+                     "Murree": (False, False, None), "Okara": (False, False, None)}
+    assert rows[3].mean_rating is None and rows[3].responses == 12
+    assert not total.suppressed  # 65 answers: the total is shown
+    # withheld answers already at the minimum together: nobody else is withheld
+    rows, _ = summarize([("A", _sums(20, 10)), ("B", _sums(6, 3)), ("C", _sums(5, 3))], 10)
+    assert [r.suppressed for r in rows] == [False, True, True]
+    # one group alone: withheld, and the total with it
+    rows, total = summarize([("A", _sums(4, 4))], 10)
+    assert rows[0].suppressed and total.suppressed
 
 
 def test_group_sums_add_up() -> None:
