@@ -313,3 +313,15 @@ async def test_overviews_of_one_scope_share_one_reading_for_half_an_interval(
     async with start_client(store, web_settings, clock) as c:  # a new app reads afresh
         await _as(c, store, Role.OVERSIGHT, "other")
         assert (await (await c.get("/api/v1/overview")).json())["completed"] == 1
+
+
+async def test_the_app_sets_the_local_day_from_the_timezone_at_start(
+        store: SQLiteStore, web_settings: Settings, clock: Clock) -> None:
+    late = clock().replace(hour=20)  # 01:00 the next day in Karachi
+    await survey(store, [Visit(visited_at=late)], clock())
+    assert await store.set_results_offset(0)  # as if it had run in UTC
+    async with start_client(store, web_settings, clock) as c:  # Asia/Karachi: UTC+5
+        await _as(c, store, Role.OVERSIGHT)
+        days = await _results(c, by="day", **{"from": "2024-05-02", "to": "2024-05-03"})
+        assert [(r["group"], r["responses"]) for r in days["rows"]] == [("2024-05-02", 0),
+                                                                       ("2024-05-03", 1)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ivr.accounts import Role
 from ivr.errors import InputError
@@ -172,3 +174,17 @@ def test_default_range_fills_in_the_last_days() -> None:
     kept = default_range(Filters(by="day", start=date(2024, 1, 1), end=date(2024, 1, 3)),
                          date(2024, 5, 31))
     assert (kept.start, kept.end) == (date(2024, 1, 1), date(2024, 1, 3))
+
+
+@given(st.dictionaries(st.sampled_from(["by", "from", "to", "district", "service", "office",
+                                        "official", "other"]), st.text(max_size=250)))
+def test_parse_filters_either_reads_a_query_or_says_which_field_is_wrong(
+        query: dict[str, str]) -> None:
+    try:
+        f = parse_filters(query)
+    except InputError as exc:
+        assert str(exc).split(":")[0] in {"by", "from", "to", "district", "service", "office",
+                                          "official"}
+    else:
+        assert f.by in ("district", "service", "office", "official", "day", "week")
+        assert f.start is None or f.end is None or f.start <= f.end
