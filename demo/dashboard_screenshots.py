@@ -90,16 +90,17 @@ async def pages(tmp: Path) -> dict[str, str]:
 
 
 def main(out: Path) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="rabta-shots-"))
     out.mkdir(parents=True, exist_ok=True)
-    for name, html in asyncio.run(pages(tmp)).items():
-        path = tmp / f"{name}.html"
-        path.write_text(html)
-        subprocess.run(["chromium", "--headless", "--no-sandbox", "--hide-scrollbars",
-                        f"--screenshot={(out / name).resolve()}.png",
-                        f"--window-size=1200,{450 if 'overview' in name else 1150}",
-                        path.as_uri()], check=True, capture_output=True, timeout=120)
-        print(f"{out / name}.png")
+    with tempfile.TemporaryDirectory(prefix="rabta-shots-") as name:
+        tmp = Path(name)
+        for page, html in asyncio.run(pages(tmp)).items():
+            path = tmp / f"{page}.html"
+            path.write_text(html)
+            subprocess.run(["chromium", "--headless", "--no-sandbox", "--hide-scrollbars",
+                            f"--screenshot={(out / page).resolve()}.png",
+                            f"--window-size=1200,{450 if 'overview' in page else 1150}",
+                            path.as_uri()], check=True, capture_output=True, timeout=120)
+            print(f"{out / page}.png")
 
 
 if __name__ == "__main__":
