@@ -110,6 +110,11 @@ class Settings:
     session_hours: float = 12.0  # a login lasts this long, then the official signs in again
     api_max_batch: int = 5000  # transactions in one POST /api/v1/transactions; more is a 413
     api_max_body: int = 16_000_000  # bytes in one intake request body; more is a 413
+    # Dashboard: a group with fewer answers than this shows no figure and no rank (a lone
+    # complainant cannot be picked out); the live overview's refresh; rows in one export.
+    min_responses: int = 10
+    overview_interval: float = 2.0  # seconds between the live overview's checks for news
+    export_max_rows: int = 1_000_000  # per-response exports stop here (XLSX holds 1,048,576)
 
     log_level: str = "INFO"
     log_format: str = "text"  # text | json (one object per line, for log shippers)
@@ -220,6 +225,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("session_hours must be positive")
     if s.api_max_batch < 1 or s.api_max_body < 1024:
         raise ConfigError("api_max_batch must be at least 1 and api_max_body at least 1024")
+    if s.min_responses < 1 or s.overview_interval <= 0 or s.export_max_rows < 1:
+        raise ConfigError("min_responses and export_max_rows must be at least 1, "
+                          "overview_interval positive")
     from scheduler.policy import parse_window  # pure; importing it here is one-way
 
     try:

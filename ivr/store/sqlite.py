@@ -28,6 +28,7 @@ from ivr.errors import StoreError
 from ivr.models import Attempt, Outcome, Transaction, TxStatus
 from ivr.store.accounts import AccountsMixin
 from ivr.store.cases import CasesMixin
+from ivr.store.results import ResultsMixin
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class SurveyContext:
     status: TxStatus
 
 
-class SQLiteStore(AccountsMixin, CasesMixin):
+class SQLiteStore(AccountsMixin, CasesMixin, ResultsMixin):
     """The embedded store."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:

@@ -199,11 +199,16 @@ def openapi_document(max_batch: int) -> dict[str, Any]:
                          "description": "language of the call; empty: the default"},
         },
     }
+    from ivr.web.cases import openapi_parts as case_paths  # reports, cases, audit
+    from ivr.web.dashboard import openapi_parts  # results, overview: read by officials
+
+    more_paths, more_schemas = openapi_parts()
+    more_paths = {**more_paths, **case_paths()}
     return {
         "openapi": "3.0.3",
-        "info": {"title": "Rabta intake API", "version": "1",
+        "info": {"title": "Rabta API", "version": "1",
                  "description": "Office systems send the transactions whose citizens Rabta "
-                                "will call. See docs/API.md."},
+                                "will call; officials read results. See docs/API.md."},
         "paths": {
             TRANSACTIONS: {"post": {
                 "summary": "Add transactions (one object or an array), all or nothing",
@@ -231,6 +236,7 @@ def openapi_document(max_batch: int) -> dict[str, Any]:
                                            "nothing was saved"),
                 },
             }},
+            **more_paths,
         },
         "components": {
             "securitySchemes": {
@@ -250,6 +256,7 @@ def openapi_document(max_batch: int) -> dict[str, Any]:
                         "type": "array", "items": {"type": "object", "properties": {
                             "index": {"type": "integer"}, "field": {"type": "string"},
                             "message": {"type": "string"}}}}}}}},
+                **more_schemas,
             },
         },
     }

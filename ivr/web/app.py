@@ -100,7 +100,7 @@ async def healthz(request: web.Request) -> web.Response:
 def create_app(settings: Settings, store: SQLiteStore,
                engine: Engine | None = None) -> web.Application:
     """Build the web app around a store, and an engine for /metrics and /healthz if given."""
-    from ivr.web import api, auth, cases  # here: they import this module's keys
+    from ivr.web import api, auth, cases, dashboard  # here: they import this module's keys
 
     app = web.Application()
     app[SETTINGS] = settings
@@ -113,4 +113,5 @@ def create_app(settings: Settings, store: SQLiteStore,
     auth.setup(app)
     api.setup(app)
     cases.setup(app)
+    dashboard.setup(app)
     return app

@@ -363,3 +363,57 @@ def setup(app: web.Application) -> None:
         app[DIRECT_CALLS] = engine.direct_calls
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
+
+
+def openapi_parts() -> dict[str, Any]:
+    """Return the cases API's OpenAPI paths (merged into the intake API's document)."""
+    err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    refusals = {"401": {"description": "not signed in", **err},
+                "403": {"description": "an office API key, a role that sees no reports, or "
+                                       "no CSRF token (POST)", **err}}
+    security: list[dict[str, list[str]]] = [{"session": []}]
+    page = {"name": "page", "in": "query", "required": False, "schema": {"type": "integer"}}
+    tx = {"name": "tx", "in": "path", "required": True, "schema": {"type": "integer"},
+          "description": "the report's transaction id"}
+
+    def ok(what: str) -> dict[str, Any]:
+        return {"description": what, "content": {"application/json": {"schema": {
+            "type": "object"}}}}
+
+    return {
+        "/api/v1/cases": {"get": {
+            "summary": "Corruption reports in the caller's scope, newest visit first, 50 a page",
+            "operationId": "getCases", "security": security,
+            "parameters": [{"name": "status", "in": "query", "required": False, "schema": {
+                "type": "string", "enum": ["new", "under_review", "action_taken"]}}, page],
+            "responses": {"200": ok("{reports, total, page, pages}; numbers masked"),
+                          **refusals}}},
+        "/api/v1/cases/{tx}": {
+            "get": {"summary": "One report: visit, answers, case, history, direct calls",
+                    "operationId": "getCase", "security": security, "parameters": [tx],
+                    "responses": {"200": ok("the report"), "404": {
+                        "description": "no such report in your scope", **err}, **refusals}},
+            "post": {"summary": "Move the case along new -> under_review -> action_taken",
+                     "operationId": "changeCase", "security": [{"session": [], "csrf": []}],
+                     "parameters": [tx],
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": {"type": "object", "properties": {
+                             "to": {"type": "string"}, "action": {"type": "string"},
+                             "owner": {"type": "string"}, "note": {"type": "string"}}}}}},
+                     "responses": {"200": ok("{status, action}"), "422": {
+                         "description": "a change the case rules refuse (the reason)", **err},
+                         "404": {"description": "no such report in your scope", **err},
+                         **refusals}}},
+        "/api/v1/reports/actions": {"get": {
+            "summary": "Actions taken per district, as the programme publishes them",
+            "operationId": "getActionsReport", "security": security,
+            "responses": {"200": ok("one row per district"), **refusals}}},
+        "/api/v1/audit": {"get": {
+            "summary": "The audit log, newest first, 50 a page (oversight only)",
+            "operationId": "getAudit", "security": security,
+            "parameters": [{"name": "actor", "in": "query", "required": False,
+                            "schema": {"type": "string"}},
+                           {"name": "action", "in": "query", "required": False,
+                            "schema": {"type": "string"}}, page],
+            "responses": {"200": ok("{entries, total, page, pages}"), **refusals}}},
+    }

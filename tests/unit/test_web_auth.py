@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from dashboard_matrix import DASHBOARD_EXPECTED, DASHBOARD_ROUTES
 from web_support import (
     ITEM,
     OFFICE,
@@ -270,6 +271,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "apikey_revoked": _ANON,
     "apikey_bogus": _ANON,
 }
+ROUTES += DASHBOARD_ROUTES
+EXPECTED = {p: {**cells, **DASHBOARD_EXPECTED[p]} for p, cells in EXPECTED.items()}
 
 
 async def _as(principal: str, client: Client, store: SQLiteStore) -> dict[str, str]:
@@ -306,6 +309,9 @@ async def test_role_endpoint_matrix(client: Client, store: SQLiteStore, principa
                           "password": "not the password"}
     elif route == "POST /logout":
         kwargs["data"] = {"csrf_token": headers.get("X-CSRF-Token", "")}
+    elif route == "POST /export/responses":
+        kwargs["data"] = {"csrf_token": headers.get("X-CSRF-Token", ""), "reveal": "1",
+                          "format": "csv"}
     response = await client.request(method, path, **kwargs)
     assert response.status == EXPECTED[principal][route], await response.text()
     stored = await store.transaction(OFFICE, ITEM["ref"])

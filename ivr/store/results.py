@@ -1,0 +1,230 @@
+"""Store, results: what the officials' dashboard reads (migration 0009). The end of the road.
+
+A mixin of SQLiteStore. Results by group come from the per-day sums that triggers keep as
+answers are written: result_days (day, district, service) for province-wide views, result_cells
+(down to office and official) for the drill-down, so a page over millions of answers reads
+thousands of rows; the live overview reads today's few hundred rows of overview_days, which
+triggers keep as calls and answers are written; the
+per-response export streams transactions with their latest rating and bribe answers.
+Every query takes the caller's Scope (ivr.results) and applies it in SQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+
+from ivr.errors import StoreError
+from ivr.results import GROUPS, Filters, GroupSums, Scope
+
+_SUMS = ("rated", "rated_w", "rated_w2", "satisfied_w", "rating_sum_w", "bribe_n", "bribe_w",
+         "bribe_w2", "bribe_yes_w")
+_SELECT_SUMS = ", ".join(f"SUM({c}) AS {c}" for c in _SUMS)
+_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
+_PAGE = 5000  # rows per query of the response export
+
+_W = "(1.0 / t.selection_probability)"
+_DAY = "(SELECT modifier FROM results_clock)"
+
+
+def _add(columns: tuple[str, ...]) -> str:
+    return ("ON CONFLICT (day, district, service) DO UPDATE SET "
+            + ", ".join(f"{c} = {c} + excluded.{c}" for c in columns))
+
+
+# Recount of the overview's per-day figures (the same statements as migration 0009's backfill).
+_OVERVIEW_REBUILD = (
+    f"INSERT INTO overview_days (day, district, service, calls, answered, completed) "
+    f"SELECT date(a.started_at, {_DAY}), t.district, t.service, COUNT(*), COUNT(a.answered_at), "
+    f"COALESCE(SUM(a.result IS 'completed'), 0) "
+    f"FROM attempts a JOIN transactions t ON t.id = a.transaction_id GROUP BY 1, 2, 3 "
+    f"{_add(('calls', 'answered', 'completed'))}",
+    f"INSERT INTO overview_days (day, district, service, {', '.join(_SUMS)}) "
+    f"SELECT date(a.answered_at, {_DAY}), t.district, t.service, SUM(s.rated), "
+    f"SUM(s.rated * {_W}), SUM(s.rated * {_W} * {_W}), SUM(s.satisfied * {_W}), "
+    f"SUM(s.rated * {_W} * s.rating), SUM(s.bribe), SUM(s.bribe * {_W}), "
+    f"SUM(s.bribe * {_W} * {_W}), SUM(s.bribe_yes * {_W}) "
+    f"FROM answers a JOIN transactions t ON t.id = a.transaction_id "
+    f"JOIN answer_scores s ON s.question = a.question AND s.value = a.value GROUP BY 1, 2, 3 "
+    f"{_add(_SUMS)}",
+)
+
+
+def _ts(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        raise StoreError("naive datetime given to the store")
+    return dt.astimezone(UTC).strftime(_TS)
+
+
+def _where(filters: Filters, scope: Scope, prefix: str = "") -> tuple[list[str], list[Any]]:
+    """Return SQL conditions and their arguments for the filters and the scope (no dates)."""
+    where: list[str] = []
+    args: list[Any] = []
+    if scope.services is not None:
+        if not scope.services:
+            where.append("0")
+        else:
+            where.append(f"{prefix}service IN ({','.join('?' * len(scope.services))})")
+            args.extend(scope.services)
+    if scope.district is not None:
+        where.append(f"{prefix}district = ?")
+        args.append(scope.district)
+    for name in GROUPS:
+        value = getattr(filters, name)
+        if value is not None:
+            where.append(f"{prefix}{name} = ?")
+            args.append(value)
+    return where, args
+
+
+def _offset_modifier(minutes: int) -> str:
+    return f"{minutes:+d} minutes"
+
+
+class ResultsMixin:
+    """Results, overview and response export queries, for SQLiteStore."""
+
+    if TYPE_CHECKING:
+        _db: aiosqlite.Connection
+
+        def _write(self) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]: ...
+
+    # ------------------------------------------------------------------ local days
+
+    async def set_results_offset(self, minutes: int) -> bool:
+        """Set the local day's UTC offset (the `timezone` setting); rebuild the sums if it changed."""
+        modifier = _offset_modifier(minutes)
+        async with self._db.execute("SELECT modifier FROM results_clock WHERE id = 1") as cur:
+            row = await cur.fetchone()
+        if row is not None and row[0] == modifier:
+            return False
+        async with self._write() as db:
+            await db.execute("UPDATE results_clock SET modifier = ? WHERE id = 1", (modifier,))
+            await self._rebuild(db)
+        return True
+
+    async def rebuild_results(self) -> None:
+        """Recompute every result cell from the answers (after a repair, or a new offset)."""
+        async with self._write() as db:
+            await self._rebuild(db)
+
+    @staticmethod
+    async def _rebuild(db: aiosqlite.Connection) -> None:
+        w = "(1.0 / t.selection_probability)"
+        await db.execute("DELETE FROM result_cells")
+        await db.execute("DELETE FROM result_days")  # refilled by the cells' trigger
+        await db.execute("DELETE FROM overview_days")
+        for sql in _OVERVIEW_REBUILD:
+            await db.execute(sql)
+        await db.execute(
+            f"INSERT INTO result_cells (day, district, service, office, official, "
+            f"{', '.join(_SUMS)}) "
+            f"SELECT date(t.visited_at, (SELECT modifier FROM results_clock)), t.district, "
+            f"t.service, t.office, t.official, SUM(s.rated), SUM(s.rated * {w}), "
+            f"SUM(s.rated * {w} * {w}), SUM(s.satisfied * {w}), SUM(s.rated * {w} * s.rating), "
+            f"SUM(s.bribe), SUM(s.bribe * {w}), SUM(s.bribe * {w} * {w}), "
+            f"SUM(s.bribe_yes * {w}) "
+            f"FROM answers a JOIN transactions t ON t.id = a.transaction_id "
+            f"JOIN answer_scores s ON s.question = a.question AND s.value = a.value "
+            f"WHERE a.id = (SELECT MAX(l.id) FROM answers l WHERE "
+            f"l.transaction_id = a.transaction_id AND l.question = a.question) "
+            f"GROUP BY 1, 2, 3, 4, 5")
+
+    # ------------------------------------------------------------------ results
+
+    async def result_groups(self, filters: Filters, scope: Scope) -> list[tuple[str, GroupSums]]:
+        """Return the sums per group (district/service/office/official, or per local day).
+
+        Days are filters.start..filters.end inclusive (local dates of the visit); by=week is
+        read per day (the caller folds days into weeks).
+        """
+        column = filters.by if filters.by in GROUPS else "day"
+        # The small per-(day, district, service) table serves whatever needs no office or
+        # official; only those go to the per-official cells.
+        fine = column in ("office", "official") or filters.office or filters.official
+        table = "result_cells" if fine else "result_days"
+        where, args = _where(filters, scope)
+        if filters.start is not None:
+            where.append("day >= ?")
+            args.append(filters.start.isoformat())
+        if filters.end is not None:
+            where.append("day <= ?")
+            args.append(filters.end.isoformat())
+        sql = (f"SELECT {column} AS grp, {_SELECT_SUMS} FROM {table} "
+               f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+               f"GROUP BY {column} ORDER BY {column}")
+        async with self._db.execute(sql, args) as cur:
+            rows = await cur.fetchall()
+        return [(r["grp"], GroupSums.of(r)) for r in rows]
+
+    # ------------------------------------------------------------------ overview
+
+    async def overview_counts(self, day: date, start: datetime, end: datetime, scope: Scope
+                              ) -> dict[str, Any]:
+        """Return one local day's figures for the live overview, within a scope.
+
+        transactions: visits in [start, end), the day's UTC bounds (from a covering index);
+        calls: attempts started that day, and of those answered and completed; sums: the
+        rating and bribe answers given that day (both from the trigger-kept overview_days);
+        in_progress: calls on the line now.
+        """
+        where, args = _where(Filters(), scope)
+        extra = "".join(f" AND {w}" for w in where)
+        async with self._db.execute(
+                f"SELECT COUNT(*) FROM transactions INDEXED BY transactions_visited "
+                f"WHERE visited_at >= ? AND visited_at < ?{extra}",
+                (_ts(start), _ts(end), *args)) as cur:
+            visits = (await cur.fetchone())[0]  # type: ignore[index]
+        async with self._db.execute(
+                f"SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(answered), 0), "
+                f"COALESCE(SUM(completed), 0), {_SELECT_SUMS} "
+                f"FROM overview_days WHERE day = ?{extra}", (day.isoformat(), *args)) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        where, args = _where(Filters(), scope, "t.")
+        async with self._db.execute(
+                f"SELECT COUNT(*) FROM attempts a JOIN transactions t ON t.id = a.transaction_id "
+                f"WHERE a.ended_at IS NULL{''.join(f' AND {w}' for w in where)}", args) as cur:
+            on_line = (await cur.fetchone())[0]  # type: ignore[index]
+        return {"transactions": visits, "calls": row[0], "answered": row[1],
+                "completed": row[2], "in_progress": on_line, "sums": GroupSums.of(row)}
+
+    # ------------------------------------------------------------------ responses
+
+    async def responses(self, filters: Filters, scope: Scope, start: datetime | None,
+                        end: datetime | None, limit: int) -> AsyncIterator[dict[str, Any]]:
+        """Yield answered transactions visited in [start, end) with their latest rating and bribe."""
+        where, args = _where(filters, scope, "t.")
+        if start is not None:
+            where.append("t.visited_at >= ?")
+            args.append(_ts(start))
+        if end is not None:
+            where.append("t.visited_at < ?")
+            args.append(_ts(end))
+        latest = ("(SELECT value FROM answers x WHERE x.transaction_id = t.id AND x.question = '{q}' "
+                  "ORDER BY x.id DESC LIMIT 1)")
+        base = (f"SELECT t.id, t.office, t.ref, t.district, t.service, t.official, "
+                f"t.visited_at, t.mobile, t.status, t.selection_probability, "
+                f"{latest.format(q='rating')} AS rating, {latest.format(q='bribe')} AS bribe "
+                f"FROM transactions t "
+                f"WHERE EXISTS (SELECT 1 FROM answers e WHERE e.transaction_id = t.id)"
+                f"{''.join(f' AND {w}' for w in where)}")
+        # Pages by (visited_at, id): no cursor stays open across the caller's awaits, so the
+        # engine's writes never wait behind a long export.
+        after: tuple[str, int] = ("", 0)
+        left = limit
+        while left > 0:
+            async with self._db.execute(
+                    f"{base} AND (t.visited_at, t.id) > (?, ?) ORDER BY t.visited_at, t.id LIMIT ?",
+                    (*args, *after, min(left, _PAGE))) as cur:
+                rows = list(await cur.fetchall())
+            for row in rows:
+                yield dict(row)
+            if len(rows) < min(left, _PAGE):
+                return
+            left -= len(rows)
+            after = (rows[-1]["visited_at"], rows[-1]["id"])

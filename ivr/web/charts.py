@@ -1,0 +1,102 @@
+"""Web, charts: results drawn as inline SVG on the server. Pure; nothing is fetched by the browser.
+
+Bars for groups (each share with its 95% interval as a whisker), lines for days and weeks
+(a shaded band for the interval). Suppressed groups are drawn as a note, never as a bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from ivr.results import Estimate
+
+_FONT = 'font-family="system-ui, sans-serif" font-size="12"'
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def bars(title: str, items: Sequence[tuple[str, Estimate]], min_n: int, *,
+         colour: str = "#2b6cb0", width: int = 640) -> str:
+    """Return an SVG of horizontal bars, one per (label, estimate), whiskers for the interval."""
+    label_w, bar_w, row_h, top = 180, width - 180 - 60, 22, 28
+    height = top + row_h * max(1, len(items)) + 24
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" {_FONT}>',
+           f'<text x="0" y="16" font-weight="bold">{escape(title)}</text>']
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        x = label_w + tick * bar_w
+        out.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 20}" '
+                   f'stroke="#ddd"/><text x="{x:.1f}" y="{height - 6}" text-anchor="middle" '
+                   f'fill="#666">{_pct(tick)}</text>')
+    for i, (label, est) in enumerate(items):
+        y = top + i * row_h
+        short = label if len(label) <= 26 else label[:25] + "…"
+        out.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{escape(short)}</text>')
+        if est.value is None or est.low is None or est.high is None:
+            why = (f"fewer than {min_n} answers: not shown" if est.n < min_n
+                   else "withheld, so the total cannot give a smaller group away")
+            out.append(f'<text x="{label_w + 4}" y="{y + 14}" fill="#888">{why}</text>')
+            continue
+        out.append(f'<rect x="{label_w}" y="{y + 3}" width="{est.value * bar_w:.1f}" height="14" '
+                   f'fill="{colour}"><title>{escape(label)}: {_pct(est.value)} '
+                   f'({_pct(est.low)}–{_pct(est.high)}, n={est.n})</title></rect>')
+        x1, x2 = label_w + est.low * bar_w, label_w + est.high * bar_w
+        out.append(f'<line x1="{x1:.1f}" y1="{y + 10}" x2="{x2:.1f}" y2="{y + 10}" stroke="#111"/>'
+                   f'<line x1="{x1:.1f}" y1="{y + 5}" x2="{x1:.1f}" y2="{y + 15}" stroke="#111"/>'
+                   f'<line x1="{x2:.1f}" y1="{y + 5}" x2="{x2:.1f}" y2="{y + 15}" stroke="#111"/>')
+        out.append(f'<text x="{label_w + bar_w + 4}" y="{y + 14}">{_pct(est.value)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, str,
+          Sequence[Estimate]]], *, width: int = 640, height: int = 240) -> str:
+    """Return an SVG line chart over time: each series (name, colour, estimates) with its band."""
+    left, right, top, bottom = 40, 24, 28, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = len(labels)
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - v)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" {_FONT}>',
+           f'<text x="0" y="16" font-weight="bold">{escape(title)}</text>']
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        out.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" '
+                   f'stroke="#ddd"/><text x="{left - 4}" y="{y(tick) + 4:.1f}" text-anchor="end" '
+                   f'fill="#666">{_pct(tick)}</text>')
+    step = max(1, n // 8)
+    for i in range(0, n, step):
+        out.append(f'<text x="{x(i):.1f}" y="{height - bottom + 16}" text-anchor="middle" '
+                   f'fill="#666">{escape(labels[i])}</text>')
+    for k, (name, colour, points) in enumerate(series):
+        runs: list[list[int]] = [[]]
+        for i, est in enumerate(points):
+            if est.value is None:
+                if runs[-1]:
+                    runs.append([])
+            else:
+                runs[-1].append(i)
+        for run in (r for r in runs if r):
+            band = ([f"{x(i):.1f},{y(points[i].high or 0):.1f}" for i in run]
+                    + [f"{x(i):.1f},{y(points[i].low or 0):.1f}" for i in reversed(run)])
+            out.append(f'<polygon points="{" ".join(band)}" fill="{colour}" fill-opacity="0.15"/>')
+            path = " ".join(f"{x(i):.1f},{y(points[i].value or 0):.1f}" for i in run)
+            out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+            for i in run:
+                est = points[i]
+                out.append(f'<circle cx="{x(i):.1f}" cy="{y(est.value or 0):.1f}" r="2.5" '
+                           f'fill="{colour}"><title>{escape(name)} {escape(labels[i])}: '
+                           f'{_pct(est.value or 0)} (n={est.n})</title></circle>')
+        lx = left + 10 + 160 * k
+        out.append(f'<rect x="{lx}" y="{height - 14}" width="12" height="4" fill="{colour}"/>'
+                   f'<text x="{lx + 16}" y="{height - 9}">{escape(name)}</text>')
+    out.append("</svg>")
+    return "".join(out)

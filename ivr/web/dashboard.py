@@ -1,0 +1,539 @@
+"""Web, dashboard: results and the live overview for officials, the end of the road, by HTTP.
+
+    GET  /results                  tables and SVG charts, by district|service|office|official|
+                                   day|week, filters from, to, district, service, office, official
+    GET  /overview                 today's figures, kept live by /static/overview.js over SSE
+    GET  /api/v1/results           the JSON behind /results (same parameters)
+    GET  /api/v1/overview          the JSON behind /overview
+    GET  /api/v1/overview/stream   server-sent events: a fresh overview whenever it changes
+    GET  /export/results.csv|xlsx  what /results shows (same parameters)
+    GET  /export/responses.csv|xlsx  one row per answered transaction, numbers masked
+    POST /export/responses         the same with numbers shown (reveal=1): oversight only,
+                                   written to the audit log as a reveal
+
+Signed-in officials only (office API keys are for intake): oversight sees everything, a
+department its services, a district officer its district; other roles get 403. Every figure
+for a group below `min_responses` answers is withheld (ivr.results). Every export is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from markupsafe import Markup
+
+from ivr import phone, results
+from ivr.accounts import describe_scope
+from ivr.results import Filters, GroupSums, ResultRow, Scope
+from ivr.web import charts
+from ivr.web.app import SETTINGS, STORE
+from ivr.web.auth import _PAGE_HEADERS, TEMPLATES
+from ivr.web.common import API_PREFIX, Identity, identity, json_error, now
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+SHUTDOWN = web.AppKey("dashboard_shutdown", asyncio.Event)
+# Today's figures per scope, shared by every open overview of that scope for half an interval,
+# so a room full of officials watching costs the store one query set, not one each.
+_Cached = dict[tuple[Scope, date], tuple[float, dict[str, Any]]]
+OVERVIEW_CACHE: web.AppKey[_Cached] = web.AppKey("overview_cache")
+# The overview page runs one script of ours and opens one event stream back to us; nothing else.
+_LIVE_HEADERS = {**_PAGE_HEADERS,
+                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                            "script-src 'self'; connect-src 'self'; "
+                                            "form-action 'self'; frame-ancestors 'none'; "
+                                            "base-uri 'none'"}
+_RESULT_COLUMNS = ["responses", "rank", "satisfaction", "satisfaction_low", "satisfaction_high",
+                   "mean_rating", "bribe_answers", "bribe_rate", "bribe_low", "bribe_high",
+                   "suppressed"]
+_RESPONSE_COLUMNS = ["office", "ref", "district", "service", "official", "visited_at", "mobile",
+                     "status", "weight", "rating", "bribe"]
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# ---------------------------------------------------------------------------- who may see
+
+
+def _viewer(request: web.Request) -> tuple[Identity, Scope]:
+    """Return the signed-in official and their scope, or refuse (page: to login; API: 401/403)."""
+    who = identity(request)
+    api = request.path.startswith(API_PREFIX)
+    if who is None or who.user is None:
+        if who is not None and who.key is not None:
+            raise json_error(web.HTTPForbidden, "office API keys may only post transactions")
+        if api:
+            raise json_error(web.HTTPUnauthorized, "authentication required: sign in",
+                             headers={"WWW-Authenticate": 'Bearer realm="rabta"'})
+        raise web.HTTPFound("/login")
+    user = who.user
+    scope = results.scope_of(user.role, user.scope)
+    if scope is None:
+        message = f"role {user.role.value} may not see results"
+        if api:
+            raise json_error(web.HTTPForbidden, message, {"role": user.role.value})
+        raise web.HTTPForbidden(text=message)
+    return who, scope
+
+
+def _zone(request: web.Request) -> tzinfo:
+    return ZoneInfo(request.app[SETTINGS].timezone)
+
+
+def _today(request: web.Request) -> date:
+    return results.local_day(now(request), _zone(request))
+
+
+def _bounds(day_from: date | None, day_to: date | None, zone: tzinfo
+            ) -> tuple[datetime | None, datetime | None]:
+    """Return the UTC moments [start, end) of local days from..to inclusive."""
+    start = datetime.combine(day_from, time(), zone) if day_from else None
+    end = datetime.combine(day_to + timedelta(days=1), time(), zone) if day_to else None
+    return start, end
+
+
+def _filters(request: web.Request) -> Filters:
+    filters = results.parse_filters(request.query)
+    if filters.by in results.TIME_GROUPS:
+        days = 30 if filters.by == "day" else 7 * 12
+        filters = results.default_range(filters, _today(request), days)
+    return filters
+
+
+# ---------------------------------------------------------------------------- results
+
+
+async def load_results(request: web.Request, filters: Filters, scope: Scope) -> dict[str, Any]:
+    """Read and compute what /results shows: rows, total, drill-down links, weighting."""
+    min_n = request.app[SETTINGS].min_responses
+    groups = await request.app[STORE].result_groups(filters, scope)
+    if filters.by in results.TIME_GROUPS:
+        groups = _timeline(groups, filters)
+    rows, total = results.summarize(groups, min_n,
+                                    ranked=filters.by not in results.TIME_GROUPS)
+    sums = GroupSums()
+    for _, s in groups:
+        sums.add(s)
+    weighted = abs(sums.rated_w - sums.rated) > 1e-6 or abs(sums.bribe_w - sums.bribe_n) > 1e-6
+    drill = results.DRILL.get(filters.by)
+    links = {r.group: "/results?" + urlencode(filters.query(by=drill, **{filters.by: r.group}))
+             for r in rows} if drill else {}
+    return {"by": filters.by, "filters": filters.query(), "min_responses": min_n,
+            "weighted": weighted, "rows": rows, "total": total, "links": links}
+
+
+def _timeline(groups: list[tuple[str, GroupSums]], filters: Filters
+              ) -> list[tuple[str, GroupSums]]:
+    """Fill every day (or week) of the range, folding days into ISO weeks for by=week."""
+    assert filters.start is not None and filters.end is not None
+    by_day = dict(groups)
+    out: dict[str, GroupSums] = {}
+    day = filters.start
+    while day <= filters.end:
+        key = (results.week_start(day) if filters.by == "week" else day).isoformat()
+        out.setdefault(key, GroupSums())
+        if (s := by_day.get(day.isoformat())) is not None:
+            out[key].add(s)
+        day += timedelta(days=1)
+    return list(out.items())
+
+
+def _results_json(data: dict[str, Any]) -> dict[str, Any]:
+    rows = []
+    for r in data["rows"]:
+        d = r.as_dict()
+        d["drill_down"] = data["links"].get(r.group)
+        rows.append(d)
+    return {**{k: data[k] for k in ("by", "filters", "min_responses", "weighted")},
+            "rows": rows, "total": data["total"].as_dict()}
+
+
+async def results_api(request: web.Request) -> web.Response:
+    """Return results by group as JSON."""
+    _, scope = _viewer(request)
+    data = await load_results(request, _filters(request), scope)
+    return web.json_response(_results_json(data))
+
+
+def _page(request: web.Request, template: str, headers: dict[str, str] | None = None,
+          **context: Any) -> web.Response:
+    html = request.app[TEMPLATES].get_template(template).render(**context)
+    return web.Response(text=html, content_type="text/html", headers=headers or _PAGE_HEADERS)
+
+
+async def results_page(request: web.Request) -> web.Response:
+    """Show results as a table and charts, with filters and drill-down links."""
+    who, scope = _viewer(request)
+    filters = _filters(request)
+    data = await load_results(request, filters, scope)
+    min_n = data["min_responses"]
+    rows: list[ResultRow] = data["rows"]
+    if filters.by in results.TIME_GROUPS:
+        labels = [r.group[5:] for r in rows]
+        chart = charts.lines(f"Per {filters.by}: satisfaction and bribe reports (95% intervals)",
+                             labels, [("satisfied (rating 4-5)", "#2b6cb0",
+                                       [r.satisfaction for r in rows]),
+                                      ("reported a bribe", "#c53030", [r.bribe for r in rows])])
+        svgs = [Markup(chart)]
+    else:
+        svgs = [Markup(charts.bars("Satisfied (rating 4 or 5)", [(r.group, r.satisfaction)
+                                                                 for r in rows], min_n)),
+                Markup(charts.bars("Reported a bribe", [(r.group, r.bribe) for r in rows], min_n,
+                                   colour="#c53030"))]
+    crumbs = _breadcrumbs(filters)
+    export = urlencode(filters.query())
+    user = who.user
+    assert user is not None and who.session is not None
+    return _page(request, "results.html", user=user, scope=describe_scope(user.role, user.scope),
+                 data=data, filters=filters, svgs=svgs, crumbs=crumbs, export=export,
+                 groupings=results.GROUPS + results.TIME_GROUPS,
+                 csrf_token=who.session.csrf_token, may_reveal=results.may_reveal(user.role))
+
+
+def _breadcrumbs(filters: Filters) -> list[tuple[str, str]]:
+    """Return (label, link) from the province down to the current level."""
+    base = {k: v for k, v in filters.query().items() if k in ("from", "to")}
+    crumbs = [("Province", "/results?" + urlencode({**base, "by": "district"}))]
+    if filters.service:
+        crumbs.append((f"service: {filters.service}", "/results?" + urlencode(
+            {**base, "by": "district", "service": filters.service})))
+        base["service"] = filters.service
+    if filters.district:
+        base["district"] = filters.district
+        crumbs.append((filters.district, "/results?" + urlencode({**base, "by": "office"})))
+    if filters.office:
+        base["office"] = filters.office
+        crumbs.append((filters.office, "/results?" + urlencode({**base, "by": "official"})))
+    return crumbs
+
+
+# ---------------------------------------------------------------------------- overview
+
+
+async def overview_data(request: web.Request, scope: Scope) -> dict[str, Any]:
+    """Return today's live figures within a scope (satisfaction withheld below the minimum)."""
+    settings = request.app[SETTINGS]
+    min_n = settings.min_responses
+    today = _today(request)
+    cache, clock = request.app[OVERVIEW_CACHE], asyncio.get_running_loop().time()
+    hit = cache.get((scope, today))
+    if hit is not None and clock - hit[0] < settings.overview_interval / 2:
+        return hit[1]
+    start, end = _bounds(today, today, _zone(request))
+    assert start is not None and end is not None
+    counts = await request.app[STORE].overview_counts(today, start, end, scope)
+    row = results.row_of("today", counts.pop("sums"), min_n)
+    data = {"day": today.isoformat(), **counts, "min_responses": min_n,
+            "satisfaction": row.satisfaction.as_dict(),
+            "mean_rating": None if row.mean_rating is None else round(row.mean_rating, 3),
+            "bribe_rate": row.bribe.as_dict()}
+    if len(cache) > 1000:
+        cache.clear()
+    cache[(scope, today)] = (clock, data)
+    return data
+
+
+async def overview_api(request: web.Request) -> web.Response:
+    """Return today's figures as JSON."""
+    _, scope = _viewer(request)
+    return web.json_response(await overview_data(request, scope))
+
+
+async def overview_page(request: web.Request) -> web.Response:
+    """Show today's figures; the page's script keeps them live from the event stream."""
+    who, scope = _viewer(request)
+    user = who.user
+    assert user is not None and who.session is not None
+    return _page(request, "overview.html", _LIVE_HEADERS, user=user,
+                 scope=describe_scope(user.role, user.scope),
+                 data=await overview_data(request, scope), csrf_token=who.session.csrf_token)
+
+
+async def overview_stream(request: web.Request) -> web.StreamResponse:
+    """Send the overview as server-sent events: at once, then whenever a figure changes."""
+    who, scope = _viewer(request)
+    assert who.session is not None
+    store, settings = request.app[STORE], request.app[SETTINGS]
+    stop = request.app[SHUTDOWN]
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-store",
+                                           "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    last, quiet = "", 0.0
+    try:
+        while not stop.is_set():
+            if await store.session(who.session.token_hash, now(request)) is None:
+                await response.write(b"event: signed_out\ndata: {}\n\n")
+                break  # signed out or expired: the stream ends with the session
+            body = json.dumps(await overview_data(request, scope), sort_keys=True)
+            if body != last:
+                await response.write(f"event: overview\ndata: {body}\n\n".encode())
+                last, quiet = body, 0.0
+            elif quiet >= 15:
+                await response.write(b": still here\n\n")  # keeps proxies from closing it
+                quiet = 0.0
+            try:
+                await asyncio.wait_for(stop.wait(), settings.overview_interval)
+            except TimeoutError:
+                quiet += settings.overview_interval
+    except ConnectionResetError:
+        log.debug("overview stream of %s closed by the browser", who.actor)
+    return response
+
+
+async def overview_script(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "overview.js", headers={
+        "Content-Type": "text/javascript", "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff"})
+
+
+# ---------------------------------------------------------------------------- exports
+
+
+def _fmt(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def result_table(data: dict[str, Any]) -> list[list[Any]]:
+    """Return what /results shows as rows of cells (header first, the total last)."""
+    out: list[list[Any]] = [[data["by"], *_RESULT_COLUMNS]]
+    for r in [*data["rows"], data["total"]]:
+        s, b = r.satisfaction, r.bribe
+        out.append([r.group, r.responses, r.rank, _fmt(s.value), _fmt(s.low), _fmt(s.high),
+                    _fmt(r.mean_rating, 3), b.n, _fmt(b.value), _fmt(b.low), _fmt(b.high),
+                    int(r.suppressed)])
+    return out
+
+
+def _csv(rows: list[list[Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerows([["" if c is None else c for c in row] for row in rows])
+    return buffer.getvalue().encode("utf-8-sig")  # the BOM lets spreadsheet programs read Urdu
+
+
+def _xlsx(title: str, rows: list[list[Any]]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title[:31])
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _download(body: bytes, fmt: str, name: str) -> web.Response:
+    content_type = "text/csv; charset=utf-8" if fmt == "csv" else _XLSX
+    return web.Response(body=body, headers={
+        "Content-Type": content_type, "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
+        "X-Content-Type-Options": "nosniff"})
+
+
+async def export_results(request: web.Request) -> web.Response:
+    """Download what /results shows, as CSV or XLSX; audited."""
+    who, scope = _viewer(request)
+    fmt = request.path.rpartition(".")[2]
+    filters = _filters(request)
+    table = result_table(await load_results(request, filters, scope))
+    body = _csv(table) if fmt == "csv" else await asyncio.to_thread(_xlsx, "results", table)
+    await request.app[STORE].audit(who.actor, "export", {
+        "what": "results", "format": fmt, "filters": filters.query(), "rows": len(table) - 1},
+        now(request))
+    return _download(body, fmt, f"rabta-results-by-{filters.by}")
+
+
+async def _response_rows(request: web.Request, scope: Scope, filters: Filters, reveal: bool
+                         ) -> AsyncIterator[list[Any]]:
+    start, end = _bounds(filters.start, filters.end, _zone(request))
+    limit = request.app[SETTINGS].export_max_rows
+    async for r in request.app[STORE].responses(filters, scope, start, end, limit):
+        yield [r["office"], r["ref"], r["district"], r["service"], r["official"], r["visited_at"],
+               r["mobile"] if reveal else phone.mask(r["mobile"]), r["status"],
+               round(1 / r["selection_probability"], 4), r["rating"], r["bribe"]]
+
+
+async def export_responses(request: web.Request) -> web.StreamResponse:
+    """Download one row per answered transaction (oversight only); POST with reveal=1 shows numbers."""
+    who, scope = _viewer(request)
+    user = who.user
+    assert user is not None
+    if not results.may_export_responses(user.role):
+        raise web.HTTPForbidden(text=f"role {user.role.value} may export results, not single "
+                                     f"responses (they would undo small-cell suppression)")
+    if request.method == "POST":
+        form = await request.post()
+        fmt = str(form.get("format", "csv"))
+        reveal = form.get("reveal") == "1"
+        query = {k: str(v) for k, v in form.items() if k not in ("csrf_token", "reveal", "format")}
+    else:
+        fmt, reveal, query = request.path.rpartition(".")[2], False, dict(request.query)
+    if fmt not in ("csv", "xlsx"):
+        raise web.HTTPBadRequest(text="format: csv or xlsx")
+    if reveal and not results.may_reveal(user.role):  # pragma: no cover - only oversight exports
+        raise web.HTTPForbidden(text="your role may not see phone numbers")
+    filters = results.parse_filters(query)
+    store, when = request.app[STORE], now(request)
+    if reveal:
+        await store.audit(who.actor, "reveal", {"what": "phone numbers in a response export",
+                                                "filters": filters.query()}, when)
+    name = f"rabta-responses{'-with-numbers' if reveal else ''}"
+    rows = [_RESPONSE_COLUMNS]
+    if fmt == "xlsx":
+        rows += [r async for r in _response_rows(request, scope, filters, reveal)]
+        body = await asyncio.to_thread(_xlsx, "responses", rows)
+        await store.audit(who.actor, "export", {"what": "responses", "format": fmt,
+                                                "filters": filters.query(), "rows": len(rows) - 1,
+                                                "revealed": reveal}, when)
+        return _download(body, fmt, name)
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{name}.csv"'})
+    await response.prepare(request)
+    await response.write(_csv(rows))
+    count, chunk = 0, []
+    async for r in _response_rows(request, scope, filters, reveal):
+        chunk.append(r)
+        count += 1
+        if len(chunk) >= 2000:
+            await response.write(_csv(chunk).removeprefix(b"\xef\xbb\xbf"))
+            chunk = []
+    if chunk:
+        await response.write(_csv(chunk).removeprefix(b"\xef\xbb\xbf"))
+    await store.audit(who.actor, "export", {"what": "responses", "format": fmt,
+                                            "filters": filters.query(), "rows": count,
+                                            "revealed": reveal}, when)
+    await response.write_eof()
+    return response
+
+
+# ---------------------------------------------------------------------------- wiring
+
+
+async def _on_startup(app: web.Application) -> None:
+    zone = ZoneInfo(app[SETTINGS].timezone)
+    offset = datetime.now(zone).utcoffset() or timedelta()
+    if await app[STORE].set_results_offset(int(offset.total_seconds() // 60)):
+        log.info("results: local day is now UTC%+d min; sums rebuilt",
+                 int(offset.total_seconds() // 60))
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    app[SHUTDOWN].set()  # open event streams end, so shutdown need not wait for them
+
+
+def setup(app: web.Application) -> None:
+    """Add the dashboard's pages, API, event stream and exports."""
+    app[SHUTDOWN] = asyncio.Event()
+    app[OVERVIEW_CACHE] = {}
+    app.on_startup.append(_on_startup)
+    app.on_shutdown.append(_on_shutdown)
+    app.router.add_get("/results", results_page)
+    app.router.add_get("/overview", overview_page)
+    app.router.add_get("/static/overview.js", overview_script)
+    app.router.add_get("/api/v1/results", results_api)
+    app.router.add_get("/api/v1/overview", overview_api)
+    app.router.add_get("/api/v1/overview/stream", overview_stream)
+    for fmt in ("csv", "xlsx"):
+        app.router.add_get(f"/export/results.{fmt}", export_results)
+        app.router.add_get(f"/export/responses.{fmt}", export_responses)
+    app.router.add_post("/export/responses", export_responses)
+
+
+__all__ = ["load_results", "overview_data", "result_table", "setup"]
+
+
+# ---------------------------------------------------------------------------- OpenAPI
+
+
+def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string", **schema}}
+
+
+_FILTERS = [
+    _query("from", "first local day of the visits, YYYY-MM-DD", format="date"),
+    _query("to", "last local day of the visits (included), YYYY-MM-DD", format="date"),
+    *[_query(n, f"only this {n}", maxLength=results.MAX_TEXT) for n in results.GROUPS],
+]
+
+
+def _ok(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def openapi_parts() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the dashboard API's OpenAPI paths and schemas (merged into the intake API's)."""
+    err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    refusals = {"400": {"description": "a filter is wrong (the message names it)", **err},
+                "401": {"description": "not signed in", **err},
+                "403": {"description": "an office API key, or a role that sees no results",
+                        **err}}
+    security: list[dict[str, list[str]]] = [{"session": []}]
+    estimate = {"type": "object", "description": "a share with its 95% Wilson interval; "
+                                                 "all null when suppressed", "properties": {
+        "n": {"type": "integer"}, "value": {"type": "number", "nullable": True},
+        "low": {"type": "number", "nullable": True}, "high": {"type": "number", "nullable": True},
+        "suppressed": {"type": "boolean"}}}
+    row = {"type": "object", "properties": {
+        "group": {"type": "string"}, "responses": {"type": "integer"},
+        "rank": {"type": "integer", "nullable": True,
+                 "description": "by satisfaction, best 1; null below min_responses"},
+        "suppressed": {"type": "boolean"},
+        "satisfaction": {"$ref": "#/components/schemas/Estimate"},
+        "mean_rating": {"type": "number", "nullable": True},
+        "bribe_rate": {"$ref": "#/components/schemas/Estimate"},
+        "drill_down": {"type": "string", "nullable": True,
+                       "description": "the results page one level down"}}}
+    paths = {
+        "/api/v1/results": {"get": {
+            "summary": "Results by group or over time, within the caller's scope",
+            "operationId": "getResults", "security": security,
+            "parameters": [_query("by", "the grouping", enum=[*results.GROUPS,
+                                                              *results.TIME_GROUPS]), *_FILTERS],
+            "responses": {"200": _ok("Results", "rows, then the total"), **refusals}}},
+        "/api/v1/overview": {"get": {
+            "summary": "Today's live figures, within the caller's scope",
+            "operationId": "getOverview", "security": security,
+            "responses": {"200": _ok("Overview", "today's figures"), **refusals}}},
+        "/api/v1/overview/stream": {"get": {
+            "summary": "Server-sent events: `overview` (an Overview) at once and on every "
+                       "change; `signed_out` when the session ends",
+            "operationId": "streamOverview", "security": security,
+            "responses": {"200": {"description": "an event stream",
+                                  "content": {"text/event-stream": {"schema": {
+                                      "type": "string"}}}}, **refusals}}},
+    }
+    schemas = {
+        "Estimate": estimate,
+        "ResultRow": row,
+        "Results": {"type": "object", "properties": {
+            "by": {"type": "string"}, "filters": {"type": "object"},
+            "min_responses": {"type": "integer"},
+            "weighted": {"type": "boolean",
+                         "description": "true when sampling weights (1/p) changed the figures"},
+            "rows": {"type": "array", "items": {"$ref": "#/components/schemas/ResultRow"}},
+            "total": {"$ref": "#/components/schemas/ResultRow"}}},
+        "Overview": {"type": "object", "properties": {
+            "day": {"type": "string", "format": "date"},
+            **{k: {"type": "integer"} for k in ("transactions", "calls", "answered",
+                                                 "completed", "in_progress", "min_responses")},
+            "satisfaction": {"$ref": "#/components/schemas/Estimate"},
+            "mean_rating": {"type": "number", "nullable": True},
+            "bribe_rate": {"$ref": "#/components/schemas/Estimate"}}},
+    }
+    return paths, schemas

@@ -1,0 +1,34 @@
+// Rabta live overview: keep the tiles current from the server-sent event stream.
+// No library, nothing fetched but our own stream (the page's CSP allows only 'self').
+"use strict";
+(function () {
+  const root = document.getElementById("overview");
+  if (!root || !window.EventSource) { return; }
+  const min = root.dataset.min;
+  const status = document.getElementById("status");
+  const pct = (x) => Math.round(100 * x) + "%";
+
+  function show(data) {
+    root.querySelectorAll("[data-field]").forEach((el) => {
+      el.textContent = String(data[el.dataset.field]);
+    });
+    root.querySelectorAll("[data-share]").forEach((el) => {
+      const e = data[el.dataset.share];
+      el.textContent = e.suppressed ? "–" : pct(e.value);
+    });
+    root.querySelectorAll("[data-ci]").forEach((el) => {
+      const e = data[el.dataset.ci];
+      el.textContent = e.suppressed ? "fewer than " + min + " answers"
+        : pct(e.low).slice(0, -1) + "–" + pct(e.high) + ", n=" + e.n;
+    });
+    status.textContent = "Live: updated " + new Date().toLocaleTimeString();
+  }
+
+  const source = new EventSource(root.dataset.stream);
+  source.addEventListener("overview", (event) => show(JSON.parse(event.data)));
+  source.addEventListener("signed_out", () => {
+    source.close();
+    status.textContent = "Signed out: reload the page to sign in again.";
+  });
+  source.onerror = () => { status.textContent = "Connection lost; retrying…"; };
+}());

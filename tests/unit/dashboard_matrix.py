@@ -1,0 +1,33 @@
+"""The dashboard's cells of the role x endpoint matrix in test_web_auth.py (kept apart to merge easily)."""
+
+from __future__ import annotations
+
+DASHBOARD_ROUTES = ["GET /results", "GET /overview", "GET /static/overview.js",
+                    "GET /api/v1/results", "GET /api/v1/overview", "GET /api/v1/overview/stream",
+                    "GET /export/results.csv", "GET /export/results.xlsx",
+                    "GET /export/responses.csv", "GET /export/responses.xlsx",
+                    "POST /export/responses"]
+_PAGES = ["GET /results", "GET /overview", "GET /export/results.csv", "GET /export/results.xlsx",
+          "GET /export/responses.csv", "GET /export/responses.xlsx", "POST /export/responses"]
+_API = ["GET /api/v1/results", "GET /api/v1/overview", "GET /api/v1/overview/stream"]
+_RESPONSES = ["GET /export/responses.csv", "GET /export/responses.xlsx", "POST /export/responses"]
+
+_ANON = {**dict.fromkeys(_PAGES, 302), **dict.fromkeys(_API, 401), "GET /static/overview.js": 200}
+_NONE = {**dict.fromkeys(DASHBOARD_ROUTES, 403), "GET /static/overview.js": 200}
+_ALL = dict.fromkeys(DASHBOARD_ROUTES, 200)
+_SCOPED = {**_ALL, **dict.fromkeys(_RESPONSES, 403)}  # results yes, single responses no
+
+DASHBOARD_EXPECTED: dict[str, dict[str, int]] = {
+    "anonymous": _ANON,
+    "oversight": _ALL,
+    "department": _SCOPED,
+    "district": _SCOPED,
+    "supervisor": _NONE,
+    "telephony": _NONE,
+    "dataentry": _NONE,
+    "dataentry_other_office": _NONE,
+    "apikey": _NONE,  # office keys are for intake only
+    "apikey_other_office": _NONE,
+    "apikey_revoked": _ANON,
+    "apikey_bogus": _ANON,
+}
