@@ -10,7 +10,7 @@ from __future__ import annotations
 ATTEMPT = "RABTA_ATTEMPT"  # our attempt id, set on Originate as __RABTA_ATTEMPT
 LANGUAGE = "RABTA_LANGUAGE"  # ur | pa | en, the language the survey starts in
 NODE = "RABTA_NODE"  # which PBX node placed the call
-RESULT = "RABTA_RESULT"  # set by the flow at the end: completed | partial | opted_out
+RESULT = "RABTA_RESULT"  # set by the flow at the end: completed | partial | opted_out | unreachable
 
 # Asterisk's own variables and functions the flows read or set (not ours: no RABTA_ prefix).
 CHANNEL_LANGUAGE = "CHANNEL(language)"  # picks sounds/<lang>/ for every prompt played

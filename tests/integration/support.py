@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import csv
 import io
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
