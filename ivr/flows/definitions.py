@@ -117,7 +117,8 @@ class Survey:
 
 
 def visit_fragments() -> frozenset[str]:
-    """Return the prompts every visit confirmation may need (office and service ones are optional)."""
+    """Return the prompts of the language menu and the visit confirmation (offices and services
+    have optional fragments of their own, not listed here)."""
     return FIXED_PROMPTS | {day_prompt(d) for d in range(1, 32)} | {month_prompt(m) for m in range(1, 13)}
 
 

@@ -8,7 +8,8 @@ show one call), "not me" (closed for good, one call), a hang-up in every questio
 given are kept; unfinished surveys get their one call-back), the language menu for
 transactions without a language, and recorded complaints: the stored file is real audio
 (the citizen "speaks" with the phone book key `p`), loud by `sox stat`, while a citizen who
-stays silent leaves a silent file. The store must say exactly what each script did.
+stays silent leaves a silent (empty: Asterisk trims silence) file. The store must say
+exactly what each script did.
 """
 
 from __future__ import annotations
@@ -145,9 +146,15 @@ def transaction(case: Case, i: int, number: str, visited: datetime, ref: str = "
 
 
 def rms(path: Path) -> tuple[float, float]:
-    """Return (RMS amplitude, seconds) of a sound file, by `sox FILE -n stat`."""
+    """Return (RMS amplitude, seconds) of a sound file, by `sox FILE -n stat`.
+
+    A file with no samples is (0, 0): Asterisk trims silence off a recording, so a citizen
+    who says nothing leaves an empty wav.
+    """
     out = subprocess.run(["sox", str(path), "-n", "stat"], capture_output=True, text=True,
                          check=True).stderr
+    if re.search(r"Samples read:\s+0\n", out):
+        return 0.0, 0.0
     amp = re.search(r"RMS\s+amplitude:\s+([0-9.]+)", out)
     length = re.search(r"Length \(seconds\):\s+([0-9.]+)", out)
     assert amp and length, out
