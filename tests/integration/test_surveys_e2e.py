@@ -19,6 +19,7 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from support import (
     Citizen,
@@ -176,6 +177,7 @@ async def test_every_bundled_survey_end_to_end(node_settings: Settings,
     assert await store.add_transactions([*txs, *again.values()], visited) == (
         len(txs) + len(again), 0)
     before = carrier_cdr_counts(node_settings)
+    day = visited.astimezone(ZoneInfo(node_settings.timezone)).date()
 
     engine = await run_until_idle(node_settings, store, timeout=1200)
     wait_carrier_idle(node_settings)
@@ -214,10 +216,13 @@ async def test_every_bundled_survey_end_to_end(node_settings: Settings,
         if case.name in expected_prompts and played.get("rating") != expected_prompts[case.name]:
             problems.append(f"{who}: rating prompts {played.get('rating')}")
         sentence = played.get("visit_confirmed", [])
-        if sentence:  # the sentence follows the language's word order
+        if sentence:  # the visit's date, in the language's word order
             lang = case.language or case.stored_language or node_settings.default_language
-            office = "office/" if case.survey != "default" else "visit-our-office"
-            if len(sentence) < 8 or (lang == "en") != sentence[1].startswith(office):
+            # default: an office and a service without fragments ("our office", no service)
+            office, words = ("visit-our-office", 6) if case.survey == "default" else ("office/", 8)
+            if (len(sentence) != words or sentence[-1] != "visit-confirm"
+                    or (lang == "en") != sentence[1].startswith(office)
+                    or not {f"date/day-{day.day}", f"date/month-{day.month}"} <= set(sentence)):
                 problems.append(f"{who}: the confirmation in {lang} was {sentence}")
         if case.status == OPT and (tx.mobile not in dnc or dnc[tx.mobile]["source"] != "optout"):
             problems.append(f"{who}: not on the do-not-call list")
