@@ -8,6 +8,9 @@ server, a classic AGI script, or a scripted fake in unit tests.
 Each answer is handed to `save` the moment it is given, stamped with the survey's id and
 version and the prompts played to get it, so a hang-up keeps what was answered. The opt-out
 key hands over to `opt_out` at once (the do-not-call list), before anything else is played.
+Before the questions: `choose_language` (the language menu, for a transaction without one)
+and, for a survey with `confirm_visit`, the visit confirmation spoken from fragments
+(`ivr.flows.visit`), where "not me" ends the call as unreachable.
 """
 
 from __future__ import annotations
