@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -66,7 +66,6 @@ class Case:
     attempts: int = 1
     closed_reason: str | None = None
     stored_language: str | None = None  # after the call (None: as given)
-    prompts: dict[str, list[str]] = field(default_factory=dict)  # question -> prompts played
     recording: str = ""  # "loud" | "quiet": the complaint file's audio
     again: bool = False  # a second transaction for the same number (after an opt-out)
 
