@@ -49,7 +49,7 @@ async def main(calls: int, concurrency: int) -> None:
         numbers = [f"0300888{i:04d}" for i in range(calls)]
         book = simulator.parse_phonebook(
             "number,action,keys,ring_s,hangup_s\n"
-            + "".join(f"{n},answer,s4s2,,\n" for n in numbers))
+            + "".join(f"{n},answer,s1s4s2,,\n" for n in numbers))
         rootfs.install_phonebook(node.carrier, simulator.render_dialplan(book))
         store = await open_store(home / "bench.db")
         visited = datetime.now(UTC) - timedelta(hours=3)
@@ -70,7 +70,7 @@ async def main(calls: int, concurrency: int) -> None:
     finally:
         cli.asterisk_down(settings, quiet=True)
     completed = sum(1 for r in results if r["status"] == "completed"
-                    and r["answers"] == {"rating": "4", "bribe": "2"})
+                    and r["answers"] == {"visit_confirmed": "1", "rating": "4", "bribe": "2"})
     engine_cpu, pbx_cpu, car_cpu = e1 - e0, p1 - p0, c1 - c0
     print(f"calls: {calls}, completed with both answers: {completed}, "
           f"concurrency: {concurrency}, wall: {t1 - t0:.1f} s")

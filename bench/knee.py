@@ -1,7 +1,7 @@
 """Benchmark: the knee of the dialer on this machine (sustained calls/s, peak concurrent calls).
 
 Steps through offered loads (calls per second). At each level it loads cps x seconds scripted
-citizens who all answer and complete the survey (`s4s2`) over real SIP with RFC 4733 DTMF, runs
+citizens who all answer and complete the survey (`s1s4s2`) over real SIP with RFC 4733 DTMF, runs
 the real engine in this process until idle, and measures: the achieved rate (steady state: the
 spread of the calls' start and end times), the peak number of survey calls on the line, answers
 lost (a citizen whose stored answers differ from the script), failed calls, and the CPU of the
@@ -43,8 +43,8 @@ from ivr.models import Transaction
 from ivr.store import SQLiteStore, open_store
 from ivr.store.sqlite import parse_ts
 
-KEYS = "s4s2"
-EXPECTED = {"rating": "4", "bribe": "2"}
+KEYS = "s1s4s2"
+EXPECTED = {"visit_confirmed": "1", "rating": "4", "bribe": "2"}
 CORES = os.cpu_count() or 1
 NODE = dict(node="rabta-knee", sip_port=5360, carrier_sip_port=5370, ami_port=5338,
             agi_port=4873, rtp_start=40000)

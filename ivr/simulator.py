@@ -7,7 +7,8 @@ simulated citizen is pure Asterisk: real SIP, real RTP, RFC 4733 DTMF.
 Phone book format (docs/ARCHITECTURE.md): `number,action,keys,ring_s,hangup_s`.
 - action: answer | busy | no_answer | congestion | reject
 - keys: a digit is pressed; `w` waits one second; `s` waits until the engine's prompt has
-  finished (the line falls silent); `h` hangs up there and then.
+  finished (the line falls silent); `p` speaks (plays a short bundled Asterisk recording
+  into the call, e.g. to answer a recorded-complaint question); `h` hangs up there and then.
 """
 
 from __future__ import annotations
@@ -23,13 +24,16 @@ from ivr import phone
 from ivr.errors import InputError, InvalidNumber
 
 ACTIONS = ("answer", "busy", "no_answer", "congestion", "reject")
-KEY_CHARS = frozenset("0123456789*#wsh")
+KEY_CHARS = frozenset("0123456789*#wshp")
 COLUMNS = ("number", "action", "keys", "ring_s", "hangup_s")
 
 # A citizen "waits for the question to end": 700 ms of silence, once, for at most 45 s (a
 # greeting, the opt-out hint and an Urdu question together run past 20 s).
 WAIT_FOR_PROMPT_END = "WaitForSilence(700,1,45)"
 DTMF_DURATION_MS = 250
+# What a citizen "says" at `p`: a 3 s recording of speech in every Asterisk's core sounds
+# ("weasels have eaten our phone system"), loud enough for a recording to be far from silent.
+SPEECH_SOUND = "tt-weasels"
 LINGER_S = 120  # after the script, the citizen stays on the line until the engine hangs up
 
 
@@ -128,6 +132,8 @@ def _steps(c: Citizen) -> list[str]:
             steps.append("Wait(1)")
         elif key == "s":
             steps.append(WAIT_FOR_PROMPT_END)
+        elif key == "p":
+            steps.append(f"Playback({SPEECH_SOUND})")
         elif key == "h":
             steps.append("Hangup(16)")
             return steps

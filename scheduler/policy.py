@@ -260,10 +260,11 @@ def after_attempt(
 def after_survey(result: TxStatus, attempts: int, callbacks_used: int, now: datetime,
                  rules: RetryRules) -> tuple[TxStatus, datetime | None]:
     """Decide what follows an answered call: keep a final result or schedule a call-back."""
-    if result in (TxStatus.COMPLETED, TxStatus.OPTED_OUT):
-        return result, None
+    if result in (TxStatus.COMPLETED, TxStatus.OPTED_OUT, TxStatus.UNREACHABLE):
+        return result, None  # unreachable: "not me", a shared or wrong phone; never again
     if result is not TxStatus.PARTIAL:
-        raise ValueError(f"{result!r} is not a survey result (completed, opted_out or partial)")
+        raise ValueError(f"{result!r} is not a survey result "
+                         f"(completed, opted_out, unreachable or partial)")
     if (callbacks_used < rules.partial_callbacks
             and attempts < rules.max_attempts + rules.partial_callbacks):
         return TxStatus.SCHEDULED, now + timedelta(seconds=rules.callback_delay)

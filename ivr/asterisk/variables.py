@@ -10,7 +10,7 @@ from __future__ import annotations
 ATTEMPT = "RABTA_ATTEMPT"  # our attempt id, set on Originate as __RABTA_ATTEMPT
 LANGUAGE = "RABTA_LANGUAGE"  # ur | pa | en, the language the survey starts in
 NODE = "RABTA_NODE"  # which PBX node placed the call
-RESULT = "RABTA_RESULT"  # set by the flow at the end: completed | partial | opted_out
+RESULT = "RABTA_RESULT"  # set by the flow at the end: completed | partial | opted_out | unreachable
 # Click-to-call (ivr.directcalls): set on the Originate to the official's own phone, never
 # inherited (no '__'), so only the official's channel carries them.
 CALL = "RABTA_CALL"  # our direct call id

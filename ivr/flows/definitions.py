@@ -21,6 +21,7 @@ from typing import Any
 
 from ivr.audio import load_manifest
 from ivr.errors import ConfigError, FlowError
+from ivr.flows.visit import FIXED_PROMPTS, day_prompt, month_prompt
 
 SURVEYS_DIR = Path(__file__).resolve().parents[2] / "surveys"
 END = "end"  # the branch target that finishes the survey
@@ -33,7 +34,7 @@ MAX_RECORD_S = 600.0
 
 _SURVEY_FIELDS = frozenset({
     "id", "version", "title", "service", "services", "intro", "thanks", "invalid",
-    "replay_key", "optout_key", "optout_prompt", "retries", "questions"})
+    "replay_key", "optout_key", "optout_prompt", "retries", "confirm_visit", "questions"})
 _COMMON_FIELDS = frozenset({"id", "prompt", "type", "next", "no_answer", "required"})
 _KEY_FIELDS = _COMMON_FIELDS | {"keys", "retries"}
 _RECORD_FIELDS = _COMMON_FIELDS | {"max_seconds", "silence_seconds", "beep"}
@@ -89,6 +90,7 @@ class Survey:
     optout_key: str = ""  # "" : no opt-out key
     optout_prompt: str = "optout-confirm"
     retries: int | None = None
+    confirm_visit: bool = False  # ask "you visited <office> on <date>...; 1 correct, 2 not me" first
     source: str = field(default="", compare=False)  # the file it came from
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # "id", "services"
 
@@ -109,7 +111,15 @@ class Survey:
         ids = {*self.intro, self.thanks, self.invalid, *(q.prompt for q in self.questions)}
         if self.optout_key:
             ids.add(self.optout_prompt)
+        if self.confirm_visit:
+            ids |= visit_fragments()
         return ids
+
+
+def visit_fragments() -> frozenset[str]:
+    """Return the prompts of the language menu and the visit confirmation (offices and services
+    have optional fragments of their own, not listed here)."""
+    return FIXED_PROMPTS | {day_prompt(d) for d in range(1, 32)} | {month_prompt(m) for m in range(1, 13)}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -349,6 +359,15 @@ def parse_survey(text: str, source: str, prompts: Collection[str] | None = None,
         optout_prompt = c.prompt(data.get("optout_prompt", optout_prompt), ("optout_prompt",),
                                  "optout_prompt")
     retries = c.integer(data, "retries", (), 0, MAX_RETRIES) if "retries" in data else None
+    confirm_visit = data.get("confirm_visit", False)
+    if not isinstance(confirm_visit, bool):
+        c.error(("confirm_visit",), "`confirm_visit` must be true or false")
+        confirm_visit = False
+    elif confirm_visit and prompts is not None:
+        missing = sorted(visit_fragments() - set(prompts))
+        if missing:
+            c.error(("confirm_visit",), f"confirm_visit needs prompts not in prompts/manifest.toml: "
+                                       f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
 
     questions = _questions(c, data, {"replay_key": replay_key, "optout_key": optout_key})
     if questions:
@@ -358,7 +377,8 @@ def parse_survey(text: str, source: str, prompts: Collection[str] | None = None,
     survey = Survey(
         id=sid, version=version, services=services, questions=tuple(questions), title=title,
         intro=intro, thanks=thanks, invalid=invalid, replay_key=replay_key,
-        optout_key=optout_key, optout_prompt=optout_prompt, retries=retries, source=source,
+        optout_key=optout_key, optout_prompt=optout_prompt, retries=retries,
+        confirm_visit=confirm_visit, source=source,
         lines={"id": c.index.line(("id",)),
                "services": c.index.line(("services",) if "services" in data else ("service",))})
     return survey, []

@@ -2,9 +2,11 @@
 
 Wiring between the channel, the survey runner and the store: it reads our attempt id from the
 AGI arguments, records the call as answered, picks the survey definition for the transaction's
-service (the `default` one for any other), runs it saving each answer at once (stamped with the
-definition's id and version), puts the number on the do-not-call list if the citizen presses
-the opt-out key, and closes the attempt with completed, partial or opted_out whatever way the
+service (the `default` one for any other), asks the citizen's language when the transaction has
+none (and stores the choice), composes the visit confirmation from the transaction, runs the
+survey saving each answer at once (stamped with the definition's id and version), puts the
+number on the do-not-call list if the citizen presses the opt-out key, and closes the attempt
+with completed, partial, opted_out or unreachable (closed_reason `not_me`) whatever way the
 call ends.
 """
 
@@ -14,13 +16,15 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from ivr.asterisk.agi.channel import Channel
 from ivr.calls import CallRegistry
 from ivr.config import Settings
 from ivr.errors import AGIProtocolError, CallerHungUp
-from ivr.flows.definitions import SurveyBook, load_surveys
-from ivr.flows.survey import Answered, SurveyState, run_survey
+from ivr.flows.definitions import SurveyBook, known_prompts, load_surveys
+from ivr.flows.survey import Answered, SurveyState, choose_language, run_survey
+from ivr.flows.visit import NOT_ME_REASON, visit_prompts
 from ivr.models import TxStatus
 from ivr.store import SQLiteStore
 
@@ -48,6 +52,7 @@ class SurveySessions:
         # Loaded once, at start: a broken definition stops the engine before any call.
         self.surveys = surveys if surveys is not None else load_surveys()
         self.clock = clock
+        self.prompts = known_prompts()  # fragments that exist: offices without one are skipped
 
     async def __call__(self, channel: Channel) -> None:
         """Run the survey for the attempt named in the first AGI argument."""
@@ -82,10 +87,22 @@ class SurveySessions:
                      "added to" if added else "already on")
 
         try:
+            if ctx.language is None:
+                chosen = await choose_language(channel, tries=self.settings.question_tries,
+                                               timeout_s=self.settings.digit_timeout)
+                if chosen is not None:
+                    language = chosen
+                    await self.store.set_language(ctx.transaction_id, chosen, self.clock())
+                log.info("attempt %d: language %s (%s)", attempt_id, language,
+                         "chosen" if chosen else "default: no choice")
+            visit = visit_prompts(
+                ctx.office, ctx.service,
+                ctx.visited_at.astimezone(ZoneInfo(self.settings.timezone)).date(), language,
+                self.prompts)
             await run_survey(channel, survey, save, state, language=language,
                              tries=self.settings.question_tries,
                              timeout_s=self.settings.digit_timeout, opt_out=opt_out,
-                             recording_name=f"rabta-{attempt_id}")
+                             recording_name=f"rabta-{attempt_id}", visit=visit)
             await channel.hangup()
         except CallerHungUp:
             log.info("attempt %d: citizen hung up after %d answer(s)", attempt_id,
@@ -93,15 +110,16 @@ class SurveySessions:
         finally:
             result = state.result(survey)
             # Shielded: the result must land even if the server is shutting down.
-            await asyncio.shield(self._finish(attempt_id, result))
+            await asyncio.shield(self._finish(attempt_id, result,
+                                              NOT_ME_REASON if state.not_me else None))
             self.calls.session_ended(attempt_id)
             log.info("attempt %d: survey %s", attempt_id, result)
 
-    async def _finish(self, attempt_id: int, result: TxStatus) -> None:
+    async def _finish(self, attempt_id: int, result: TxStatus, reason: str | None) -> None:
         now = self.clock()
         status, when = result, None
         if self.next_step is not None:
             attempts, callbacks = await self.store.attempt_counts(attempt_id)
             status, when = self.next_step(result, attempts, callbacks, now)
         await self.store.finish_call(attempt_id, result, now, next_status=status,
-                                     next_try_at=when)
+                                     next_try_at=when, closed_reason=reason)

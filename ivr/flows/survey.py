@@ -8,19 +8,23 @@ server, a classic AGI script, or a scripted fake in unit tests.
 Each answer is handed to `save` the moment it is given, stamped with the survey's id and
 version and the prompts played to get it, so a hang-up keeps what was answered. The opt-out
 key hands over to `opt_out` at once (the do-not-call list), before anything else is played.
+Before the questions: `choose_language` (the language menu, for a transaction without one)
+and, for a survey with `confirm_visit`, the visit confirmation spoken from fragments
+(`ivr.flows.visit`), where "not me" ends the call as unreachable.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from ivr.asterisk import variables as V
 from ivr.asterisk.agi.channel import Channel
 from ivr.audio import SOUND_DIR
 from ivr.errors import AGICommandError, CallerHungUp
-from ivr.flows.definitions import END, RECORD, Question, Survey
+from ivr.flows.definitions import ALLOWED_KEYS, END, RECORD, Question, Survey
+from ivr.flows.visit import CONFIRM_KEYS, LANGUAGE_KEYS, LANGUAGE_MENU, NOT_ME, NOT_ME_PROMPT, VISIT_QUESTION
 from ivr.models import TxStatus
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,7 @@ MAX_REPLAYS = 3  # replay-key presses honoured per question; after that the key 
 MAX_STEPS = 50  # questions asked in one call at most, so a looping survey cannot hold a line
 RECORDING_FORMAT = "wav"
 RECORDING_STOP_KEYS = "#"
+ANY_KEY = "".join(sorted(ALLOWED_KEYS))  # escape digits while a fragment of a question plays
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +59,12 @@ class SurveyState:
     current: str | None = None  # the question being asked, END once finished
     missed: set[str] = field(default_factory=set)  # required questions left unanswered
     opted_out: bool = False
+    not_me: bool = False  # the visit confirmation was answered "not me": a shared or wrong phone
 
     def result(self, survey: Survey) -> TxStatus:
-        """Return opted_out, completed (every required question on the way answered) or partial.
+        """Return opted_out, unreachable ("not me"), completed or partial.
+
+        Completed: every required question on the way was answered.
 
         From where the call stopped, the rest of the way is followed through the answers
         already given (a call-back may have answered them) and the no-answer branches: an
@@ -64,6 +72,8 @@ class SurveyState:
         """
         if self.opted_out:
             return TxStatus.OPTED_OUT
+        if self.not_me:
+            return TxStatus.UNREACHABLE  # the citizen who visited is not on this phone
         if self.missed:
             return TxStatus.PARTIAL
         qid = survey.start if self.current is None else self.current
@@ -106,19 +116,39 @@ def tries_for(survey: Survey, q: Question, default_tries: int) -> int:
     return max(1, default_tries)
 
 
+async def _say(channel: Channel, preamble: Sequence[str], played: list[str]) -> str:
+    """Play prompts that lead up to a question; return a key pressed meanwhile, or "".
+
+    A fragment that cannot be played (missing in this language) is skipped: the call goes on.
+    """
+    for prompt in preamble:
+        played.append(prompt)
+        try:
+            key = await channel.stream_file(sound(prompt), ANY_KEY)
+        except AGICommandError as exc:
+            log.warning("prompt %s: cannot play it, skipped: %s", prompt, exc)
+            continue
+        if key:
+            return key
+    return ""
+
+
 async def ask(channel: Channel, survey: Survey, q: Question, *, tries: int,
-              timeout_s: float) -> Asked:
+              timeout_s: float, preamble: Sequence[str] = ()) -> Asked:
     """Ask one key question until a valid key, the opt-out key, or `tries` runs out.
 
     The replay key asks again without using up a try (MAX_REPLAYS times); an invalid key
     plays the survey's `invalid` prompt before the next try, silence just asks again.
+    preamble: prompts played before the question's own on every try (a key cuts them short).
     """
     played: list[str] = []
     replays = 0
     n = 0
     while n < tries:
-        played.append(q.prompt)
-        key = await channel.get_digits(sound(q.prompt), 1, timeout_s)
+        key = await _say(channel, preamble, played)
+        if not key:
+            played.append(q.prompt)
+            key = await channel.get_digits(sound(q.prompt), 1, timeout_s)
         if key and key == survey.optout_key:
             return Asked(None, tuple(played), opted_out=True)
         if key and key == survey.replay_key and replays < MAX_REPLAYS:
@@ -169,17 +199,78 @@ async def record(channel: Channel, survey: Survey, q: Question, name: str, save:
     return answered.value
 
 
+async def choose_language(channel: Channel, *, tries: int = 2, timeout_s: float = 5.0,
+                          menu: Sequence[str] = ("ur", "pa", "en")) -> str | None:
+    """Ask the citizen's language: 1 Urdu, 2 Punjabi, 3 English; None if no valid key came.
+
+    The menu prompt is played once in each language, each saying its own option ("for
+    Urdu press 1" in Urdu ...); a key cuts it short. Silence or an invalid key asks again,
+    `tries` times in all. The caller falls back to its default language on None.
+    """
+    for n in range(1, tries + 1):
+        key = ""
+        for i, lang in enumerate(menu):
+            await channel.set_variable(V.CHANNEL_LANGUAGE, lang)
+            if i < len(menu) - 1:
+                key = await channel.stream_file(sound(LANGUAGE_MENU), ANY_KEY) or ""
+            else:
+                key = await channel.get_digits(sound(LANGUAGE_MENU), 1, timeout_s)
+            if key:
+                break
+        if key in LANGUAGE_KEYS:
+            return LANGUAGE_KEYS[key]
+        log.info("language menu: %s (try %d of %d)", f"invalid key {key!r}" if key else "no key",
+                 n, tries)
+    return None
+
+
+async def _opted_out(channel: Channel, survey: Survey, state: SurveyState, where: str,
+                     opt_out: OptOut | None) -> TxStatus:
+    """Put the citizen on the do-not-call list, say so, and return opted_out."""
+    log.info("question %s: opt-out key pressed", where)
+    state.opted_out = True
+    if opt_out is not None:
+        await opt_out()
+    await channel.set_variable(V.RESULT, TxStatus.OPTED_OUT.value)
+    await channel.stream_file(sound(survey.optout_prompt))
+    return TxStatus.OPTED_OUT
+
+
+def visit_question(prompt: str) -> Question:
+    """Return the visit confirmation as a key question (1 correct, 2 not me; not required)."""
+    return Question(id=VISIT_QUESTION, prompt=prompt, keys=CONFIRM_KEYS, required=False)
+
+
 async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: SurveyState,
                      *, language: str, tries: int = 2, timeout_s: float = 5.0,
-                     opt_out: OptOut | None = None, recording_name: str = "rabta") -> TxStatus:
-    """Play the intro, walk the questions by their branches, thank; return the result.
+                     opt_out: OptOut | None = None, recording_name: str = "rabta",
+                     visit: Sequence[str] = ()) -> TxStatus:
+    """Play the intro, confirm the visit, walk the questions by their branches, thank.
 
-    tries: how often a question is asked when its definition does not say (settings
-    question_tries); recording_name: the start of recording file names (e.g. the attempt).
+    Returns the result. tries: how often a question is asked when its definition does not
+    say (settings question_tries); recording_name: the start of recording file names (e.g.
+    the attempt); visit: the confirmation's prompt ids (`ivr.flows.visit.visit_prompts`),
+    asked after the intro when the survey has `confirm_visit`: "not me" (2) ends the call
+    as unreachable, silence goes on with the questions.
     """
     await channel.set_variable(V.CHANNEL_LANGUAGE, language)
     for prompt in survey.intro:
         await channel.stream_file(sound(prompt))
+    if survey.confirm_visit and visit:
+        q = visit_question(visit[-1])
+        asked = await ask(channel, survey, q, tries=tries_for(survey, q, tries),
+                          timeout_s=timeout_s, preamble=visit[:-1])
+        if asked.opted_out:
+            return await _opted_out(channel, survey, state, q.id, opt_out)
+        if asked.key is not None:
+            state.answers[q.id] = asked.key
+            await save(Answered(survey.id, survey.version, q.id, asked.key, asked.prompts))
+            if asked.key == NOT_ME:
+                log.info("visit confirmation: not me (a shared or wrong phone)")
+                state.not_me = True
+                await channel.set_variable(V.RESULT, state.result(survey).value)
+                await channel.stream_file(sound(NOT_ME_PROMPT))
+                return state.result(survey)
     qid = survey.start
     steps = 0
     while qid != END:
@@ -198,13 +289,7 @@ async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: 
         asked = await ask(channel, survey, q, tries=tries_for(survey, q, tries),
                           timeout_s=timeout_s)
         if asked.opted_out:
-            log.info("question %s: opt-out key pressed", q.id)
-            state.opted_out = True
-            if opt_out is not None:
-                await opt_out()
-            await channel.set_variable(V.RESULT, TxStatus.OPTED_OUT.value)
-            await channel.stream_file(sound(survey.optout_prompt))
-            return TxStatus.OPTED_OUT
+            return await _opted_out(channel, survey, state, q.id, opt_out)
         if asked.key is None:
             if q.required:
                 state.missed.add(q.id)

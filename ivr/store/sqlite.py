@@ -512,11 +512,13 @@ class SQLiteStore(AccountsMixin, CasesMixin, ResultsMixin):
 
     async def finish_call(self, attempt_id: int, result: TxStatus, now: datetime,
                           cause: int | None = None, *, next_status: TxStatus | None = None,
-                          next_try_at: datetime | None = None) -> bool:
+                          next_try_at: datetime | None = None,
+                          closed_reason: str | None = None) -> bool:
         """End an answered attempt with the survey's result; False if it was already ended.
 
         next_status (default: the result itself) lets policy schedule a call-back for an
-        unfinished survey; it counts as one of the transaction's call-backs.
+        unfinished survey; it counts as one of the transaction's call-backs. closed_reason
+        says why a transaction closed (e.g. `not_me`: a shared or wrong phone).
         """
         stamp = ts(now)
         status = next_status or result
@@ -530,12 +532,21 @@ class SQLiteStore(AccountsMixin, CasesMixin, ResultsMixin):
                 callback = 1 if status is TxStatus.SCHEDULED else 0
                 await db.execute(
                     "UPDATE transactions SET status = ?, updated_at = ?, "
-                    "callbacks = callbacks + ?, next_try_at = COALESCE(?, next_try_at) "
+                    "callbacks = callbacks + ?, next_try_at = COALESCE(?, next_try_at), "
+                    "closed_reason = COALESCE(?, closed_reason) "
                     "WHERE id = (SELECT transaction_id FROM attempts WHERE id = ?) "
                     f"AND status NOT IN {_FINAL}",
                     (status.value, stamp, callback, ts(next_try_at) if next_try_at else None,
-                     attempt_id))
+                     closed_reason, attempt_id))
         return changed
+
+    async def set_language(self, transaction_id: int, language: str, now: datetime) -> bool:
+        """Store the language a citizen chose on the call; False if the transaction is unknown."""
+        async with self._write() as db:
+            cur = await db.execute(
+                "UPDATE transactions SET language = ?, updated_at = ? WHERE id = ?",
+                (language, ts(now), transaction_id))
+            return cur.rowcount == 1
 
     async def attempt_counts(self, attempt_id: int) -> tuple[int, int]:
         """Return (attempts, call-backs used) of the transaction an attempt belongs to."""

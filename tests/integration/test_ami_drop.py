@@ -29,7 +29,7 @@ FINAL = {"completed", "partial", "unreachable"}
 async def test_cutting_ami_mid_originate_never_dials_an_attempt_twice(
         node_settings: Settings, store: SQLiteStore) -> None:
     citizens = (
-        [Citizen(f"0300777{i:04d}", "answer", "s3s2", ring_s="4") for i in range(12)]
+        [Citizen(f"0300777{i:04d}", "answer", "s1s3s2", ring_s="4") for i in range(12)]
         + [Citizen(f"0300777{i:04d}", "no_answer", ring_s="3") for i in range(12, 18)]
         + [Citizen(f"0300777{i:04d}", "busy") for i in range(18, 22)]
     )
@@ -68,8 +68,8 @@ async def test_cutting_ami_mid_originate_never_dials_an_attempt_twice(
             problems.append(f"{citizen.number}: carrier saw {dialled}, store {r['attempts']}")
         if r["status"] not in FINAL:
             problems.append(f"{citizen.number}: left in {r['status']}")
-        if citizen.action == "answer" and r["answered"] and r["answers"] != {"rating": "3",
-                                                                              "bribe": "2"}:
+        want = {"visit_confirmed": "1", "rating": "3", "bribe": "2"}
+        if citizen.action == "answer" and r["answered"] and r["answers"] != want:
             problems.append(f"{citizen.number}: answers {r['answers']}")
     assert not problems, "\n".join(problems)
     answered = [results[t.ref] for t, c in zip(txs, citizens, strict=True) if c.action == "answer"]

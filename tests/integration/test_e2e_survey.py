@@ -6,6 +6,8 @@ after N seconds, a ring delay, invalid keys and silence. The store must say exac
 phone book scripted: status, attempt count, last outcome and every answer. The carrier's own
 CDRs must show each number dialled exactly as many times as the store has attempts.
 An answered but unfinished survey (partial) gets its one call-back, so it shows 2 attempts.
+Every answering citizen first confirms the visit (`s1`); the survey flows themselves, branch by
+branch, are driven in test_surveys_e2e.py.
 """
 
 from __future__ import annotations
@@ -23,28 +25,33 @@ from ivr.config import Settings
 from ivr.store import SQLiteStore
 
 C, P, U = "completed", "partial", "unreachable"
+OK = {"visit_confirmed": "1"}  # every answering citizen first confirms the visit (key 1)
 # citizen, expected status, attempts, last outcome, answers
 CASES: list[tuple[Citizen, str, int, str, dict[str, str]]] = [
-    *[(Citizen(f"0300555{i:04d}", "answer", f"s{r}s{b}"), C, 1, "answered",
-       {"rating": str(r), "bribe": str(b)})
+    *[(Citizen(f"0300555{i:04d}", "answer", f"s1s{r}s{b}"), C, 1, "answered",
+       {**OK, "rating": str(r), "bribe": str(b)})
       for i, (r, b) in enumerate([(5, 2), (4, 2), (1, 1), (3, 2), (2, 1), (5, 1), (4, 1),
                                   (3, 1), (2, 2), (1, 2), (5, 2), (4, 2)])],
-    (Citizen("+923005550100", "answer", "s7s4s2"), C, 1, "answered",  # invalid, then valid
-     {"rating": "4", "bribe": "2"}),
-    (Citizen("03005550101", "answer", "swwwwws3s2"), C, 1, "answered",  # silence: asked again
-     {"rating": "3", "bribe": "2"}),
-    (Citizen("03005550102", "answer", "s4sh"), P, 2, "answered", {"rating": "4"}),  # hangs up
+    (Citizen("+923005550100", "answer", "s1s7s4s2"), C, 1, "answered",  # invalid, then valid
+     {**OK, "rating": "4", "bribe": "2"}),
+    (Citizen("03005550101", "answer", "s1swwwwws3s2"), C, 1, "answered",  # silence: asked again
+     {**OK, "rating": "3", "bribe": "2"}),
+    (Citizen("03005550102", "answer", "s1s4sh"), P, 2, "answered", {**OK, "rating": "4"}),  # hangs up
     (Citizen("03005550103", "answer", "", hangup_s="2"), P, 2, "answered", {}),  # in greeting
-    (Citizen("03005550104", "answer", "s7s8s2"), P, 2, "answered", {"bribe": "2"}),  # 2 invalid
-    (Citizen("03005550105", "answer", "s5s1", ring_s="3"), C, 1, "answered",
-     {"rating": "5", "bribe": "1"}),
+    (Citizen("03005550104", "answer", "s1s7s8s2"), P, 2, "answered", {**OK, "bribe": "2"}),  # 2 invalid
+    (Citizen("03005550105", "answer", "s1s5s1", ring_s="3"), C, 1, "answered",
+     {**OK, "rating": "5", "bribe": "1"}),
     (Citizen("03005550106", "answer", ""), P, 2, "answered", {}),  # answers, never presses
-    (Citizen("+923005550107", "answer", "sw1s2"), C, 1, "answered", {"rating": "1", "bribe": "2"}),
-    (Citizen("03005550108", "answer", "s2sw1"), C, 1, "answered", {"rating": "2", "bribe": "1"}),
-    (Citizen("03005550109", "answer", "s3s2", ring_s="1"), C, 1, "answered",
-     {"rating": "3", "bribe": "2"}),
-    (Citizen("03005550110", "answer", "s5s2"), C, 1, "answered", {"rating": "5", "bribe": "2"}),
-    (Citizen("03005550111", "answer", "s1s1"), C, 1, "answered", {"rating": "1", "bribe": "1"}),
+    (Citizen("+923005550107", "answer", "s1sw1s2"), C, 1, "answered",
+     {**OK, "rating": "1", "bribe": "2"}),
+    (Citizen("03005550108", "answer", "s1s2sw1"), C, 1, "answered",
+     {**OK, "rating": "2", "bribe": "1"}),
+    (Citizen("03005550109", "answer", "s1s3s2", ring_s="1"), C, 1, "answered",
+     {**OK, "rating": "3", "bribe": "2"}),
+    (Citizen("03005550110", "answer", "s1s5s2"), C, 1, "answered",
+     {**OK, "rating": "5", "bribe": "2"}),
+    (Citizen("03005550111", "answer", "s1s1s1"), C, 1, "answered",
+     {**OK, "rating": "1", "bribe": "1"}),
     (Citizen("03005550200", "busy"), U, 3, "busy", {}),
     (Citizen("+923005550201", "busy"), U, 3, "busy", {}),
     (Citizen("03005550202", "no_answer", ring_s="2"), U, 3, "no_answer", {}),

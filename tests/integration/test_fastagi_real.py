@@ -62,7 +62,7 @@ async def _bad_attempt_id(port: int) -> bytes:
 
 async def test_real_calls_complete_while_bad_clients_hit_the_port(
         node_settings: Settings, store: SQLiteStore) -> None:
-    citizens = [Citizen(f"0300666{i:04d}", "answer", "s4s2") for i in range(3)]
+    citizens = [Citizen(f"0300666{i:04d}", "answer", "s1s4s2") for i in range(3)]
     install_phonebook(node_settings, citizens)
     txs = transactions_for(citizens, "agi")
     await store.add_transactions(txs, txs[0].visited_at)
@@ -99,7 +99,8 @@ async def test_real_calls_complete_while_bad_clients_hit_the_port(
         await engine.close()
     results = {r["ref"]: r for r in await store.results()}
     assert [results[t.ref]["status"] for t in txs] == ["completed"] * len(txs)
-    assert all(results[t.ref]["answers"] == {"rating": "4", "bribe": "2"} for t in txs)
+    assert all(results[t.ref]["answers"] == {"visit_confirmed": "1", "rating": "4", "bribe": "2"}
+               for t in txs)
     stats = engine.agi.stats
     assert stats.dropped >= 20
     assert stats.bad_headers >= 5 + 2

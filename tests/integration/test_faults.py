@@ -46,7 +46,7 @@ def _citizens(prefix: str) -> list[Citizen]:
         if i % 10 == 9:
             out.append(Citizen(number, "busy"))
         else:
-            out.append(Citizen(number, "answer", "s1s2", ring_s=str(1 + i % 3)))
+            out.append(Citizen(number, "answer", "s1s1s2", ring_s=str(1 + i % 3)))
     return out
 
 

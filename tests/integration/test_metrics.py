@@ -13,7 +13,7 @@ from ivr.web.app import create_app
 
 
 async def test_metrics_count_real_calls(node_settings: Settings, store: SQLiteStore) -> None:
-    citizens = [Citizen("03008880001", "answer", "s5s2"), Citizen("03008880002", "busy")]
+    citizens = [Citizen("03008880001", "answer", "s1s5s2"), Citizen("03008880002", "busy")]
     install_phonebook(node_settings, citizens)
     txs = transactions_for(citizens, "metrics")
     await store.add_transactions(txs, txs[0].visited_at)

@@ -18,7 +18,7 @@ from ivr.store import SQLiteStore
 
 
 async def test_only_the_days_sample_is_dialled(node_settings: Settings, store: SQLiteStore) -> None:
-    citizens = [Citizen(f"0301666{i:04d}", "answer", "s5s2") for i in range(16)]
+    citizens = [Citizen(f"0301666{i:04d}", "answer", "s1s5s2") for i in range(16)]
     install_phonebook(node_settings, citizens)
     txs = transactions_for(citizens, "sample")  # four offices, five officials
     await store.add_transactions(txs, txs[0].visited_at)

@@ -36,9 +36,9 @@ def trunked(node_settings: Settings) -> Iterator[Settings]:
 
 async def test_calls_take_their_operators_trunk_within_its_channels(
         trunked: Settings, store: SQLiteStore) -> None:
-    jazz = [Citizen(f"0300444{i:04d}", "answer", "s3s2") for i in range(6)]
-    zong = [Citizen(f"0311444{i:04d}", "answer", "s3s2") for i in range(3)]
-    ufone = [Citizen(f"0333444{i:04d}", "answer", "s3s2") for i in range(4)]
+    jazz = [Citizen(f"0300444{i:04d}", "answer", "s1s3s2") for i in range(6)]
+    zong = [Citizen(f"0311444{i:04d}", "answer", "s1s3s2") for i in range(3)]
+    ufone = [Citizen(f"0333444{i:04d}", "answer", "s1s3s2") for i in range(4)]
     citizens = jazz + zong + ufone
     install_phonebook(trunked, citizens)
     txs = transactions_for(citizens, "trunks")

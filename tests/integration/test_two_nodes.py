@@ -39,7 +39,7 @@ def second_node(node_settings: Settings) -> Iterator[Settings]:
 
 async def test_work_flows_to_the_surviving_node(node_settings: Settings, second_node: Settings,
                                                 store: SQLiteStore) -> None:
-    citizens = [Citizen(f"0302555{i:04d}", "answer", "s2s2", ring_s="1") for i in range(N)]
+    citizens = [Citizen(f"0302555{i:04d}", "answer", "s1s2s2", ring_s="1") for i in range(N)]
     for s in (node_settings, second_node):
         install_phonebook(s, citizens)
     txs = transactions_for(citizens, "twonode")
@@ -64,7 +64,8 @@ async def test_work_flows_to_the_surviving_node(node_settings: Settings, second_
 
     results = {r["ref"]: r for r in await store.results()}
     assert {r["status"] for r in results.values()} == {"completed"}, results
-    assert all(r["answers"] == {"rating": "2", "bribe": "2"} for r in results.values())
+    assert all(r["answers"] == {"visit_confirmed": "1", "rating": "2", "bribe": "2"}
+               for r in results.values())
     by_node = await _answered_by_node(store)
     survivor = f"{second_node.node}-pbx"
     assert by_node[survivor] > by_node.get(f"{node_settings.node}-pbx", 0)

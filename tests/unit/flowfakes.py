@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ivr.asterisk import variables as V
-from ivr.errors import CallerHungUp
+from ivr.errors import AGICommandError, CallerHungUp
 from ivr.flows.survey import Answered
 
 Script = list[str | type[CallerHungUp]]
@@ -21,12 +21,18 @@ class FakeChannel:
     simulator does); without it, an unscripted question fails the test.
     `hangup_at`: a sound whose playback the citizen hangs up during (stream_file raises).
     `record_raises`: what RECORD FILE does instead of returning (a hang-up, or a refusal).
+    `press_during`: sound -> key the citizen presses while it plays (once; with escape digits).
+    `missing`: sounds that cannot be played (STREAM FILE fails as for a missing file).
     """
 
     def __init__(self, keys: Script, *, linger: bool = False, hangup_at: str | None = None,
                  record_raises: Exception | None = None,
-                 variables: Mapping[str, str] | None = None, args: list[str] | None = None) -> None:
+                 variables: Mapping[str, str] | None = None, args: list[str] | None = None,
+                 press_during: Mapping[str, str] | None = None,
+                 missing: frozenset[str] = frozenset()) -> None:
         self.keys = list(keys)
+        self.press_during = dict(press_during or {})
+        self.missing = missing
         self.linger = linger
         self.hangup_at = hangup_at
         self.record_raises = record_raises
@@ -54,6 +60,11 @@ class FakeChannel:
         self.calls.append(("stream_file", name))
         if name == self.hangup_at:
             raise CallerHungUp("scripted hang-up during a prompt")
+        if name in self.missing:
+            raise AGICommandError(200, f"STREAM FILE {name}: sound file missing or unplayable")
+        key = self.press_during.pop(name, None)
+        if key is not None and key in escape_digits:
+            return key
         return None
 
     async def get_digits(self, prompt: str, max_digits: int, timeout_s: float) -> str:

@@ -541,6 +541,8 @@ CALLBACK = NOW + timedelta(seconds=1800)
         (TxStatus.COMPLETED, 4, 1, RETRY, (TxStatus.COMPLETED, None)),
         (TxStatus.OPTED_OUT, 1, 0, RETRY, (TxStatus.OPTED_OUT, None)),
         (TxStatus.OPTED_OUT, 2, 0, RetryRules(partial_callbacks=5), (TxStatus.OPTED_OUT, None)),
+        (TxStatus.UNREACHABLE, 1, 0, RETRY, (TxStatus.UNREACHABLE, None)),  # "not me": never again
+        (TxStatus.UNREACHABLE, 1, 0, RetryRules(partial_callbacks=5), (TxStatus.UNREACHABLE, None)),
         (TxStatus.PARTIAL, 1, 0, RETRY, (TxStatus.SCHEDULED, CALLBACK)),  # a call-back left
         (TxStatus.PARTIAL, 3, 0, RETRY, (TxStatus.SCHEDULED, CALLBACK)),  # 3 < 3 + 1
         (TxStatus.PARTIAL, 4, 0, RETRY, (TxStatus.PARTIAL, None)),        # 4 == 3 + 1
@@ -560,7 +562,7 @@ def test_after_survey(result: TxStatus, attempts: int, callbacks_used: int, rule
 
 @pytest.mark.parametrize("result", [s for s in TxStatus
                                     if s not in (TxStatus.COMPLETED, TxStatus.OPTED_OUT,
-                                                 TxStatus.PARTIAL)])
+                                                 TxStatus.PARTIAL, TxStatus.UNREACHABLE)])
 def test_after_survey_refuses_non_results(result: TxStatus) -> None:
     with pytest.raises(ValueError, match="not a survey result"):
         after_survey(result, 1, 0, NOW, RETRY)

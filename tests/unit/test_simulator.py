@@ -137,8 +137,13 @@ def test_non_finite_times_are_rejected(row: str) -> None:
         (Citizen("+923001234567", "answer", "#", ring_s=2.5),
          ["Ringing()", "Wait(2.5)", "Answer()", "SendDTMF(#,250)", "Wait(120)", "Hangup(16)"]),
         (Citizen("+923001234567", "answer", "h5"), ["Ringing()", "Answer()", "Hangup(16)"]),
+        (Citizen("+923001234567", "answer", "s1sp#"),
+         ["Ringing()", "Answer()", "WaitForSilence(700,1,45)", "SendDTMF(1,250)",
+          "WaitForSilence(700,1,45)", "Playback(tt-weasels)", "SendDTMF(#,250)", "Wait(120)",
+          "Hangup(16)"]),
     ],
-    ids=["busy", "congestion", "reject", "no_answer", "answer-keys", "hangup_s", "ring", "h-first"],
+    ids=["busy", "congestion", "reject", "no_answer", "answer-keys", "hangup_s", "ring", "h-first",
+         "speaks"],
 )
 def test_steps(citizen: Citizen, expected: list[str]) -> None:
     assert steps(citizen) == expected

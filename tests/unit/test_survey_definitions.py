@@ -173,13 +173,15 @@ def test_the_template_is_good() -> None:
          "`next` has key '3', which is not one of its keys"),
         ('services = ["x"]\n', '', 1, "missing `services`"),
         ('id = "s"', 'id = "S s"', 1, "`id` 'S s' must be lower case"),
+        ('replay_key = "*"', 'replay_key = "*"\nconfirm_visit = "yes"', 6,
+         "`confirm_visit` must be true or false"),
     ],
     ids=["unknown-prompt", "branch-to-missing", "record-branch-to-missing", "no-answer-missing",
          "duplicate-key", "duplicate-inline-key", "duplicate-top-key", "optout-clash",
          "replay-clash", "optout-is-replay", "unknown-field", "field-of-other-type",
          "unknown-question-field", "bad-key", "version-type",
          "no-version", "bad-type", "max-seconds", "next-key-not-a-key", "no-services",
-         "bad-id"],
+         "bad-id", "confirm-visit-type"],
 )
 def test_broken_definition_points_at_the_line(old: str, new: str, line: int, message: str) -> None:
     assert old in GOOD
@@ -358,7 +360,7 @@ def test_check_command_accepts_the_bundled_surveys() -> None:
     assert cli_survey.check([], out) == 0
     lines = out.getvalue().splitlines()
     assert len(lines) == len(BUNDLED) and all(line.startswith("OK ") for line in lines)
-    assert any("police v1" in line for line in lines)
+    assert any("police v2" in line for line in lines)
 
 
 def test_check_command_reports_file_and_line(tmp_path: Path) -> None:
@@ -383,3 +385,17 @@ def test_rabta_survey_check_exit_status(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_bundled_directory_is_the_default() -> None:
     assert SURVEYS_DIR == ROOT / "surveys"
+
+
+def test_confirm_visit_needs_its_fragments_in_the_manifest() -> None:
+    text = GOOD.replace('replay_key = "*"', 'replay_key = "*"\nconfirm_visit = true', 1)
+    survey, problems = parse_survey(text, "s.toml", PROMPTS, stem="s")
+    assert problems == [] and survey is not None and survey.confirm_visit
+    assert {"visit-confirm", "visit-not-me", "date/day-31", "date/month-12"} <= survey.prompt_ids()
+    without = PROMPTS - {"date/day-31", "visit-not-me"}
+    survey, problems = parse_survey(text, "s.toml", without, stem="s")
+    assert survey is None
+    [problem] = problems
+    assert problem.line == 6
+    assert "confirm_visit needs prompts not in prompts/manifest.toml: date/day-31, visit-not-me" \
+        in problem.message

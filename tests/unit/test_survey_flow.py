@@ -12,7 +12,14 @@ from ivr.asterisk import variables as V
 from ivr.asterisk.agi.channel import Channel
 from ivr.errors import AGICommandError, CallerHungUp
 from ivr.flows.definitions import END, Survey, load_surveys, parse_survey
-from ivr.flows.survey import MAX_REPLAYS, MAX_STEPS, Answered, SurveyState, run_survey
+from ivr.flows.survey import (
+    MAX_REPLAYS,
+    MAX_STEPS,
+    Answered,
+    SurveyState,
+    choose_language,
+    run_survey,
+)
 from ivr.models import TxStatus
 
 BOOK = load_surveys()
@@ -28,12 +35,13 @@ def inline(text: str) -> Survey:
 
 
 async def run(keys: Script, *, survey: Survey = POLICE, tries: int = 2, language: str = "ur",
-              linger: bool = False, **fake: object
+              linger: bool = False, visit: tuple[str, ...] = (), **fake: object
               ) -> tuple[TxStatus, FakeChannel, Saved, SurveyState, OptOuts]:
     channel = FakeChannel(keys, linger=linger, **fake)  # type: ignore[arg-type]
     saved, opt_outs, state = Saved(), OptOuts(), SurveyState()
     result = await run_survey(channel, survey, saved, state, language=language, tries=tries,
-                              timeout_s=4.0, opt_out=opt_outs, recording_name="rabta-42")
+                              timeout_s=4.0, opt_out=opt_outs, recording_name="rabta-42",
+                              visit=visit)
     assert channel.keys == [], "the survey did not ask for every scripted key"
     return result, channel, saved, state, opt_outs
 
@@ -52,8 +60,8 @@ async def test_happy_path_exact_commands() -> None:
     result, channel, saved, state, _ = await run(["4", "2"], language="pa")
 
     assert result is TxStatus.COMPLETED
-    assert saved.rows == [Answered("police", 1, "rating", "4", ("rating",)),
-                          Answered("police", 1, "bribe", "2", ("bribe",))]
+    assert saved.rows == [Answered("police", 2, "rating", "4", ("rating",)),
+                          Answered("police", 2, "bribe", "2", ("bribe",))]
     assert state.answers == {"rating": "4", "bribe": "2"}
     assert channel.calls == [
         ("set_variable", "CHANNEL(language)", "pa"),
@@ -452,3 +460,122 @@ async def test_integration_sequences_hold_for_every_bundled_survey(
     assert state.result(survey) is status, script
     if status is TxStatus.COMPLETED and answers.get("bribe") == "2":
         assert channel.asked()[-1] == "bribe", "bribe=2 must end the survey"
+
+
+# ---------------------------------------------------------------------------- visit confirmation
+
+VISIT = ("visit-intro", "office/police-station-gulberg", "visit-on", "date/day-28",
+         "date/month-11", "visit-for", "service/police", "visit-confirm")
+
+
+async def test_confirmation_is_asked_after_the_intro_from_its_fragments() -> None:
+    result, channel, saved, state, _ = await run(["1", "4", "2"], visit=VISIT, language="en")
+    assert result is TxStatus.COMPLETED
+    assert channel.prompts() == [*INTRO, *VISIT, "rating", "bribe", "thanks"]
+    # Every fragment but the last is played with every key as an escape digit.
+    fragments = [c for c in channel.calls if c[0] == "stream_file" and c[1] != "rabta/greeting"
+                 and c[1] != "rabta/optout-hint" and c[1] != "rabta/thanks"]
+    assert [c[1] for c in fragments] == [f"rabta/{p}" for p in VISIT[:-1]]
+    assert saved.rows[0] == Answered("police", 2, "visit_confirmed", "1", VISIT)
+    assert state.answers == {"visit_confirmed": "1", "rating": "4", "bribe": "2"}
+
+
+async def test_key_pressed_during_a_fragment_answers_at_once() -> None:
+    result, channel, saved, _, _ = await run(
+        ["4", "2"], visit=VISIT, press_during={"rabta/date/month-11": "1"})
+    assert result is TxStatus.COMPLETED
+    assert channel.asked() == ["rating", "bribe"]  # the confirmation never reached GET DATA
+    assert saved.rows[0].prompts == VISIT[:5]
+
+
+async def test_not_me_ends_the_call_politely() -> None:
+    result, channel, saved, state, opt_outs = await run(["2"], visit=VISIT)
+    assert result is TxStatus.UNREACHABLE
+    assert state.not_me and state.result(POLICE) is TxStatus.UNREACHABLE
+    assert saved.answers == [("visit_confirmed", "2")]
+    assert channel.prompts()[-1] == "visit-not-me"
+    assert ("set_variable", V.RESULT, "unreachable") in channel.calls
+    assert "thanks" not in channel.prompts() and opt_outs.count == 0
+
+
+@pytest.mark.parametrize(
+    ("keys", "asked", "answer"),
+    [
+        (["7", "1", "4", "2"], ["visit-confirm", "visit-confirm", "rating", "bribe"], "1"),  # invalid
+        (["", "2"], ["visit-confirm", "visit-confirm"], "2"),  # silence, then not me
+        (["*", "1", "4", "2"], ["visit-confirm", "visit-confirm", "rating", "bribe"], "1"),  # replay
+        (["", "", "4", "2"], ["visit-confirm", "visit-confirm", "rating", "bribe"], None),  # no answer
+    ],
+)
+async def test_confirmation_retries_replay_and_silence(keys: Script, asked: list[str],
+                                                       answer: str | None) -> None:
+    result, channel, saved, _, _ = await run(keys, visit=VISIT)
+    assert channel.asked() == asked
+    got = dict(saved.answers).get("visit_confirmed")
+    assert got == answer
+    assert result is (TxStatus.UNREACHABLE if answer == "2" else TxStatus.COMPLETED)
+    if keys[0] == "7":
+        assert channel.prompts().count("invalid") == 1
+    if keys[0] == "*":  # the whole sentence again, not just its last fragment
+        assert channel.prompts().count("visit-intro") == 2
+
+
+async def test_opt_out_at_the_confirmation() -> None:
+    result, channel, saved, state, opt_outs = await run(["9"], visit=VISIT)
+    assert result is TxStatus.OPTED_OUT and opt_outs.count == 1 and state.opted_out
+    assert saved.rows == []
+    assert channel.prompts()[-1] == "optout-confirm"
+
+
+async def test_hang_up_during_the_confirmation_is_partial() -> None:
+    channel = FakeChannel([], hangup_at="rabta/date/day-28")
+    saved, state = Saved(), SurveyState()
+    with pytest.raises(CallerHungUp):
+        await run_survey(channel, POLICE, saved, state, language="en", visit=VISIT)
+    assert saved.rows == [] and not state.not_me
+    assert state.result(POLICE) is TxStatus.PARTIAL
+
+
+async def test_a_fragment_that_cannot_be_played_is_skipped() -> None:
+    result, channel, saved, _, _ = await run(
+        ["1", "4", "2"], visit=VISIT, missing=frozenset({"rabta/office/police-station-gulberg"}))
+    assert result is TxStatus.COMPLETED
+    assert "office/police-station-gulberg" in channel.prompts()  # tried, then skipped
+    assert saved.answers[0] == ("visit_confirmed", "1")
+
+
+async def test_no_confirmation_without_fragments_or_when_the_survey_does_not_ask() -> None:
+    _, channel, _, _, _ = await run(["4", "2"])
+    assert "visit-confirm" not in channel.prompts()
+    quiet = inline('''
+id = "quiet"
+version = 1
+services = ["x"]
+[[questions]]
+id = "rating"
+prompt = "rating"
+keys = { "1" = "a" }
+''')
+    assert not quiet.confirm_visit
+    _, channel, _, _, _ = await run(["1"], survey=quiet, visit=VISIT)
+    assert channel.asked() == ["rating"]
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected", "menus"),
+    [(["1"], "ur", 1), (["2"], "pa", 1), (["3"], "en", 1), (["4", "3"], "en", 2),
+     (["", "1"], "ur", 2), (["", ""], None, 2), (["9", "#"], None, 2)],
+)
+async def test_choose_language(keys: Script, expected: str | None, menus: int) -> None:
+    channel = FakeChannel(keys)
+    assert await choose_language(channel, tries=2, timeout_s=4.0) == expected
+    assert channel.keys == []
+    assert channel.prompts() == ["language-menu"] * 3 * menus
+    langs = [c[2] for c in channel.calls if c[0] == "set_variable"]
+    assert langs == ["ur", "pa", "en"] * menus
+
+
+async def test_choose_language_key_during_the_urdu_option() -> None:
+    channel = FakeChannel([], press_during={"rabta/language-menu": "1"})
+    assert await choose_language(channel) == "ur"
+    assert channel.prompts() == ["language-menu"]  # Punjabi and English options never played
