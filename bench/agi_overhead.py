@@ -38,8 +38,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 NODE = dict(node="rabta-agibench", sip_port=5560, carrier_sip_port=5570, ami_port=5538,
             agi_port=4973, rtp_start=30000)
 # What each citizen presses and what must be stored (update both if the surveys change).
-KEYS = "s4s2"
-ANSWERS = {"rating": "4", "bribe": "2"}
+KEYS = "s1s4s2"
+ANSWERS = {"visit_confirmed": "1", "rating": "4", "bribe": "2"}
 
 
 def cpu(pid: int) -> tuple[float, float]:

@@ -28,11 +28,10 @@ CLASSIC_NODE = {**TEST_NODE, "node": f"rabta-classic{SLOT or ''}", "sip_port": 5
                 "carrier_sip_port": 5670 + _SHIFT, "ami_port": 5638 + _SHIFT,
                 "agi_port": 4693 + _SHIFT, "agi_transport": "classic"}
 
-# What every scripted call does before the service questions, and what it stores. Kept in one
-# place: when the bundled surveys open with more steps (e.g. a visit confirmation, "press 1
-# if correct"), add them here (OPENING = ("1",), OPENING_ANSWERS = {"visit": "1"}).
-OPENING: tuple[str, ...] = ()
-OPENING_ANSWERS: dict[str, str] = {}
+# What every scripted call does before the service questions, and what it stores: the bundled
+# surveys open with the visit confirmation ("press 1 if correct").
+OPENING: tuple[str, ...] = ("1",)
+OPENING_ANSWERS: dict[str, str] = {"visit_confirmed": "1"}
 
 
 def keys(*steps: str) -> str:

@@ -24,9 +24,8 @@ from ivr.web.app import create_app
 from ivr.web.common import utcnow
 
 # What the scripted citizen does after answering (see the phone book format in
-# docs/ARCHITECTURE.md): rate 5, then "no" to the bribe question. If the bundled surveys
-# gain a first question (a visit confirmation, say), only this line changes.
-CITIZEN_KEYS = "s5s2"
+# docs/ARCHITECTURE.md): confirm the visit, rate 5, then "no" to the bribe question.
+CITIZEN_KEYS = "s1s5s2"
 PASSWORD = "overview test password"
 
 
@@ -102,4 +101,4 @@ async def test_overview_stream_counts_a_real_completed_call(node_settings: Setti
     assert any(s["calls"] == 1 and s["completed"] == 0 for s in seen), seen  # on the line
     assert last["satisfaction"]["n"] == 1 and last["satisfaction"]["suppressed"]  # 1 < 10
     assert final["completed"] == 1
-    assert await store.answers_for_attempt(1) == {"rating": "5", "bribe": "2"}
+    assert await store.answers_for_attempt(1) == {"visit_confirmed": "1", "rating": "5", "bribe": "2"}
