@@ -31,6 +31,11 @@ TEST_NODE = dict(
     callback_delay=1.0, partial_callbacks=1,
 )
 
+# A scripted citizen who completes the bundled surveys (phone book format in
+# docs/ARCHITECTURE.md): after answering, rate 5, then "no" to the bribe question. If the
+# bundled surveys gain a first question (a visit confirmation, say), only this line changes.
+SURVEY_KEYS = "s5s2"
+
 
 @dataclass(frozen=True)
 class Citizen:

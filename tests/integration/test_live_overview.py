@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from support import Citizen, install_phonebook, transactions_for
+from support import SURVEY_KEYS, Citizen, install_phonebook, transactions_for
 
 from ivr.accounts import Role, hash_password
 from ivr.config import Settings
@@ -23,10 +23,6 @@ from ivr.store import SQLiteStore
 from ivr.web.app import create_app
 from ivr.web.common import utcnow
 
-# What the scripted citizen does after answering (see the phone book format in
-# docs/ARCHITECTURE.md): rate 5, then "no" to the bribe question. If the bundled surveys
-# gain a first question (a visit confirmation, say), only this line changes.
-CITIZEN_KEYS = "s5s2"
 PASSWORD = "overview test password"
 
 
@@ -55,7 +51,7 @@ async def _events(resp: aiohttp.ClientResponse) -> Any:
 
 async def test_overview_stream_counts_a_real_completed_call(node_settings: Settings,
                                                             store: SQLiteStore) -> None:
-    citizens = [Citizen("03008890001", "answer", CITIZEN_KEYS)]
+    citizens = [Citizen("03008890001", "answer", SURVEY_KEYS)]
     install_phonebook(node_settings, citizens)
     txs = transactions_for(citizens, "overview")
     await store.add_transactions(txs, txs[0].visited_at)
