@@ -56,7 +56,8 @@ async def answer(store: SQLiteStore, txs: Sequence[Transaction],
 
 async def seed_known(store: SQLiteStore, now: datetime, groups: Sequence[Group] = KNOWN) -> None:
     """Store the groups' answers, visited and called at `now` (so they count today)."""
-    txs, answers = [], []
+    txs: list[Transaction] = []
+    answers: list[tuple[str, str]] = []
     for g in groups:
         for i, (rating, bribe) in enumerate(zip(g.ratings, g.bribes, strict=True)):
             n = len(txs)
@@ -79,7 +80,9 @@ SERVICES = ["Domicile", "Police", "Health", "Land Revenue", "Pension"]
 async def made_up(store: SQLiteStore, now: datetime) -> None:
     """Store four weeks of made-up answers across DISTRICTS (seeded: the same every run)."""
     rnd = random.Random(3)
-    txs, answers, at = [], [], []
+    txs: list[Transaction] = []
+    answers: list[tuple[str, str]] = []
+    at: list[datetime] = []
     for district, (n, sat, bribe) in DISTRICTS.items():
         for i in range(n):
             visited = now - timedelta(hours=rnd.randrange(2, 24 * 28))

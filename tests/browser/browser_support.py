@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from casedata import Report, seed
-from resultsdata import made_up, seed_known
 from chromium import LAUNCH_ARGS, chromium_path
 from playwright.sync_api import Browser, Page, Playwright
+from resultsdata import made_up, seed_known
 
 from ivr.accounts import Role, hash_password
 from ivr.cases import CaseAction, CaseStatus
