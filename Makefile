@@ -1,6 +1,7 @@
 # Rabta: two commands on a fresh Debian 12 machine, as root, without Docker.
 #   make demo   set everything up and run the main job on the embedded default
-#   make test   set everything up and run every test tier (real Asterisk included)
+#   make test   set everything up, lint, and run every test tier: unit, protocol, integration
+#               (real Asterisk) and browser (real headless Chromium; fails, never skips, without it)
 
 PYTHON ?= python3
 VENV   := .venv

@@ -15,8 +15,10 @@ LAUNCH_ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--
 
 def chromium_path() -> str:
     """Return Debian's Chromium (or $RABTA_CHROMIUM), or fail the test run (never skip)."""
-    for candidate in (os.environ.get("RABTA_CHROMIUM", ""), *CHROMIUM_PATHS,
-                      shutil.which("chromium") or ""):
+    chosen = os.environ.get("RABTA_CHROMIUM", "")
+    if chosen and not (Path(chosen).is_file() and os.access(chosen, os.X_OK)):
+        pytest.fail(f"RABTA_CHROMIUM={chosen} is not an executable file")
+    for candidate in (chosen, *CHROMIUM_PATHS, shutil.which("chromium") or ""):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     pytest.fail("Chromium not found: `apt-get install chromium` (make setup does it) or set "

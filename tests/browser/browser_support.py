@@ -17,9 +17,11 @@ import pytest
 from casedata import Report, seed
 from chromium import LAUNCH_ARGS, chromium_path
 from playwright.sync_api import Browser, Page, Playwright
+from resultsdata import made_up, seed_known
 
 from ivr.accounts import Role, hash_password
 from ivr.cases import CaseAction, CaseStatus
+from ivr.config import Settings
 from ivr.store import open_store
 
 PASSWORD = "browser test password"
@@ -48,6 +50,8 @@ class Site:
     home: Path
     cache: Path
     reports: list[Report]
+    day: str = ""  # the local day (the default time zone) the answers were seeded on
+
 
     def report(self, ref: str) -> Report:
         return next(r for r in self.reports if r.ref == ref)
@@ -63,13 +67,18 @@ SAMPLE_CASES: dict[str, list[tuple[CaseStatus, CaseAction | None, str]]] = {
 }
 
 
-async def _prepare(home: Path, cache: Path, cases: bool) -> list[Report]:
+async def _prepare(home: Path, cache: Path, cases: bool, results: str) -> tuple[list[Report], str]:
     from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
 
     store = await open_store(home / "rabta.db")
     try:
         now = datetime.now(UTC)
         reports = await seed(store, cache / "rootfs", now)
+        if results == "known":
+            await seed_known(store, now)
+        elif results == "made-up":
+            await made_up(store, now)
         hashed = hash_password(PASSWORD)
         for name, (role, scope) in USERS.items():
             await store.add_user(name, hashed, role, scope, now)
@@ -78,7 +87,7 @@ async def _prepare(home: Path, cache: Path, cases: bool) -> list[Report]:
             for status, action, note in steps:
                 await store.change_case(by_ref[ref].id, "user:oversight", status, action, None,
                                         note, now)
-        return reports
+        return reports, now.astimezone(ZoneInfo(Settings.timezone)).date().isoformat()
     finally:
         await store.close()
 
@@ -90,13 +99,15 @@ def _env(home: Path, cache: Path, port: int) -> dict[str, str]:
     return env
 
 
-def start_site(tmp: Path, cases: bool = False) -> tuple[Site, subprocess.Popen[bytes]]:
-    """Seed a store under tmp (cases: move some along) and start `rabta web` on it."""
+def start_site(tmp: Path, cases: bool = False, results: str = ""
+               ) -> tuple[Site, subprocess.Popen[bytes]]:
+    """Seed a store under tmp and start `rabta web` on it. cases: move some cases along;
+    results: also store tests/resultsdata.py's "known" answers or its "made-up" month."""
     home, cache = tmp / "home", tmp / "cache"
     home.mkdir(parents=True, exist_ok=True)
     # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        reports = pool.submit(asyncio.run, _prepare(home, cache, cases)).result()
+        reports, day = pool.submit(asyncio.run, _prepare(home, cache, cases, results)).result()
     port = free_port()
     rabta = Path(sys.executable).with_name("rabta")
     log = (tmp / "web.log").open("wb")
@@ -114,7 +125,7 @@ def start_site(tmp: Path, cases: bool = False) -> tuple[Site, subprocess.Popen[b
                 proc.kill()
                 pytest.fail("`rabta web` did not listen within 30 s")
             time.sleep(0.1)
-    return Site(f"http://127.0.0.1:{port}", home, cache, reports), proc
+    return Site(f"http://127.0.0.1:{port}", home, cache, reports, day), proc
 
 
 def stop_site(proc: subprocess.Popen[bytes]) -> None:

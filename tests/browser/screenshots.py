@@ -2,9 +2,12 @@
 
     .venv/bin/python tests/browser/screenshots.py [--out docs/screenshots]   (or: make screenshots)
 
-It starts a real `rabta web` on a temp store seeded by tests/casedata.py (the browser tests'
-fixtures), signs in and shoots each page in PAGES. To add a page, add a line to PAGES: the
-file name, who signs in, and the path (or a function of the site giving it).
+The one script for every dashboard screenshot in docs/. It starts a real `rabta web` on a temp
+store seeded with tests/casedata.py's reports (the browser tests' fixtures) and
+tests/resultsdata.py's made-up month of answers across Punjab, signs in with real headless
+Chromium (Debian's) and shoots each page in PAGES. To add a page, add a line to PAGES: the file
+name, who signs in, the path (or a function of the site giving it), and a selector to wait for
+before shooting ("" for none).
 """
 
 from __future__ import annotations
@@ -23,11 +26,16 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 REPO = HERE.parents[1]
 Path_ = str | Callable[[Site], str]
-PAGES: list[tuple[str, str, Path_]] = [
-    ("cases.png", "oversight", "/cases"),
-    ("case.png", "oversight", lambda s: f"/cases/{s.report('LHR-101').id}"),
-    ("actions.png", "oversight", "/reports/actions"),
-    ("audit.png", "oversight", "/audit"),
+MAX_HEIGHT = 1400  # a long page (the cases queue of a month) is cut here
+LIVE = "#status:has-text('Live: updated')"
+PAGES: list[tuple[str, str, Path_, str]] = [
+    ("overview.png", "oversight", "/overview", LIVE),  # after the live stream's first event
+    ("results.png", "oversight", "/results?by=district", ""),
+    ("results-weekly.png", "oversight", "/results?by=week", ""),
+    ("cases.png", "oversight", "/cases", ""),
+    ("case.png", "oversight", lambda s: f"/cases/{s.report('LHR-101').id}", ""),
+    ("actions.png", "oversight", "/reports/actions", ""),
+    ("audit.png", "oversight", "/audit", ""),
 ]
 
 
@@ -36,19 +44,25 @@ def shoot(out: Path, width: int = 1280, height: int = 900) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
-        site, proc = start_site(Path(tmp), cases=True)
+        site, proc = start_site(Path(tmp), cases=True, results="made-up")
         browser = launch(p)
         try:
             signed_in_as = ""
             context = browser.new_context(viewport={"width": width, "height": height})
             page = context.new_page()
-            for name, user, path in PAGES:
+            for name, user, path, ready in PAGES:
                 if user != signed_in_as:
                     context.clear_cookies()
                     sign_in(page, site, user)
                     signed_in_as = user
-                page.goto(site.url + (path if isinstance(path, str) else path(site)))
-                page.screenshot(path=str(out / name), full_page=True)
+                response = page.goto(site.url + (path if isinstance(path, str) else path(site)))
+                if response is None or response.status != 200:
+                    raise RuntimeError(f"{name}: {path} gave {response and response.status}")
+                if ready:
+                    page.wait_for_selector(ready, timeout=30_000)
+                tall = int(page.evaluate("document.documentElement.scrollHeight"))
+                clip = {"x": 0, "y": 0, "width": width, "height": min(tall, MAX_HEIGHT)}
+                page.screenshot(path=str(out / name), full_page=True, clip=clip)  # type: ignore[arg-type]
                 written.append(out / name)
         finally:
             browser.close()

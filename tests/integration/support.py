@@ -31,6 +31,12 @@ TEST_NODE = dict(
     callback_delay=1.0, partial_callbacks=1,
 )
 
+# A scripted citizen who completes the bundled surveys (phone book format in
+# docs/ARCHITECTURE.md): after answering, confirm the visit, rate 5, then "no" to the bribe
+# question; and what that stores.
+SURVEY_KEYS = "s1s5s2"
+SURVEY_ANSWERS = {"visit_confirmed": "1", "rating": "5", "bribe": "2"}
+
 
 @dataclass(frozen=True)
 class Citizen:

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from support import Citizen, install_phonebook, transactions_for
+from support import SURVEY_ANSWERS, SURVEY_KEYS, Citizen, install_phonebook, transactions_for
 
 from ivr.accounts import Role, hash_password
 from ivr.config import Settings
@@ -23,9 +23,6 @@ from ivr.store import SQLiteStore
 from ivr.web.app import create_app
 from ivr.web.common import utcnow
 
-# What the scripted citizen does after answering (see the phone book format in
-# docs/ARCHITECTURE.md): confirm the visit, rate 5, then "no" to the bribe question.
-CITIZEN_KEYS = "s1s5s2"
 PASSWORD = "overview test password"
 
 
@@ -54,7 +51,7 @@ async def _events(resp: aiohttp.ClientResponse) -> Any:
 
 async def test_overview_stream_counts_a_real_completed_call(node_settings: Settings,
                                                             store: SQLiteStore) -> None:
-    citizens = [Citizen("03008890001", "answer", CITIZEN_KEYS)]
+    citizens = [Citizen("03008890001", "answer", SURVEY_KEYS)]
     install_phonebook(node_settings, citizens)
     txs = transactions_for(citizens, "overview")
     await store.add_transactions(txs, txs[0].visited_at)
@@ -101,4 +98,4 @@ async def test_overview_stream_counts_a_real_completed_call(node_settings: Setti
     assert any(s["calls"] == 1 and s["completed"] == 0 for s in seen), seen  # on the line
     assert last["satisfaction"]["n"] == 1 and last["satisfaction"]["suppressed"]  # 1 < 10
     assert final["completed"] == 1
-    assert await store.answers_for_attempt(1) == {"visit_confirmed": "1", "rating": "5", "bribe": "2"}
+    assert await store.answers_for_attempt(1) == SURVEY_ANSWERS
