@@ -249,7 +249,8 @@ def template_values(settings: Settings, inst: Instance) -> dict[str, object]:
     """Return the placeholder values for one instance's templates."""
     pbx = inst.role == "pbx"
     extra = (["res_speech.so", "res_agi.so", "app_playtones.so"] if pbx
-             else ["app_waitforsilence.so", "app_senddtmf.so"])
+             else ["app_waitforsilence.so", "app_senddtmf.so",
+                   "res_clioriginate.so"])  # `channel originate`: tests call into the PBX
     return {
         "instance": inst.name,
         "etc_dir": inst.etc,
