@@ -168,3 +168,17 @@ def test_the_studio_number_routes_to_the_studio_context_only_when_set(tmp_path: 
     apps = re.findall(r"^\s*(?:exten => s,1|same => n),(\w+)\(", studio_ctx, re.MULTILINE)
     assert apps == ["Answer", "AGI", "Hangup"]  # nothing else: never a dial
     assert text.split("[rabta-inbound]", 1)[1].lstrip().startswith("{{ studio_route }}")
+
+
+@pytest.mark.parametrize("number,ok", [("", True), ("4242", True), ("+4242", False),
+                                       ("42 42", False), ("٤٢٤٢", False)])
+def test_studio_number_is_digits_or_empty(tmp_path: Path, number: str, ok: bool) -> None:
+    from ivr.config import load_settings
+    from ivr.errors import ConfigError
+
+    overrides = {"home": str(tmp_path), "studio_number": number}
+    if ok:
+        assert load_settings(env={}, overrides=overrides).studio_number == number
+    else:
+        with pytest.raises(ConfigError, match="studio_number"):
+            load_settings(env={}, overrides=overrides)
