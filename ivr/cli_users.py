@@ -1,8 +1,10 @@
-"""Entry point, accounts: `rabta users add|list|disable|enable|phone`, `rabta apikeys add|list|revoke`.
+"""Entry point, accounts: `rabta users add|list|disable|enable|phone|pin`, `rabta apikeys add|list|revoke`.
 
 Passwords never travel on the command line: they come from a file (--password-file), from
 standard input (--password-stdin) or from the terminal (asked twice, not echoed). An API key
-is printed once, on creation; the store keeps only its hash. Every change is audited.
+is printed once, on creation; the store keeps only its hash. `users pin NAME` sets a supervisor's
+phone studio PIN (4-8 digits, read like a password, stored as an argon2id hash). Every change
+is audited.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from ivr.accounts import (
     new_api_key,
     token_hash,
     validate_scope,
+    verify_password,
 )
 from ivr.config import Settings
 from ivr.errors import InputError
 from ivr.store import SQLiteStore, open_store
+from ivr.studio import check_pin
 
 COMMANDS = ("users", "apikeys")
 _SCOPE_FLAG = {Role.DEPARTMENT: "service", Role.DISTRICT: "district", Role.DATAENTRY: "office"}
@@ -40,7 +44,7 @@ def add_parsers(sub: Any) -> None:
     u = sub.add_parser("users", help="officials' accounts for the dashboard (role and scope)",
                        description="Password: --password-file, --password-stdin, or asked on "
                                    "the terminal. Never on the command line.")
-    u.add_argument("action", choices=["add", "list", "disable", "enable", "phone"])
+    u.add_argument("action", choices=["add", "list", "disable", "enable", "phone", "pin"])
     u.add_argument("username", nargs="?")
     u.add_argument("--role", choices=[r.value for r in Role], help="add: the account's role")
     u.add_argument("--service", action="append", default=[],
@@ -75,23 +79,29 @@ def _now() -> datetime:
 
 def read_password(args: argparse.Namespace, stdin: TextIO | None = None) -> str:
     """Return the new password from --password-file, --password-stdin or the terminal."""
+    return check_password(_read_secret(args, stdin, "Password"))
+
+
+def _read_secret(args: argparse.Namespace, stdin: TextIO | None, what: str) -> str:
+    """Return a secret from --password-file, --password-stdin or the terminal (asked twice)."""
     stdin = stdin or sys.stdin
     if args.password_file is not None:
         try:
             text = args.password_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{args.password_file}: cannot read the password: {exc}") from None
+            raise InputError(f"{args.password_file}: cannot read the {what.lower()}: {exc}"
+                             ) from None
         password = text.splitlines()[0] if text else ""
     elif args.password_stdin:
         password = stdin.readline().rstrip("\r\n")
     else:
         if not stdin.isatty():
-            raise InputError("no terminal to ask the password on: use --password-file or "
-                             "--password-stdin")
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Password again: ") != password:
-            raise InputError("the two passwords differ")
-    return check_password(password)
+            raise InputError(f"no terminal to ask the {what.lower()} on: use --password-file "
+                             f"or --password-stdin")
+        password = getpass.getpass(f"{what}: ")
+        if getpass.getpass(f"{what} again: ") != password:
+            raise InputError(f"the two {what.lower()}s differ")
+    return password
 
 
 def _scope(args: argparse.Namespace, role: Role) -> tuple[str, ...]:
@@ -148,12 +158,30 @@ async def _users(store: SQLiteStore, args: argparse.Namespace, out: TextIO,
         print(f"user {username}: own phone {phone.mask(number) if number else 'cleared'}",
               file=out)
         return 0
+    if args.action == "pin":
+        return await _pin(store, username, check_pin(_read_secret(args, stdin, "PIN")), out)
     disabled = args.action == "disable"
     if not await store.set_user_disabled(username, disabled):
         raise InputError(f"no user {username!r}")
     await store.audit(_actor(), f"user_{args.action}", {"username": username}, _now())
     print(f"user {username} {'disabled (signed out everywhere)' if disabled else 'enabled'}",
           file=out)
+    return 0
+
+
+async def _pin(store: SQLiteStore, username: str, pin: str, out: TextIO) -> int:
+    """Set a supervisor's phone studio PIN (hashed); refuse one another supervisor has."""
+    user = await store.user_by_name(username)
+    if user is None:
+        raise InputError(f"no user {username!r}")
+    if user.role is not Role.SUPERVISOR:
+        raise InputError(f"only supervisors record prompts: {username} is {user.role.value}")
+    for other, pin_hash in await store.studio_pins():
+        if other.lower() != username.lower() and verify_password(pin_hash, pin):
+            raise InputError("another supervisor has this PIN: choose another")
+    await store.set_user_pin(user.username, hash_password(pin))
+    await store.audit(_actor(), "user_pin", {"username": user.username}, _now())
+    print(f"user {user.username}: studio PIN set", file=out)
     return 0
 
 

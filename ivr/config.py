@@ -102,6 +102,9 @@ class Settings:
     digit_timeout: float = 5.0  # seconds to wait for a key after a question
     question_tries: int = 2  # ask once, repeat once on invalid key or silence
     default_language: str = "ur"  # when the office gave none: Urdu first, as the programme does
+    # The prompt studio's number: a call from the trunk to this DID (digits, as the trunk
+    # delivers them) reaches the supervisors' recording menu (docs/OPERATIONS.md). Empty: none.
+    studio_number: str = ""
 
     # Web
     web_host: str = "127.0.0.1"
@@ -217,6 +220,8 @@ def _validate(s: Settings) -> None:
     s.pbx_nodes()
     if s.agi_transport not in ("fastagi", "classic"):
         raise ConfigError(f"agi_transport: {s.agi_transport!r} is not fastagi or classic")
+    if s.studio_number and not (s.studio_number.isascii() and s.studio_number.isdigit()):
+        raise ConfigError(f"studio_number: {s.studio_number!r} is not digits")
     if s.log_format not in ("text", "json"):
         raise ConfigError(f"log_format: {s.log_format!r} is not text or json")
     if s.default_language not in ("ur", "pa", "en"):

@@ -19,6 +19,7 @@ from ivr.config import Settings
 from ivr.directcalls import DirectCalls
 from ivr.errors import AMIConnectionError, TelephonyError
 from ivr.flows.session import SurveySessions
+from ivr.flows.studio import StudioSessions
 from ivr.store import SQLiteStore
 from scheduler import policy
 from scheduler.dialer import Dialer
@@ -40,7 +41,8 @@ class Engine:
             next_step=lambda result, attempts, callbacks, now: policy.after_survey(
                 result, attempts, callbacks, now, self.dialer.retry))
         self.agi = FastAGIServer(
-            {V.SCRIPT_SURVEY: self.sessions}, host=settings.agi_host, port=settings.agi_port,
+            {V.SCRIPT_SURVEY: self.sessions, V.SCRIPT_STUDIO: StudioSessions(store, settings)},
+            host=settings.agi_host, port=settings.agi_port,
             allow=settings.agi_allow, header_timeout=settings.agi_header_timeout)
         secret = rootfs.ami_secret(settings)
         self.amis = [AMI(host, port, settings.ami_user, secret, name=name,

@@ -249,7 +249,8 @@ def template_values(settings: Settings, inst: Instance) -> dict[str, object]:
     """Return the placeholder values for one instance's templates."""
     pbx = inst.role == "pbx"
     extra = (["res_speech.so", "res_agi.so", "app_playtones.so"] if pbx
-             else ["app_waitforsilence.so", "app_senddtmf.so"])
+             else ["app_waitforsilence.so", "app_senddtmf.so",
+                   "res_clioriginate.so"])  # `channel originate`: tests call into the PBX
     return {
         "instance": inst.name,
         "etc_dir": inst.etc,
@@ -279,7 +280,16 @@ def template_values(settings: Settings, inst: Instance) -> dict[str, object]:
         "agi_hold": agi_hold(settings),
         "agi_dir": agi_dir(inst),
         "trunk_endpoints": trunk_endpoints(settings) if pbx else "",
+        "studio_route": studio_route(settings),
+        "studio_agi": f"{agi_url(settings)}/{V.SCRIPT_STUDIO}",
     }
+
+
+def studio_route(settings: Settings) -> str:
+    """Return the rabta-inbound line sending the studio number to the studio (or a comment)."""
+    if not settings.studio_number:
+        return "; no prompt studio: studio_number is not set"
+    return f"exten => {settings.studio_number},1,Goto({V.CTX_STUDIO},s,1)"
 
 
 def trunk_endpoints(settings: Settings) -> str:

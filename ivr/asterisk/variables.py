@@ -28,12 +28,16 @@ CTX_SIM_CITIZENS = "rabta-sim-citizens"  # carrier simulator: one extension per 
 # Reached only by Originate (an official's direct call, once the official answered): the one
 # context that dials out, to the citizen in RABTA_BRIDGE_TO. Nothing routes a caller here.
 CTX_BRIDGE = "rabta-bridge"
+# The prompt studio: reached only from rabta-inbound at the studio number (setting
+# studio_number); runs the studio FastAGI script and nothing else, never a dial.
+CTX_STUDIO = "rabta-studio"
 
 # FastAGI script names (the path in agi://host:port/<script>)
 SCRIPT_SURVEY = "survey"
+SCRIPT_STUDIO = "studio"  # the prompt studio (ivr.flows.studio)
 
 ALL_VARIABLES = frozenset({ATTEMPT, LANGUAGE, NODE, RESULT, CALL, BRIDGE_TO, BRIDGE_STATUS})
-ALL_CONTEXTS = frozenset({CTX_SURVEY, CTX_INBOUND, CTX_SIM_CITIZENS, CTX_BRIDGE})
+ALL_CONTEXTS = frozenset({CTX_SURVEY, CTX_INBOUND, CTX_SIM_CITIZENS, CTX_BRIDGE, CTX_STUDIO})
 
 
 def inherit(name: str) -> str:

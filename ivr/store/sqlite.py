@@ -28,6 +28,7 @@ from ivr.errors import StoreError
 from ivr.models import Attempt, Outcome, Transaction, TxStatus
 from ivr.store.accounts import AccountsMixin
 from ivr.store.cases import CasesMixin
+from ivr.store.prompts import PromptsMixin
 from ivr.store.results import ResultsMixin
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class SurveyContext:
     status: TxStatus
 
 
-class SQLiteStore(AccountsMixin, CasesMixin, ResultsMixin):
+class SQLiteStore(AccountsMixin, CasesMixin, ResultsMixin, PromptsMixin):
     """The embedded store."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:

@@ -100,9 +100,9 @@ async def healthz(request: web.Request) -> web.Response:
 def create_app(settings: Settings, store: SQLiteStore,
                engine: Engine | None = None) -> web.Application:
     """Build the web app around a store, and an engine for /metrics and /healthz if given."""
-    from ivr.web import api, auth, cases, dashboard  # here: they import this module's keys
+    from ivr.web import api, auth, cases, dashboard, prompts  # here: they import this module's keys
 
-    app = web.Application()
+    app = web.Application(client_max_size=20 * 2**20 + 2**16)  # prompt uploads (ivr.prompt_files)
     app[SETTINGS] = settings
     app[STORE] = store
     if engine is not None:
@@ -114,4 +114,5 @@ def create_app(settings: Settings, store: SQLiteStore,
     api.setup(app)
     cases.setup(app)
     dashboard.setup(app)
+    prompts.setup(app)
     return app

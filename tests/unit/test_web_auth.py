@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from dashboard_matrix import DASHBOARD_EXPECTED, DASHBOARD_ROUTES
+from prompts_matrix import PROMPT_EXPECTED, PROMPT_FORMS, PROMPT_JSON, PROMPT_ROUTES
 from web_support import (
     ITEM,
     OFFICE,
@@ -271,8 +272,9 @@ EXPECTED: dict[str, dict[str, int]] = {
     "apikey_revoked": _ANON,
     "apikey_bogus": _ANON,
 }
-ROUTES += DASHBOARD_ROUTES
-EXPECTED = {p: {**cells, **DASHBOARD_EXPECTED[p]} for p, cells in EXPECTED.items()}
+ROUTES += DASHBOARD_ROUTES + PROMPT_ROUTES
+EXPECTED = {p: {**cells, **DASHBOARD_EXPECTED[p], **PROMPT_EXPECTED[p]}
+            for p, cells in EXPECTED.items()}
 
 
 async def _as(principal: str, client: Client, store: SQLiteStore) -> dict[str, str]:
@@ -300,8 +302,13 @@ async def test_role_endpoint_matrix(client: Client, store: SQLiteStore, principa
                                     route: str) -> None:
     headers = await _as(principal, client, store)
     method, path = route.split(" ")
+    path = path.replace("{version}", "999")  # no such prompt version
     kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False}
-    if route == "POST /api/v1/transactions":
+    if route in PROMPT_FORMS:
+        kwargs["data"] = {"csrf_token": headers.get("X-CSRF-Token", ""), **PROMPT_FORMS[route]}
+    elif route in PROMPT_JSON:
+        kwargs["json"] = PROMPT_JSON[route]
+    elif route == "POST /api/v1/transactions":
         kwargs["json"] = ITEM
     elif route == "POST /login":
         page = await client.get("/login")
