@@ -209,7 +209,10 @@ def process(raw: Path, out: Path) -> None:
     seg = seg[start:end]
     seg = seg.apply_gain(min(TARGET_DBFS - seg.dBFS, PEAK_DBFS - seg.max_dBFS))
     seg = seg.set_frame_rate(RATE).set_sample_width(2)
-    parts = {fmt: out.with_name(f"{out.stem}.part.{fmt}") for fmt in FORMATS}
+    # Two prompts with the same text and voice share one cache entry and may be made at the
+    # same time on two threads: each writes its own parts, and the atomic replaces agree.
+    tag = f"{os.getpid()}-{threading.get_ident()}"
+    parts = {fmt: out.with_name(f"{out.stem}.part-{tag}.{fmt}") for fmt in FORMATS}
     seg.export(str(parts["wav"]), format="wav")
     parts["ulaw"].write_bytes(audioop.lin2ulaw(seg.raw_data, 2))  # raw G.711, as Asterisk's
     parts["alaw"].write_bytes(audioop.lin2alaw(seg.raw_data, 2))  # format_pcm reads them
