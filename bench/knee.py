@@ -3,14 +3,16 @@
 Steps through offered loads (calls per second). At each level it loads cps x seconds scripted
 citizens who all answer and complete the survey (`s1s4s2`) over real SIP with RFC 4733 DTMF, runs
 the real engine in this process until idle, and measures: the achieved rate (steady state: the
-spread of the calls' start and end times), the peak number of survey calls on the line, answers
+spread of the calls' answer and end times), the peak number of survey calls on the line, answers
 lost (a citizen whose stored answers differ from the script), failed calls, and the CPU of the
-engine, the PBX and the carrier simulator, read from the kernel over the same interval.
+engine, the PBX, the carrier simulator and the whole machine, read from the kernel over the
+same interval (per call over the level, in cores on its plateau).
 
 The knee is the highest level, counting up from the lowest, that achieves >= 90% of the offered
-rate with no answer lost and no call failed. What saturates first is read at the level after it.
+rate with no answer lost and no call failed. What saturates first is read at the level after it;
+the levels above the knee and a projection from the highest clean plateau are printed too.
 
-    python bench/knee.py                 # levels 2,4,...,14 calls/s, 40 s each (~9 min)
+    python bench/knee.py                 # levels 4,6,...,16 calls/s, 45 s each (9-11 min)
     python bench/knee.py --quick         # smoke run: levels 2,4, 10 s each
 """
 
@@ -46,6 +48,7 @@ from ivr.store.sqlite import parse_ts
 KEYS = "s1s4s2"
 EXPECTED = {"visit_confirmed": "1", "rating": "4", "bribe": "2"}
 CORES = os.cpu_count() or 1
+SAMPLING_CPU = [0.0]  # CPU seconds this process spent running the Asterisk CLI for samples
 NODE = dict(node="rabta-knee", sip_port=5360, carrier_sip_port=5370, ami_port=5338,
             agi_port=4873, rtp_start=40000)
 
@@ -57,8 +60,8 @@ class Level:
     offered: float  # calls per second asked of the dialer
     calls: int
     max_concurrent: int
-    wall_s: float = 0.0  # first Originate until the engine was idle
-    completed: int = 0  # completed with both answers exactly as scripted
+    wall_s: float = 0.0  # engine started until it was idle
+    completed: int = 0  # completed with every answer exactly as scripted
     lost: int = 0  # citizens whose stored answers differ from the script
     failed: int = 0  # transactions not completed
     answer_rate: float = 0.0  # calls answered per second (the dialling rate achieved)
@@ -66,23 +69,29 @@ class Level:
     call_s: float = 0.0  # median survey call, answer to end
     peak_calls: int = 0  # survey sessions on the line at once (engine's count)
     peak_pbx: int = 0  # PBX channels at once (sampled by CLI, coarser)
-    engine_cpu: float = 0.0
+    engine_cpu: float = 0.0  # CPU seconds over the whole level
     pbx_cpu: float = 0.0
     carrier_cpu: float = 0.0
-    engine_loop: float = 0.0  # the engine's event-loop thread, cores
-    pbx_thread: float = 0.0  # the PBX's busiest long-lived thread, cores
-    machine: float = 0.0  # all processes, cores busy
-    load1: float = 0.0
+    plateau_s: float = 0.0  # how long the peak number of calls was (nearly) held
+    engine_cores: float = 0.0  # CPU use on the plateau, in cores
+    loop_cores: float = 0.0  # the engine's event-loop thread alone
+    pbx_cores: float = 0.0
+    carrier_cores: float = 0.0
+    machine_cores: float = 0.0  # every process on the machine
+    load1: float = 0.0  # highest 1-minute load average seen
     timed_out: bool = False
     statuses: dict[str, int] = field(default_factory=dict)  # transactions by status at the end
     outcomes: dict[str, int] = field(default_factory=dict)  # the dialer's Originate results
-
-    def cores(self, cpu: float) -> float:
-        return cpu / self.wall_s if self.wall_s else 0.0
+    lost_answers: dict[str, int] = field(default_factory=dict)  # what was stored instead
 
     @property
     def ratio(self) -> float:
         return self.engine_cpu / self.pbx_cpu if self.pbx_cpu else math.nan
+
+    @property
+    def other_cores(self) -> float:
+        """Cores that processes other than these three used on the plateau (contention)."""
+        return self.machine_cores - self.engine_cores - self.pbx_cores - self.carrier_cores
 
     @property
     def ok(self) -> bool:
@@ -109,11 +118,18 @@ def machine_busy() -> float:
 
 
 def channel_count(inst: rootfs.Instance) -> int:
-    """Return how many channels an Asterisk has up, or -1 if its CLI did not say in time."""
+    """Return how many channels an Asterisk has up, or -1 if its CLI did not say in time.
+
+    Spawning the CLI costs this process CPU; it is counted in SAMPLING_CPU and not charged to
+    the engine.
+    """
+    t = time.thread_time()
     try:
         return int(rootfs.cli(inst, "core show channels count", timeout=5).split()[0])
     except Exception:
         return -1
+    finally:
+        SAMPLING_CPU[0] += time.thread_time() - t
 
 
 async def wait_quiet(node: rootfs.Node, timeout: float = 90.0) -> None:
@@ -125,6 +141,13 @@ async def wait_quiet(node: rootfs.Node, timeout: float = 90.0) -> None:
             return
         await asyncio.sleep(1.0)
     raise RuntimeError(f"channels still up after {timeout:.0f} s: {counts}")
+
+
+def snapshot(pbx_pid: int, car_pid: int, on_line: int) -> list[float]:
+    """[time, calls in the survey, CPU s of engine, its event loop, PBX, carrier, all cores]."""
+    loop = threads("self")[str(os.getpid())]
+    return [time.monotonic(), on_line, time.process_time() - SAMPLING_CPU[0], loop, cpu_seconds(pbx_pid),
+            cpu_seconds(car_pid), machine_busy()]
 
 
 async def run_level(settings: Settings, store: SQLiteStore, node: rootfs.Node, lv: Level,
@@ -141,45 +164,46 @@ async def run_level(settings: Settings, store: SQLiteStore, node: rootfs.Node, l
                             max_concurrent=lv.max_concurrent), store)
     await engine.start()
     done = asyncio.Event()
+    snaps = [snapshot(pbx_pid, car_pid, 0)]
 
     async def sample() -> None:
         n, pbx = 0, -1
         while not done.is_set():
+            await asyncio.sleep(0.5)
+            n += 1
             lv.peak_calls = max(lv.peak_calls, len(engine.calls.sessions))
             if n % 4 == 0:  # the CLI is a process of its own: every 2 s is enough
                 pbx = await asyncio.to_thread(channel_count, node.pbx)
                 lv.peak_pbx = max(lv.peak_pbx, pbx)
+                lv.load1 = max(lv.load1, os.getloadavg()[0])
+                snaps.append(snapshot(pbx_pid, car_pid, len(engine.calls.sessions)))
             if trace and n % 10 == 0:
-                print(f"    {time.monotonic() - t0:5.0f} s: {engine.calls.in_flight} in flight, "
+                print(f"    {time.monotonic() - snaps[0][0]:5.0f} s: {engine.calls.in_flight} in flight, "
                       f"{len(engine.calls.sessions)} in the survey, {pbx} PBX channels, "
                       f"{engine.dialer.stats.outcomes}", flush=True)
-            n += 1
-            await asyncio.sleep(0.5)
 
-    loop_tid = str(os.getpid())
-    e0, l0, p0, c0 = time.process_time(), threads("self")[loop_tid], cpu_seconds(pbx_pid), \
-        cpu_seconds(car_pid)
-    pt0, m0, t0 = threads(pbx_pid), machine_busy(), time.monotonic()
     sampler = asyncio.create_task(sample())
     try:
         await asyncio.wait_for(engine.dialer.run(until_idle=True), timeout)
     except TimeoutError:
         lv.timed_out = True
     finally:
-        t1 = time.monotonic()
-        e1, l1, p1, c1 = time.process_time(), threads("self")[loop_tid], cpu_seconds(pbx_pid), \
-            cpu_seconds(car_pid)
-        pt1, m1 = threads(pbx_pid), machine_busy()
+        last = snapshot(pbx_pid, car_pid, 0)
         done.set()
         await sampler
         lv.outcomes = dict(engine.dialer.stats.outcomes)
         await engine.close()
-    lv.wall_s = t1 - t0
-    lv.engine_cpu, lv.pbx_cpu, lv.carrier_cpu = e1 - e0, p1 - p0, c1 - c0
-    lv.engine_loop = (l1 - l0) / lv.wall_s
-    lv.pbx_thread = max((pt1[t] - pt0[t] for t in pt1.keys() & pt0.keys()), default=0.0) / lv.wall_s
-    lv.machine = (m1 - m0) / lv.wall_s
-    lv.load1 = os.getloadavg()[0]
+    first = snaps[0]
+    lv.wall_s = last[0] - first[0]
+    lv.engine_cpu, lv.pbx_cpu, lv.carrier_cpu = (last[i] - first[i] for i in (2, 4, 5))
+    # The plateau: from the first to the last sample with >= 90% of the peak on the line. CPU
+    # use there, in cores, is what this load costs when sustained (the whole level averages in
+    # the ramps); too short a plateau falls back to the whole level.
+    top = [x for x in snaps if x[1] >= 0.9 * lv.peak_calls and x[1] > 0]
+    a, b = (top[0], top[-1]) if len(top) >= 2 and top[-1][0] - top[0][0] >= 4 else (first, last)
+    lv.plateau_s = b[0] - a[0]
+    lv.engine_cores, lv.loop_cores, lv.pbx_cores, lv.carrier_cores, lv.machine_cores = (
+        (b[i] - a[i]) / lv.plateau_s for i in (2, 3, 4, 5, 6))
     await score(store, lv, office)
 
 
@@ -190,6 +214,8 @@ async def score(store: SQLiteStore, lv: Level, office: str) -> None:
     lv.completed = sum(1 for r in rows if r["status"] == "completed" and r["answers"] == EXPECTED)
     lv.lost = sum(1 for r in rows if r["answers"] != EXPECTED)
     lv.failed = sum(1 for r in rows if r["status"] != "completed")
+    lv.lost_answers = dict(Counter(json.dumps(r["answers"], sort_keys=True) for r in rows
+                                   if r["answers"] != EXPECTED))
     async with store._db.execute(
             "SELECT a.answered_at, a.ended_at, a.result FROM attempts a "
             "JOIN transactions t ON t.id = a.transaction_id WHERE t.office = ?", (office,)) as cur:
@@ -216,8 +242,8 @@ async def score(store: SQLiteStore, lv: Level, office: str) -> None:
 
 def print_table(levels: list[Level]) -> None:
     head = (f"{'cps':>5} {'calls':>5} {'cap':>4} {'wall s':>6} {'ans/s':>6} {'done/s':>6} "
-            f"{'call s':>6} {'peak':>4} {'pbx ch':>6} {'lost':>4} {'fail':>4} | "
-            f"{'engine':>6} {'loop':>5} {'PBX':>5} {'thr':>5} {'carr':>5} {'all':>5} | "
+            f"{'call s':>6} {'peak':>4} {'pbx ch':>6} {'lost':>4} {'fail':>4} | {'plat s':>6} "
+            f"{'engine':>6} {'loop':>5} {'PBX':>5} {'carr':>5} {'other':>5} {'all':>5} | "
             f"{'eng ms':>6} {'PBX ms':>6} {'ratio':>6} {'load1':>5}")
     print(head)
     print("-" * len(head))
@@ -225,27 +251,28 @@ def print_table(levels: list[Level]) -> None:
         n = max(v.completed, 1)
         print(f"{v.offered:>5g} {v.calls:>5} {v.max_concurrent:>4} {v.wall_s:>6.1f} "
               f"{v.answer_rate:>6.2f} {v.rate:>6.2f} {v.call_s:>6.1f} {v.peak_calls:>4} "
-              f"{v.peak_pbx:>6} {v.lost:>4} {v.failed:>4} | "
-              f"{v.cores(v.engine_cpu):>6.2f} {v.engine_loop:>5.2f} {v.cores(v.pbx_cpu):>5.2f} "
-              f"{v.pbx_thread:>5.2f} {v.cores(v.carrier_cpu):>5.2f} {v.machine:>5.2f} | "
+              f"{v.peak_pbx:>6} {v.lost:>4} {v.failed:>4} | {v.plateau_s:>6.0f} "
+              f"{v.engine_cores:>6.2f} {v.loop_cores:>5.2f} {v.pbx_cores:>5.2f} "
+              f"{v.carrier_cores:>5.2f} {v.other_cores:>5.2f} {v.machine_cores:>5.2f} | "
               f"{v.engine_cpu / n * 1000:>6.1f} {v.pbx_cpu / n * 1000:>6.1f} {v.ratio:>6.3f} "
               f"{v.load1:>5.2f}")
-    print("(CPU columns in cores: engine process, its event-loop thread, PBX, the PBX's busiest "
-          "thread, carrier simulator, whole machine; per-call columns in ms per completed call)")
+    print("peak: survey calls on the line at once (engine's count); pbx ch: PBX channels (CLI, every 2 s)\n"
+          "plat s: seconds with >= 90% of the peak on the line; CPU there, in cores: engine process, its\n"
+          "event-loop thread, PBX, carrier simulator, other processes (e.g. someone's tests), machine\n"
+          "eng ms, PBX ms: CPU per completed call over the whole level; ratio = eng ms / PBX ms")
 
 
 def saturation(v: Level) -> str:
-    """Say which resource was nearest its limit at one level."""
-    shares = {"engine event loop (1 core)": v.engine_loop,
-              f"machine ({CORES} cores)": v.machine / CORES,
-              "PBX busiest thread (1 core)": v.pbx_thread}
+    """Say which resource was nearest its limit on one level's plateau."""
+    shares = {"engine's event loop (1 core)": v.loop_cores,
+              f"machine's {CORES} cores": v.machine_cores / CORES}
     name, frac = max(shares.items(), key=lambda kv: kv[1])
-    users = {"PBX": v.cores(v.pbx_cpu), "carrier simulator": v.cores(v.carrier_cpu),
-             "engine": v.cores(v.engine_cpu)}
-    top = max(users, key=lambda k: users[k])
+    users = {"PBX": v.pbx_cores, "carrier simulator": v.carrier_cores, "engine": v.engine_cores}
+    top = max(users, key=lambda k: users[k])  # of the three
+    users["other processes"] = v.other_cores
     detail = ", ".join(f"{k} {c:.2f}" for k, c in users.items())
-    return (f"at {v.offered:g} calls/s the nearest limit is the {name} at {frac:.0%} "
-            f"(cores used: {detail}; biggest user: {top})")
+    return (f"at {v.offered:g} calls/s the nearest limit is the {name}, {frac:.0%} busy "
+            f"(cores: {detail}, everything {v.machine_cores:.2f}; biggest user: {top})")
 
 
 async def main(levels: list[float], seconds: float, call_s: float, cap: int, trace: bool) -> None:
@@ -253,7 +280,7 @@ async def main(levels: list[float], seconds: float, call_s: float, cap: int, tra
     env = {k: v for k, v in os.environ.items() if k == "RABTA_CACHE"}
     settings = load_settings(env=env, overrides=dict(
         home=str(home), **NODE, calling_window="00:00-24:00", max_concurrent=cap,
-        calls_per_second=1, log_level="WARNING", retry_delays=()))
+        calls_per_second=1, log_level="WARNING", retry_delays=(), partial_callbacks=0))
     plan = [Level(cps, max(1, round(cps * seconds)), min(cap, math.ceil(cps * call_s * 1.5)))
             for cps in levels]
     numbers = [[f"03007{li:02d}{i:04d}" for i in range(lv.calls)] for li, lv in enumerate(plan)]
@@ -280,8 +307,10 @@ async def main(levels: list[float], seconds: float, call_s: float, cap: int, tra
                 done.append(lv)
                 print(f"  {lv.completed}/{lv.calls} completed at {lv.rate:.2f}/s, peak {lv.peak_calls}"
                       f" on the line, {lv.lost} lost, {lv.failed} failed, {lv.wall_s:.0f} s"
-                      + (f"; TIMED OUT; statuses {lv.statuses}, originate results {lv.outcomes}"
-                         if lv.timed_out or not lv.ok else ""), flush=True)
+                      + ("; TIMED OUT" if lv.timed_out else "")
+                      + (f"; statuses {lv.statuses}, originate results {lv.outcomes}, answers "
+                         f"stored instead of the script's: {lv.lost_answers}" if not lv.ok else ""),
+                      flush=True)
                 if lv.timed_out:
                     break  # calls may still be up on the PBX: higher levels would mean nothing
         finally:
@@ -289,6 +318,22 @@ async def main(levels: list[float], seconds: float, call_s: float, cap: int, tra
     finally:
         cli.asterisk_down(settings, quiet=True)
     report(done)
+
+
+def projection(done: list[Level]) -> None:
+    """Extrapolate from the highest clean plateau: at what rate each process would fill its limit."""
+    base = next((v for v in reversed(done) if v.ok), done[-1] if done else None)
+    if base is None or not base.rate or not base.loop_cores:
+        return
+    if base.calls / base.offered <= base.call_s:
+        return  # dialling ended before the first call did: the plateau was never a steady state
+    per = {"PBX": base.pbx_cores / base.rate, "carrier simulator": base.carrier_cores / base.rate,
+           "engine": base.engine_cores / base.rate}
+    print(f"PROJECTION from the {base.offered:g}/s plateau, cores per call/s: "
+          + ", ".join(f"{k} {c:.4f}" for k, c in per.items())
+          + f". This node alone fills {CORES} cores at ~{CORES / sum(per.values()):.0f} calls/s; "
+          f"PBX + engine alone (a real trunk, no simulator) at ~{CORES / (per['PBX'] + per['engine']):.0f}; "
+          f"the engine's event loop fills one core at ~{base.rate / base.loop_cores:.0f}.")
 
 
 def report(done: list[Level]) -> None:
@@ -316,6 +361,12 @@ def report(done: list[Level]) -> None:
             ("timed out", after.timed_out)) if bad]
         print(f"NEXT LEVEL: {'; '.join(why) or 'still fine (the knee is above the levels tried)'}")
         print(f"SATURATES FIRST: {saturation(after)}")
+    above = [v for v in done if knee is None or v.offered > knee.offered]
+    if above:
+        print("ABOVE THE KNEE: " + ", ".join(
+            f"{v.offered:g}/s {'passed' if v.ok else f'lost {v.lost}'} (machine {v.machine_cores:.2f} "
+            f"cores busy)" for v in above))
+    projection(done)
     print(json.dumps({"cores": CORES, "knee": asdict(knee) if knee else None,
                       "knee_ratio": knee.ratio if knee else None,
                       "levels": [asdict(v) | {"ratio": v.ratio} for v in done]}))
@@ -326,14 +377,14 @@ if __name__ == "__main__":
         description=__doc__.splitlines()[0],
         epilog="Runs its own node (rabta-knee: SIP 5360/5370, AMI 5338, FastAGI 4873, RTP 40000-49999) "
                "and a fresh store in a temp dir; tears the node down at the end.")
-    p.add_argument("--levels", default="2,4,6,8,10,12,14",
+    p.add_argument("--levels", default="4,6,8,10,12,14,16",
                    help="offered loads to step through, calls per second (default: %(default)s)")
-    p.add_argument("--seconds", type=float, default=40.0,
+    p.add_argument("--seconds", type=float, default=45.0,
                    help="seconds of dialling per level: calls = cps x seconds (default: %(default)s)")
-    p.add_argument("--call-seconds", type=float, default=25.0,
+    p.add_argument("--call-seconds", type=float, default=40.0,
                    help="expected survey call length, to size each level's concurrency limit "
                         "as cps x this x 1.5 (default: %(default)s)")
-    p.add_argument("--max-concurrent", type=int, default=600,
+    p.add_argument("--max-concurrent", type=int, default=1000,
                    help="upper bound on any level's concurrency limit (default: %(default)s)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: levels 2,4 with 10 s of dialling each")
