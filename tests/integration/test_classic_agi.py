@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from support import SLOT, TEST_NODE, Citizen, carrier_cdr_counts, install_phonebook, run_until_idle
+from test_e2e_survey import check_every_behaviour
 
 from ivr import cli, phone
 from ivr.asterisk import rootfs
@@ -141,3 +142,10 @@ async def test_classic_transport_stores_exactly_what_citizens_did(
             "SELECT DISTINCT survey, survey_version FROM answers") as cur:
         police = load_surveys().surveys["police"]
         assert [tuple(r) for r in await cur.fetchall()] == [("police", police.version)]
+
+
+async def test_classic_transport_passes_the_same_end_to_end_test(
+        classic_settings: Settings, classic_store: SQLiteStore) -> None:
+    # test_e2e_survey.py's every phone book behaviour, word for word, over the classic script.
+    engine = await check_every_behaviour(classic_settings, classic_store)
+    assert engine.agi.stats.accepted == 0  # no survey went through FastAGI

@@ -22,6 +22,7 @@ from support import (
 
 from ivr import phone
 from ivr.config import Settings
+from ivr.engine import Engine
 from ivr.store import SQLiteStore
 
 C, P, U = "completed", "partial", "unreachable"
@@ -63,6 +64,15 @@ CASES: list[tuple[Citizen, str, int, str, dict[str, str]]] = [
 
 async def test_every_phone_book_behaviour_is_stored_exactly(node_settings: Settings,
                                                               store: SQLiteStore) -> None:
+    engine = await check_every_behaviour(node_settings, store)
+    assert engine.agi.stats.errors == 0
+
+
+async def check_every_behaviour(node_settings: Settings, store: SQLiteStore) -> Engine:
+    """Run every CASE through a real engine on this node; assert the store and the CDRs.
+
+    Shared with test_classic_agi.py: the classic AGI transport passes this same test.
+    """
     citizens = [c for c, *_ in CASES]
     assert len(citizens) >= 30
     install_phonebook(node_settings, citizens)
@@ -89,4 +99,4 @@ async def test_every_phone_book_behaviour_is_stored_exactly(node_settings: Setti
             problems.append(f"{citizen}: carrier saw {dialled} call(s), store has {attempts}")
     assert not problems, "\n".join(problems)
     assert total_calls >= 30
-    assert engine.agi.stats.errors == 0
+    return engine
