@@ -83,15 +83,6 @@ class Dialer:
             digits=phone.digits(number), national=phone.national(number),
             trunk=trunk or self.settings.trunk)
 
-    def utilisation(self) -> dict[str, dict[str, float]]:
-        """Return calls in flight and capacity per node and per trunk (for status and tests)."""
-        nodes = {a.name: {"in_flight": len(self._by_node[a.name]),
-                          "capacity": self.settings.max_concurrent,
-                          "up": 1.0 if a.connected else 0.0} for a in self.amis}
-        trunks = {t.name: {"in_flight": len(self._by_trunk[t.name]), "capacity": t.channels,
-                           "cps": t.cps} for t in self.trunks}
-        return {"nodes": nodes, "trunks": trunks}  # type: ignore[dict-item]
-
     def _router(self, now_loop: float) -> Callable[[str], str | None]:
         """Return a claim-time router: the number's trunk with a free channel and a short queue.
 
@@ -103,12 +94,13 @@ class Dialer:
 
         def route(number: str) -> str | None:
             operator = policy.operator_of(phone.national(number), self.prefixes)
-            for trunk in policy.trunk_order(operator, self.trunks):
-                if in_use[trunk.name] < trunk.channels and queued[trunk.name] < CLAIM_AHEAD_S:
-                    in_use[trunk.name] += 1
-                    queued[trunk.name] += 1.0 / trunk.cps
-                    return trunk.name
-            return None
+            open_ = [t for t in self.trunks if queued[t.name] < CLAIM_AHEAD_S]
+            trunk = policy.choose_trunk(operator, open_, in_use)
+            if trunk is None:
+                return None
+            in_use[trunk.name] += 1
+            queued[trunk.name] += 1.0 / trunk.cps
+            return trunk.name
 
         return route
 
