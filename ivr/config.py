@@ -6,9 +6,11 @@ Clients (AMI, store, servers) are never put in here; entry points build them fro
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import os
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -159,6 +161,63 @@ class Settings:
 
 _HINTS = get_type_hints(Settings)
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# RABTA_* variables that are not settings: the config file's path, and the test suites' own.
+NOT_SETTINGS = frozenset({"RABTA_CONFIG", "RABTA_CHROMIUM"})
+NOT_SETTINGS_PREFIX = "RABTA_TEST_"
+
+_PORT = (1, 65535)
+# Allowed ranges of numeric settings, both ends included (None: no bound). Checked where the
+# value comes from (file, variable or flag), and again on every Settings built.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "ami_port": _PORT, "agi_port": _PORT, "sip_port": _PORT, "carrier_sip_port": _PORT,
+    "web_port": _PORT, "rtp_start": (1024, 65535 - 10000),
+    "max_concurrent": (1, None), "max_attempts": (1, None), "daily_capacity": (0, None),
+    "retry_delay": (0, None), "first_call_delay": (0, None), "cooldown_days": (0, None),
+    "partial_callbacks": (0, None), "callback_delay": (0, None), "question_tries": (1, None),
+    "api_max_batch": (1, None), "api_max_body": (1024, None), "min_responses": (1, None),
+    "export_max_rows": (1, None),
+}
+# Settings that must be more than 0 (seconds, rates).
+POSITIVE = frozenset({"ami_ping_interval", "agi_header_timeout", "calls_per_second",
+                      "ring_timeout", "max_age", "digit_timeout", "session_hours",
+                      "overview_interval"})
+# Settings that take one of a few words (log_level in any case).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "log_level": LOG_LEVELS, "log_format": ("text", "json"),
+    "agi_transport": ("fastagi", "classic"), "default_language": ("ur", "pa", "en"),
+}
+
+
+def _out_of_range(key: str, value: Any) -> str | None:
+    """Return why value is not allowed for key (its range or choices), or None if it is."""
+    if key in CHOICES:
+        allowed = CHOICES[key]
+        if (value.upper() if key == "log_level" else value) not in allowed:
+            return f"{value!r} is not one of {', '.join(allowed)}"
+        return None
+    if key in POSITIVE:
+        return None if value > 0 else f"must be more than 0, got {value:g}"
+    low, high = RANGES.get(key, (None, None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            return f"must be at least {low:g}, got {value:g}"
+        return f"must be between {low:g} and {high:g}, got {value:g}"
+    return None
+
+
+def _checked(key: str, value: Any) -> Any:
+    why = _out_of_range(key, value)
+    if why is not None:
+        raise ValueError(why)
+    return value
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """Return "; did you mean 'x'?" for the closest known word, or "" when none is close."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
 
 def _convert(key: str, raw: Any, origin: str) -> Any:
     """Turn a raw value from TOML, env or a flag into the field's type, or say where it is wrong."""
@@ -175,15 +234,23 @@ def _convert(key: str, raw: Any, origin: str) -> Any:
         if hint is int:
             if isinstance(raw, bool | float):
                 raise ValueError(f"expected a whole number, got {raw!r}")
-            return int(raw)
+            try:
+                value: Any = int(raw)
+            except ValueError:
+                raise ValueError(f"expected a whole number, got {raw!r}") from None
+            return _checked(key, value)
         if hint is float:
             if isinstance(raw, bool):
-                raise ValueError("expected a number")
-            return float(raw)
+                raise ValueError(f"expected a number, got {raw!r}")
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ValueError(f"expected a number, got {raw!r}") from None
+            return _checked(key, value)
         if hint is str:
             if not isinstance(raw, str | int | float):
                 raise ValueError(f"expected text, got {type(raw).__name__}")
-            return str(raw)
+            return _checked(key, str(raw))
         if hint is Path:
             return Path(os.path.expanduser(str(raw)))
         if hint == Path | None:
@@ -197,16 +264,10 @@ def _convert(key: str, raw: Any, origin: str) -> Any:
 
 
 def _validate(s: Settings) -> None:
-    if s.max_concurrent < 1:
-        raise ConfigError("max_concurrent must be at least 1")
-    if s.calls_per_second <= 0:
-        raise ConfigError("calls_per_second must be positive")
-    if s.max_attempts < 1:
-        raise ConfigError("max_attempts must be at least 1")
-    if s.daily_capacity < 0:
-        raise ConfigError("daily_capacity must be 0 (call everyone) or more")
-    if s.question_tries < 1:
-        raise ConfigError("question_tries must be at least 1")
+    for key in (*RANGES, *POSITIVE, *CHOICES):
+        why = _out_of_range(key, getattr(s, key))
+        if why is not None:
+            raise ConfigError(f"{key}: {why}")
     for net in s.agi_allow:
         try:
             ipaddress.ip_network(net)
@@ -218,21 +279,8 @@ def _validate(s: Settings) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"timezone: {s.timezone!r} is not a known time zone") from None
     s.pbx_nodes()
-    if s.agi_transport not in ("fastagi", "classic"):
-        raise ConfigError(f"agi_transport: {s.agi_transport!r} is not fastagi or classic")
     if s.studio_number and not (s.studio_number.isascii() and s.studio_number.isdigit()):
         raise ConfigError(f"studio_number: {s.studio_number!r} is not digits")
-    if s.log_format not in ("text", "json"):
-        raise ConfigError(f"log_format: {s.log_format!r} is not text or json")
-    if s.default_language not in ("ur", "pa", "en"):
-        raise ConfigError(f"default_language: {s.default_language!r} is not ur, pa or en")
-    if s.session_hours <= 0:
-        raise ConfigError("session_hours must be positive")
-    if s.api_max_batch < 1 or s.api_max_body < 1024:
-        raise ConfigError("api_max_batch must be at least 1 and api_max_body at least 1024")
-    if s.min_responses < 1 or s.overview_interval <= 0 or s.export_max_rows < 1:
-        raise ConfigError("min_responses and export_max_rows must be at least 1, "
-                          "overview_interval positive")
     from scheduler.policy import parse_window  # pure; importing it here is one-way
 
     try:
@@ -347,19 +395,23 @@ def load_settings(
             raise ConfigError(f"{path}: not valid TOML: {exc}{where}") from None
         for key, raw in data.items():
             if key not in names:
-                raise ConfigError(f"{path}: unknown setting {key!r}")
+                raise ConfigError(f"{path}: unknown setting {key!r}{did_you_mean(key, names)}")
             values[key] = _convert(key, raw, str(path))
 
-    for name in names:
-        var = f"RABTA_{name.upper()}"
-        if var in env:
-            values[name] = _convert(name, env[var], var)
+    variables = {f"RABTA_{name.upper()}": name for name in names}
+    for var in sorted(env):
+        if not var.startswith("RABTA_") or var in NOT_SETTINGS or \
+                var.startswith(NOT_SETTINGS_PREFIX):
+            continue
+        if var not in variables:
+            raise ConfigError(f"{var}: unknown setting{did_you_mean(var, variables)}")
+        values[variables[var]] = _convert(variables[var], env[var], var)
 
     for key, raw in (overrides or {}).items():
         if raw is None:
             continue
         if key not in names:
-            raise ConfigError(f"unknown setting {key!r}")
+            raise ConfigError(f"unknown setting {key!r}{did_you_mean(key, names)}")
         values[key] = _convert(key, raw, f"--{key.replace('_', '-')}")
 
     settings = Settings(**values)

@@ -72,6 +72,18 @@ class Engine:
                             "it comes back", ami.name)
         await self.dialer.reconcile()
 
+    async def __aenter__(self) -> Engine:
+        """Start (closing what did start if it fails); `async with` closes on the way out."""
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         """Stop accepting work and close connections (answers already given are stored)."""
         await self.direct_calls.close()

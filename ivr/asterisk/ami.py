@@ -247,6 +247,14 @@ class AMI:
         except TimeoutError:
             raise AMIError(f"{self.name}: no answer to {action['Action']} in {timeout:g} s") from None
 
+    async def __aenter__(self) -> AMI:
+        """Connect (required: AMIConnectionError if no node answers in time)."""
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         """Log off and close; pending originates resolve as UNKNOWN."""
         self._closing = True

@@ -123,6 +123,12 @@ class SQLiteStore(AccountsMixin, CasesMixin, ResultsMixin, PromptsMixin):
         """Close the connection."""
         await self._db.close()
 
+    async def __aenter__(self) -> SQLiteStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def migrate(self) -> list[int]:
         """Apply every numbered migration not yet applied, each in its own transaction."""
         await self._db.execute(

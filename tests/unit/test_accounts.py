@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from web_support import NOW, PASSWORD
 
-from ivr import cli, cli_users
+from ivr import cli
 from ivr.accounts import (
     LOCKOUT,
     MAX_FAILURES,
@@ -33,6 +33,7 @@ from ivr.accounts import (
     validate_scope,
     verify_password,
 )
+from ivr.cli import users as cli_users
 from ivr.config import Settings
 from ivr.errors import InputError
 from ivr.store import SQLiteStore

@@ -310,7 +310,8 @@ async def test_cli_users_phone_sets_and_clears_the_official_phone(tmp_path: Path
                                                                    store: SQLiteStore) -> None:
     import io
 
-    from ivr import cli, cli_users
+    from ivr import cli
+    from ivr.cli import users as cli_users
 
     async def run(*argv: str) -> str:
         out = io.StringIO()

@@ -14,8 +14,9 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from web_support import NOW, add_user, signed_in
 
-from ivr import cli, cli_users, prompt_files
+from ivr import cli, prompt_files
 from ivr.accounts import Role, verify_password
+from ivr.cli import users as cli_users
 from ivr.config import Settings
 from ivr.errors import InputError
 from ivr.store import SQLiteStore

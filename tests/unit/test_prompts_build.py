@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ivr import audio, cli_prompts
+from ivr import audio
+from ivr.cli import prompts as cli_prompts
 from ivr.config import Settings
 from ivr.errors import ConfigError, RabtaError
 from ivr.flows import definitions

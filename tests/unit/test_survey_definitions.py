@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr import cli, cli_survey
+from ivr import cli
 from ivr.audio import LANGUAGES, load_manifest
+from ivr.cli import survey as cli_survey
 from ivr.errors import ConfigError, FlowError
 from ivr.flows.definitions import (
     DEFAULT_ID,

@@ -95,6 +95,13 @@ class FastAGIServer:
         )
         log.info("FastAGI listening on %s:%d", self._host, self.port)
 
+    async def __aenter__(self) -> FastAGIServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         """Stop accepting, cancel the live sessions and wait for them to end."""
         if self._server is not None:

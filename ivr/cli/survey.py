@@ -12,12 +12,20 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from ivr.cli.common import add_command
 from ivr.flows import definitions
 
 
-def add_parser(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Add the `survey` command to the `rabta` parser's subcommands."""
-    p = sub.add_parser("survey", help="survey definitions (surveys/*.toml): check them")
+    p = add_command(
+        sub, "survey", help="survey definitions (surveys/*.toml): check them",
+        description="check: load each definition, check its questions, branches and prompts "
+                    "against prompts/manifest.toml; print OK per file or one line per problem "
+                    "(file:line), and exit 1 if there is any. The gate before a definition goes "
+                    "live.",
+        examples=["rabta survey check", "rabta survey check surveys/police.toml"],
+        func=lambda args, settings: run(args))
     p.add_argument("action", choices=["check"])
     p.add_argument("files", nargs="*", type=Path,
                    help="definition files (default: every file in surveys/)")

@@ -17,6 +17,8 @@ from typing import Any, TextIO
 
 from ivr import audio
 from ivr.asterisk import rootfs
+from ivr.cli.common import add_command
+from ivr.cli.progress import Progress
 from ivr.config import Settings
 from ivr.errors import ConfigError
 from ivr.flows import definitions
@@ -25,9 +27,18 @@ from ivr.flows import definitions
 DIALPLAN_PROMPTS = ("inbound-notice",)
 
 
-def add_parser(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Add the `prompts` command to the `rabta` parser's subcommands."""
-    p = sub.add_parser("prompts", help="prompt audio: build (synthesise, install) or check it")
+    p = add_command(
+        sub, "prompts", help="prompt audio: build (synthesise, install) or check it",
+        description="build: make what is missing or changed (recordings first, then gTTS when "
+                    "reachable, else espeak-ng) and install it into the local PBX; a second run "
+                    "finds nothing to do. Needs the [prompts] extra. check: decode every format "
+                    "of every prompt every survey needs, list what is missing or broken, exit 1 "
+                    "if anything is.",
+        examples=["rabta prompts build", "rabta prompts build --engine espeak --lang pa",
+                  "rabta prompts check --lang ur,en"],
+        func=run)
     p.add_argument("action", choices=["build", "check"])
     p.add_argument("--engine", choices=["auto", "gtts", "espeak"], default="auto",
                    help="text-to-speech (build): auto = gTTS when reachable, else espeak-ng")
@@ -71,8 +82,6 @@ def build(settings: Settings, *, engine: str = "auto", langs: Sequence[str] = au
           voices: Sequence[audio.Voice] | None = None, out: TextIO | None = None,
           progress: bool = True) -> int:
     """Make and install every prompt of the manifest in langs; print what was done."""
-    from ivr.cli import Progress  # the CLI's bar; imported here, as ivr.cli imports us
-
     out = out or sys.stdout
     prompts = [p for p in audio.load_manifest() if p.language in langs]
     bar = Progress(len(prompts), "prompts") if progress else None
@@ -122,7 +131,7 @@ def check(settings: Settings, *, langs: Sequence[str] = audio.LANGUAGES,
     return 0
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run `rabta prompts ACTION`."""
     langs = languages(args.lang)
     if args.action == "build":

@@ -1,4 +1,4 @@
-"""Entry point, accounts: `rabta users add|list|disable|enable|phone|pin`, `rabta apikeys add|list|revoke`.
+"""CLI, accounts: `rabta users add|list|disable|enable|phone|pin`, `rabta apikeys add|list|revoke`.
 
 Passwords never travel on the command line: they come from a file (--password-file), from
 standard input (--password-stdin) or from the terminal (asked twice, not echoed). An API key
@@ -10,6 +10,7 @@ is audited.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import sys
 from datetime import UTC, datetime
@@ -30,20 +31,30 @@ from ivr.accounts import (
     validate_scope,
     verify_password,
 )
+from ivr.cli.common import add_command
 from ivr.config import Settings
 from ivr.errors import InputError
 from ivr.store import SQLiteStore, open_store
 from ivr.studio import check_pin
 
-COMMANDS = ("users", "apikeys")
 _SCOPE_FLAG = {Role.DEPARTMENT: "service", Role.DISTRICT: "district", Role.DATAENTRY: "office"}
 
 
-def add_parsers(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Add the `users` and `apikeys` commands to the `rabta` parser's subcommands."""
-    u = sub.add_parser("users", help="officials' accounts for the dashboard (role and scope)",
-                       description="Password: --password-file, --password-stdin, or asked on "
-                                   "the terminal. Never on the command line.")
+    u = add_command(
+        sub, "users", help="officials' accounts for the dashboard (role and scope)",
+        description="add: a new account with its role and scope; list: every account and its "
+                    "state; disable/enable: sign out everywhere / allow again; phone: the "
+                    "official's own phone for click-to-call; pin: a supervisor's phone studio "
+                    "PIN. Password (and PIN): --password-file, --password-stdin, or asked on "
+                    "the terminal, never on the command line. Every change is audited.",
+        examples=["rabta users add amna --role district --district Lahore",
+                  "rabta users add ali --role department --service passport --service cnic "
+                  "--password-file pw.txt",
+                  "rabta users phone amna --phone 03001234567", "rabta users disable amna",
+                  "rabta users list"],
+        func=_run)
     u.add_argument("action", choices=["add", "list", "disable", "enable", "phone", "pin"])
     u.add_argument("username", nargs="?")
     u.add_argument("--role", choices=[r.value for r in Role], help="add: the account's role")
@@ -59,11 +70,21 @@ def add_parsers(sub: Any) -> None:
     pw.add_argument("--password-stdin", action="store_true",
                     help="read the password from standard input's first line")
 
-    k = sub.add_parser("apikeys", help="API keys for office systems (intake, one office each)")
+    k = add_command(
+        sub, "apikeys", help="API keys for office systems (intake, one office each)",
+        description="add: a key for one office's system, printed once (only its hash is kept); "
+                    "list: every key, live or revoked; revoke: stop a key at once.",
+        examples=["rabta apikeys add --office LHR-01 --label 'front desk app' > key.txt",
+                  "rabta apikeys list", "rabta apikeys revoke 3"],
+        func=_run)
     k.add_argument("action", choices=["add", "list", "revoke"])
     k.add_argument("id", nargs="?", type=int, help="revoke: the key's id (from `list`)")
     k.add_argument("--office", help="add: the one office the key may write for")
     k.add_argument("--label", default="", help="add: what system uses it")
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(run(settings, args))
 
 
 def _actor() -> str:
@@ -215,10 +236,7 @@ async def _apikeys(store: SQLiteStore, args: argparse.Namespace, out: TextIO) ->
 async def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None,
               stdin: TextIO | None = None) -> int:
     """Run `rabta users ...` or `rabta apikeys ...` against the store."""
-    store = await open_store(settings.db_path)
-    try:
+    async with await open_store(settings.db_path) as store:
         if args.command == "users":
             return await _users(store, args, out or sys.stdout, stdin)
         return await _apikeys(store, args, out or sys.stdout)
-    finally:
-        await store.close()

@@ -1,0 +1,106 @@
+"""CLI, status: `rabta status`, the live state and whether every node's AMI answers.
+
+Exits 0 when every PBX node answers on AMI and 1 when one does not, so it serves as a check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ivr.asterisk import rootfs
+from ivr.cli.common import EXIT_OK, EXIT_PROBLEMS, add_command, now
+from ivr.config import Settings, trunk_rules
+from ivr.store import open_store
+
+FINAL = ("completed", "partial", "unreachable", "opted_out", "expired")
+
+
+def register(sub: Any) -> None:
+    """Add `status` to the `rabta` parser's subcommands."""
+    st = add_command(
+        sub, "status", help="live state: waiting, due, on the line, today's calls",
+        description="Show the transactions by status, what is due now, the calls on the line "
+                    "per PBX node and trunk, today's calls by outcome, and whether each node's "
+                    "AMI answers. Exits 1 while a node's AMI does not answer.",
+        examples=["rabta status", "rabta status --json | jq .statuses",
+                  "watch -n 5 rabta status"],
+        func=_run)
+    st.add_argument("--json", action="store_true", help="machine-readable")
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    summary = asyncio.run(status_summary(settings))
+    write_status(settings, summary, args.json, sys.stdout)
+    return EXIT_OK if all(summary["ami_by_node"].values()) else EXIT_PROBLEMS
+
+
+async def status_summary(settings: Settings) -> dict[str, Any]:
+    """Return the live state: statuses, due work, calls per node and trunk, AMI per node."""
+    zone = ZoneInfo(settings.timezone)
+    day_start = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    async with await open_store(settings.db_path) as store:
+        summary = await store.live_summary(now(), day_start)
+    nodes = settings.pbx_nodes()
+    summary["ami_by_node"] = {
+        name: rootfs.ami_answers(dataclasses.replace(settings, ami_host=host, ami_port=port))
+        for name, host, port in nodes}
+    summary["ami_answering"] = summary["ami_by_node"][nodes[0][0]]
+    summary["calling_window"] = settings.calling_window
+    summary["max_concurrent"] = settings.max_concurrent
+    summary["nodes"] = {name: {"in_flight": summary["in_flight_by_node"].get(name, 0),
+                               "capacity": settings.max_concurrent}
+                        for name, _, _ in nodes}
+    trunks, _ = trunk_rules(settings)
+    summary["trunks"] = {t.name: {"in_flight": summary["in_flight_by_trunk"].get(t.name, 0),
+                                  "capacity": t.channels, "cps": t.cps,
+                                  "attempts_today": summary["attempts_today_by_trunk"].get(t.name, 0)}
+                         for t in trunks}
+    return summary
+
+
+async def do_status(settings: Settings, as_json: bool, out: Any = None) -> int:
+    """Show live state: waiting, due, on the line per node, today's outcomes, AMI health.
+
+    Returns 0 once shown; `rabta status` itself exits 1 while a node's AMI is down.
+    """
+    write_status(settings, await status_summary(settings), as_json, out or sys.stdout)
+    return EXIT_OK
+
+
+def write_status(settings: Settings, summary: dict[str, Any], as_json: bool, out: Any) -> None:
+    """Write the summary as JSON or as bars for a person."""
+    if as_json:
+        out.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        return
+    statuses = summary["statuses"]
+    total = sum(statuses.values())
+    final = sum(statuses.get(k, 0) for k in FINAL)
+    print(f"transactions: {total}   done {final}   waiting {summary['waiting']} "
+          f"(due now {summary['due_now']})", file=out)
+    width = 30
+    for name in (*FINAL, "pending", "scheduled", "dialing", "in_call"):
+        n = statuses.get(name, 0)
+        bar = "#" * (round(width * n / total) if total else 0)
+        print(f"  {name:<12} {bar:<{width}} {n}", file=out)
+    on_line = sum(summary["in_flight_by_node"].values())
+    print(f"on the line: {on_line}", file=out)
+    for kind in ("nodes", "trunks"):
+        for name, u in summary[kind].items():
+            used = round(width * min(1.0, u["in_flight"] / u["capacity"]))
+            print(f"  {kind[:-1]} {name:<14} [{'#' * used:<{width}}] "
+                  f"{u['in_flight']}/{u['capacity']}"
+                  + (f"  ({u['attempts_today']} calls today)" if kind == "trunks" else ""),
+                  file=out)
+    today = ", ".join(f"{k} {v}" for k, v in sorted(summary["attempts_today"].items())) or "none"
+    print(f"calls today: {today}", file=out)
+    for name, host, port in settings.pbx_nodes():
+        answering = summary["ami_by_node"].get(name, False)
+        print(f"AMI {host}:{port} ({name}): {'answering' if answering else 'NOT answering'}",
+              file=out)
