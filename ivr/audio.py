@@ -138,7 +138,10 @@ class GTTS:
     def _tts(self, text: str, lang: str) -> Any:
         make = self._make
         if make is None:
-            from gtts import gTTS  # optional until used
+            try:
+                from gtts import gTTS  # optional until used
+            except ImportError as exc:
+                raise missing_extra(exc) from None
 
             make = gTTS
         return make(text, lang=lang, timeout=self.timeout)
@@ -168,6 +171,12 @@ class GTTS:
         return raw
 
 
+def missing_extra(exc: ImportError) -> ConfigError:
+    """Return the error for a prompt-making library that is not installed."""
+    return ConfigError(f"making prompt audio needs {exc.name or 'pydub and gTTS'}, which is not "
+                       f"installed: pip install 'rabta[prompts]' (and ffmpeg for pydub)")
+
+
 def voices_for(engine: str, *, online: bool = True) -> list[Voice]:
     """Return the engines to use, in order of preference, for --engine auto|gtts|espeak."""
     if engine == "espeak":
@@ -195,10 +204,13 @@ def process(raw: Path, out: Path) -> None:
     """Trim, normalise and write raw audio as out (.wav) plus .ulaw and .alaw beside it."""
     with warnings.catch_warnings():  # pydub imports audioop, deprecated since Python 3.11
         warnings.simplefilter("ignore", DeprecationWarning)
-        import audioop  # G.711 encoders; pydub itself is built on it
+        try:
+            import audioop  # G.711 encoders; pydub itself is built on it (audioop-lts on 3.13)
 
-        from pydub import AudioSegment  # build-time only (it needs ffmpeg)
-        from pydub.silence import detect_leading_silence
+            from pydub import AudioSegment  # build-time only (it needs ffmpeg)
+            from pydub.silence import detect_leading_silence
+        except ImportError as exc:
+            raise missing_extra(exc) from None
 
     seg = AudioSegment.from_file(str(raw)).set_channels(1)
     lead = detect_leading_silence(seg, silence_threshold=SILENCE_DBFS, chunk_size=5)

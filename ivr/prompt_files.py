@@ -50,7 +50,10 @@ def convert(raw: Path, dest: Path) -> float:
     """
     with warnings.catch_warnings():  # pydub imports audioop, deprecated since Python 3.11
         warnings.simplefilter("ignore", DeprecationWarning)
-        from pydub import AudioSegment
+        try:
+            from pydub import AudioSegment
+        except ImportError as exc:
+            raise audio.missing_extra(exc) from None
     try:
         seg = AudioSegment.from_file(str(raw))
     except Exception:  # pydub raises CouldntDecodeError, or IndexError/OSError on odd input
