@@ -153,6 +153,20 @@ def test_a_busy_web_port_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert "--port or RABTA_WEB_PORT" in done.stderr
 
 
+def test_a_busy_fastagi_port_is_one_line(capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setenv("RABTA_AGI_PORT", str(port))
+        monkeypatch.setenv("RABTA_AMI_SECRET", "unused")
+        code, err, _ = rabta(capsys, "run", "--until-idle", "--no-progress")
+    assert code == 2
+    assert one_line_error(err).startswith(f"rabta: error: FastAGI cannot listen on 127.0.0.1:{port}: ")
+    assert "RABTA_AGI_PORT" in err
+
+
 def test_export_into_a_missing_directory(tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "missing" / "dir" / "x.csv"
