@@ -15,8 +15,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import ivr.cli.asterisk as asterisk
+import ivr.cli.completion as completion
+import ivr.cli.data as data
+import ivr.cli.demo as demo
+import ivr.cli.dnc as dnc
+import ivr.cli.prompts as prompts
+import ivr.cli.serve as serve
+import ivr.cli.status as status
+import ivr.cli.survey as survey
+import ivr.cli.users as users
 from ivr import __version__
-from ivr.cli import asterisk, completion, data, demo, dnc, prompts, serve, status, survey, users
 from ivr.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from ivr.cli.logs import setup_logging
 from ivr.config import LOG_LEVELS, load_settings
