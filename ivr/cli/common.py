@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -65,8 +66,9 @@ async def web_site(app: Any, host: str, port: int) -> AsyncIterator[None]:
         try:
             await web.TCPSite(runner, host, port).start()
         except OSError as exc:
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
             raise ConfigError(
-                f"the web cannot listen on {host}:{port}: {exc.strerror or exc} (another rabta "
+                f"the web cannot listen on {host}:{port}: {why} (another rabta "
                 f"web or serve running? choose another with --port or RABTA_WEB_PORT)") from None
         yield
     finally:

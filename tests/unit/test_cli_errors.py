@@ -149,7 +149,7 @@ def test_a_busy_web_port_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert one_line_error(done.stderr).startswith(
-        f"rabta: error: the web cannot listen on 127.0.0.1:{port}: ")
+        f"rabta: error: the web cannot listen on 127.0.0.1:{port}: Address already in use ")
     assert "--port or RABTA_WEB_PORT" in done.stderr
 
 
