@@ -77,8 +77,10 @@ def read_numbers(path: Path) -> tuple[list[str], list[tuple[int, str, str]]]:
     """Read a DNC register: a CSV with a `number` column, or one number per line."""
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot read: not UTF-8 text ({exc.reason})") from None
     rows = list(csv.reader(io.StringIO(text)))
     col, start = 0, 0
     if rows and "number" in [c.strip().lower() for c in rows[0]]:

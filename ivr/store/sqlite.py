@@ -95,10 +95,13 @@ class SQLiteStore(AccountsMixin, CasesMixin, ResultsMixin, PromptsMixin):
     @classmethod
     async def open(cls, path: Path) -> SQLiteStore:
         """Open (creating if needed) and migrate the database at path."""
-        if not path.parent.exists():
-            path.parent.mkdir(parents=True, mode=0o700)  # names and numbers of citizens
-        if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # -wal/-shm inherit it
+        try:
+            if not path.parent.exists():
+                path.parent.mkdir(parents=True, mode=0o700)  # names and numbers of citizens
+            if not path.exists():
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # -wal/-shm inherit it
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create the database: {exc.strerror}") from None
         try:
             db = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:

@@ -185,6 +185,28 @@ def test_export_where_it_cannot_write(tmp_path: Path, capsys: pytest.CaptureFixt
     assert not target.with_name("results.csv.part").exists()
 
 
+@pytest.mark.parametrize("where", ["home-is-a-file", "cannot-create"])
+def test_a_database_that_cannot_be_created(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           where: str) -> None:
+    if where == "home-is-a-file":
+        (tmp_path / "file").write_text("x")
+        db = tmp_path / "file" / "rabta.db"
+        why = "Not a directory"
+    else:
+        db = Path("/proc/no-such-dir/rabta.db")  # /proc refuses new directories, even for root
+        why = "No such file or directory"
+    code, err, _ = rabta(capsys, "--database", str(db), "status")
+    assert code == 2
+    assert one_line_error(err) == f"rabta: error: {db}: cannot create the database: {why}"
+
+
+def test_a_missing_dnc_register(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err, _ = rabta(capsys, "dnc", "import", str(tmp_path / "none.csv"))
+    assert code == 2
+    assert one_line_error(err) == (f"rabta: error: {tmp_path / 'none.csv'}: cannot read: "
+                                   f"No such file or directory")
+
+
 def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, err, _ = rabta(capsys, "imprt", "x.csv")
     assert code == 2
