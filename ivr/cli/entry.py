@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     overrides: dict[str, Any] = {"home": args.home, "database": args.database,
                                  "log_level": args.log_level,
-                                 "web_port": getattr(args, "port", None)}
+                                 "web_port": getattr(args, "web_port", None)}
     if getattr(args, "phonebook", None):
         overrides["phonebook"] = str(args.phonebook)
     try:

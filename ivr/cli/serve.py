@@ -48,7 +48,8 @@ def register(sub: Any) -> None:
         func=lambda args, settings: asyncio.run(do_run(settings, until_idle=False,
                                                        show_progress=False, serve_web=True)))
     for p in (w, s):
-        p.add_argument("--port", type=port_number, help="web port (default: web_port, 8080)")
+        p.add_argument("--port", dest="web_port", type=port_number,
+                       help="web port (default: the web_port setting, 8080)")
 
 
 async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = True,

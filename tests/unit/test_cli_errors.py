@@ -301,7 +301,7 @@ def test_help_of_each_subcommand(name: str, capsys: pytest.CaptureFixture[str]) 
 def test_web_and_serve_take_a_port(capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("web", "serve"):
         args = cli.build_parser().parse_args([name, "--port", "8123"])
-        assert args.port == 8123
+        assert args.web_port == 8123
 
 
 def test_the_port_flag_reaches_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
