@@ -20,10 +20,12 @@ from zoneinfo import ZoneInfo
 
 from ivr import __version__, audio, cli_prompts, cli_survey, cli_users, intake, phone, reports, simulator
 from ivr.asterisk import rootfs
-from ivr.config import Settings, load_settings, replace, trunk_rules
+from ivr.config import Settings, load_settings, replace
 from ivr.errors import InputError, RabtaError
+from ivr.models import FINAL, TxStatus
+from ivr.services import intake as intake_service
+from ivr.services import status
 from ivr.store import open_store
-from scheduler import policy
 
 log = logging.getLogger("rabta")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -191,10 +193,10 @@ async def do_import(settings: Settings, path: Path, out: Any = None) -> int:
         raise InputError(f"{path}: {exc.strerror}") from None
     store = await open_store(settings.db_path)
     try:
-        inserted, known = await store.add_transactions(
-            txs, _now(), lambda t: policy.first_try_at(t.visited_at, settings.first_call_delay))
+        done = await intake_service.accept(store, settings, txs, _now())
     finally:
         await store.close()
+    inserted, known = done.created, done.already_present
     if errors:
         print(intake.format_errors(errors, str(path)), file=sys.stderr)
     rejected = sum(1 for _line, field, _why in errors if field != "header")
@@ -212,7 +214,7 @@ async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = 
     counts = await store.status_counts()
     total = sum(counts.values())
     bar = Progress(total, "calls") if show_progress and total else None
-    final = ("completed", "partial", "unreachable", "opted_out", "expired")
+    final = FINAL
     state = {"t": 0.0}
 
     def progress(dialer: Any) -> None:
@@ -314,53 +316,38 @@ async def do_export(settings: Settings, fmt: str, out: Any = None) -> int:
 async def do_status(settings: Settings, as_json: bool, out: Any = None) -> int:
     """Show live state: waiting, due, on the line per node, today's outcomes, AMI health."""
     out = out or sys.stdout
-    zone = ZoneInfo(settings.timezone)
-    now = _now()
-    day_start = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     store = await open_store(settings.db_path)
     try:
-        summary = await store.live_summary(now, day_start)
+        snap = await status.snapshot(store, settings, _now(), ZoneInfo(settings.timezone),
+                                     probe=lambda host, port: rootfs.ami_answers(
+                                         replace(settings, ami_host=host, ami_port=port)))
     finally:
         await store.close()
-    summary["ami_answering"] = rootfs.ami_answers(settings)
-    summary["calling_window"] = settings.calling_window
-    summary["max_concurrent"] = settings.max_concurrent
-    summary["nodes"] = {name: {"in_flight": summary["in_flight_by_node"].get(name, 0),
-                               "capacity": settings.max_concurrent}
-                        for name, _, _ in settings.pbx_nodes()}
-    trunks, _ = trunk_rules(settings)
-    summary["trunks"] = {t.name: {"in_flight": summary["in_flight_by_trunk"].get(t.name, 0),
-                                  "capacity": t.channels, "cps": t.cps,
-                                  "attempts_today": summary["attempts_today_by_trunk"].get(t.name, 0)}
-                         for t in trunks}
     if as_json:
-        out.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        out.write(json.dumps(snap.as_dict(settings), indent=2, sort_keys=True) + "\n")
         return 0
-    statuses = summary["statuses"]
-    total = sum(statuses.values())
-    final = sum(statuses.get(k, 0) for k in
-                ("completed", "partial", "unreachable", "opted_out", "expired"))
-    print(f"transactions: {total}   done {final}   waiting {summary['waiting']} "
-          f"(due now {summary['due_now']})", file=out)
+    q = snap.queue
+    assert q is not None
+    total = q.total
+    print(f"transactions: {total}   done {q.final}   waiting {q.waiting} "
+          f"(due now {q.due_now})", file=out)
     width = 30
-    for name in ("completed", "partial", "unreachable", "opted_out", "expired", "pending",
-                 "scheduled", "dialing", "in_call"):
-        n = statuses.get(name, 0)
+    for name, n in sorted(q.statuses.items(), key=lambda kv: TxStatus(kv[0]) not in FINAL):
         bar = "#" * (round(width * n / total) if total else 0)
         print(f"  {name:<12} {bar:<{width}} {n}", file=out)
-    on_line = sum(summary["in_flight_by_node"].values())
-    print(f"on the line: {on_line}", file=out)
-    for kind in ("nodes", "trunks"):
-        for name, u in summary[kind].items():
-            used = round(width * min(1.0, u["in_flight"] / u["capacity"]))
-            print(f"  {kind[:-1]} {name:<14} [{'#' * used:<{width}}] "
-                  f"{u['in_flight']}/{u['capacity']}"
-                  + (f"  ({u['attempts_today']} calls today)" if kind == "trunks" else ""),
-                  file=out)
-    today = ", ".join(f"{k} {v}" for k, v in sorted(summary["attempts_today"].items())) or "none"
+    print(f"on the line: {sum(q.in_flight_by_node.values())}", file=out)
+    for node in snap.nodes:
+        used = round(width * min(1.0, node.in_flight / node.capacity))
+        print(f"  node {node.name:<14} [{'#' * used:<{width}}] {node.in_flight}/{node.capacity}"
+              f"  AMI {'answering' if node.ami_connected else 'NOT answering'}", file=out)
+    for t in snap.trunks:
+        used = round(width * min(1.0, t.in_flight / t.capacity))
+        print(f"  trunk {t.name:<14} [{'#' * used:<{width}}] {t.in_flight}/{t.capacity}"
+              f"  ({t.attempts_today} calls today)", file=out)
+    today = ", ".join(f"{k} {v}" for k, v in sorted(q.attempts_today.items())) or "none"
     print(f"calls today: {today}", file=out)
     print(f"AMI {settings.ami_host}:{settings.ami_port}: "
-          f"{'answering' if summary['ami_answering'] else 'NOT answering'}", file=out)
+          f"{'answering' if snap.all_nodes_up else 'NOT answering'}", file=out)
     return 0
 
 
