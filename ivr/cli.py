@@ -24,6 +24,7 @@ from ivr.config import Settings, load_settings, replace
 from ivr.errors import InputError, RabtaError
 from ivr.models import FINAL, TxStatus
 from ivr.services import intake as intake_service
+from ivr.services import results as results_service
 from ivr.services import status
 from ivr.store import open_store
 
@@ -286,9 +287,14 @@ async def _results(settings: Settings) -> list[dict[str, Any]]:
 
 
 async def do_report(settings: Settings, by: str, fmt: str, out: Any = None) -> int:
+    """Print per group how far its transactions got and the dashboard's figures for it."""
     out = out or sys.stdout
-    rows = reports.summarize(await _results(settings), by)
-    text = reports.render(rows, fmt, by=by)
+    store = await open_store(settings.db_path)
+    try:
+        rows = await results_service.report(store, by, settings.min_responses)
+    finally:
+        await store.close()
+    text = reports.render(rows, fmt, by=by, min_responses=settings.min_responses)
     out.write(text if text.endswith("\n") else text + "\n")
     return 0
 
