@@ -200,7 +200,7 @@ async def do_import(settings: Settings, path: Path, out: Any = None) -> int:
     inserted, known = done.created, done.already_present
     if errors:
         print(intake.format_errors(errors, str(path)), file=sys.stderr)
-    rejected = sum(1 for _line, field, _why in errors if field != "header")
+    rejected = len(errors)
     print(f"{path}: {inserted} imported, {known} already known, {rejected} rejected",
           file=out)
     return 0 if not rejected else 2
