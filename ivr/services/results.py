@@ -10,7 +10,7 @@ a group with fewer than `min_responses` answers shows none.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from ivr import results
@@ -47,16 +47,24 @@ async def figures(store: SQLiteStore, filters: Filters, scope: Scope, min_n: int
     return Figures(filters, min_n, results.weighted(groups), rows, total)
 
 
+# The overview's shares are of the visits of yesterday and today: a visit is called hours
+# later, so this morning's answers are mostly about last evening's visits.
+OVERVIEW_SPAN = timedelta(days=1)
+
+
 async def overview(store: SQLiteStore, day: date, start: datetime, end: datetime, scope: Scope,
                    min_n: int) -> dict[str, Any]:
-    """Return one local day's live figures: its visits, calls, and its visits' answers.
+    """Return one local day's live figures: its visits and calls, and the recent visits' shares.
 
-    The satisfaction and bribe figures are those of /results for that day (from=to=day): the
-    same sums, the same suppression.
+    The satisfaction and bribe figures are those /results gives for the visits of the day
+    before and the day itself (from=figures_from, to=figures_to, the total): the same sums,
+    the same suppression; a citizen called back counts once.
     """
-    counts = await store.overview_counts(day, start, end, scope)
-    row = results.row_of("today", counts.pop("sums"), min_n)
+    since = day - OVERVIEW_SPAN
+    counts = await store.overview_counts(day, start, end, scope, since=since)
+    row = results.row_of("TOTAL", counts.pop("sums"), min_n)
     return {"day": day.isoformat(), **counts, "min_responses": min_n,
+            "figures_from": since.isoformat(), "figures_to": day.isoformat(),
             "satisfaction": row.satisfaction.as_dict(),
             "mean_rating": None if row.mean_rating is None else round(row.mean_rating, 3),
             "bribe_rate": row.bribe.as_dict()}

@@ -181,14 +181,15 @@ class ResultsMixin:
 
     # ------------------------------------------------------------------ overview
 
-    async def overview_counts(self, day: date, start: datetime, end: datetime, scope: Scope
-                              ) -> dict[str, Any]:
+    async def overview_counts(self, day: date, start: datetime, end: datetime, scope: Scope, *,
+                              since: date | None = None) -> dict[str, Any]:
         """Return one local day's figures for the live overview, within a scope.
 
         transactions: visits in [start, end), the day's UTC bounds (from a covering index);
         calls: attempts started that day, and of those answered and completed (overview_days);
-        sums: the ratings and bribe answers of that day's visits, the latest answer per
-        question (result_days: the sums /results reads, so both show one figure);
+        sums: the ratings and bribe answers of the visits of days `since`..`day` (default: that
+        day alone), the latest answer per question (result_days: the sums /results reads, so
+        both show one figure);
         in_progress: calls on the line now.
         """
         where, args = _where(Filters(), scope)
@@ -204,8 +205,9 @@ class ResultsMixin:
                 f"FROM overview_days WHERE day = ?{extra}", (day.isoformat(), *args)) as cur:
             row = await cur.fetchone()
         assert row is not None
-        async with self._db.execute(f"SELECT {_SELECT_SUMS} FROM result_days WHERE day = ?{extra}",
-                                    (day.isoformat(), *args)) as cur:
+        async with self._db.execute(
+                f"SELECT {_SELECT_SUMS} FROM result_days WHERE day >= ? AND day <= ?{extra}",
+                ((since or day).isoformat(), day.isoformat(), *args)) as cur:
             sums = await cur.fetchone()
         where, args = _where(Filters(), scope, "t.")
         async with self._db.execute(

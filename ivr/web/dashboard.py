@@ -492,6 +492,10 @@ def openapi_parts() -> tuple[dict[str, Any], dict[str, Any]]:
             "total": {"$ref": "#/components/schemas/ResultRow"}}},
         "Overview": {"type": "object", "properties": {
             "day": {"type": "string", "format": "date"},
+            **{k: {"type": "string", "format": "date",
+                   "description": "the shares are of the visits of figures_from..figures_to, "
+                                  "as /api/v1/results gives them for that range"}
+               for k in ("figures_from", "figures_to")},
             **{k: {"type": "integer"} for k in ("transactions", "calls", "answered",
                                                  "completed", "in_progress", "min_responses")},
             "satisfaction": {"$ref": "#/components/schemas/Estimate"},

@@ -57,9 +57,9 @@ async def _called_back(store: SQLiteStore, clock: Clock) -> None:
 
 
 async def seed(store: SQLiteStore, clock: Clock) -> None:
-    """Lahore 12 answers (one called back, three sampled at 1 in 4), Faisalabad 14 (four at 1
-    in 2), Multan 11, Sialkot 4 (withheld; Multan, the next smallest, with it); one Lahore
-    visit not yet called. All visited and answered today."""
+    """Lahore 12 answers (one called back, three sampled at 1 in 4), Faisalabad 15 (four at 1
+    in 2, one visited yesterday), Multan 11, Sialkot 4 (withheld; Multan, the next smallest,
+    with it); one Lahore visit not yet called. All answered today."""
     await _called_back(store, clock)
     today = clock() - timedelta(hours=2)
     visits = (many(8, rating="5", bribe="2", visited_at=today)
@@ -68,7 +68,9 @@ async def seed(store: SQLiteStore, clock: Clock) -> None:
               + many(7, **FSD, rating="3", bribe="1", visited_at=today)
               + many(4, **MULTAN, rating="4", bribe="1", visited_at=today)
               + many(7, **MULTAN, rating="1", bribe="2", visited_at=today)
-              + many(4, **SIALKOT, rating="5", bribe="2", visited_at=today))
+              + many(4, **SIALKOT, rating="5", bribe="2", visited_at=today)
+              # visited last evening (21:00 in Karachi), called today
+              + many(1, **FSD, rating="5", bribe="2", visited_at=clock() - timedelta(hours=20)))
     weights = {0: 0.25, 1: 0.25, 2: 0.25, 11: 0.5, 12: 0.5, 18: 0.5, 19: 0.5}
     await survey(store, visits, clock(), probabilities=weights)
     await store.add_transactions([Transaction(
@@ -82,14 +84,15 @@ async def _web(settings: Settings, clock: Clock) -> dict[str, Any]:
     store = await open_store(settings.db_path)
     try:
         await seed(store, clock)
-        day = clock().date().isoformat()  # 17:00 in Karachi: the same date
+        day = clock().date()  # 17:00 in Karachi: the same date
+        since = (day - timedelta(days=1)).isoformat()
         async with start_client(store, settings, clock) as c:
             await add_user(store, "oversight", Role.OVERSIGHT)
             await signed_in(c, "oversight")
             got: dict[str, Any] = {
                 "overview": await (await c.get("/api/v1/overview")).json(),
-                "today": await (await c.get("/api/v1/results",
-                                            params={"from": day, "to": day})).json()}
+                "today": await (await c.get("/api/v1/results", params={
+                    "from": since, "to": day.isoformat()})).json()}
             for by in GROUPS:
                 got[by] = await (await c.get("/api/v1/results", params={"by": by})).json()
                 body = await (await c.get("/export/results.csv", params={"by": by})).read()
@@ -126,19 +129,21 @@ def test_every_reader_shows_the_same_figures(home: Path, tmp_path: Path,
     settings = Settings(home=tmp_path / "home", cache=tmp_path / "cache", database=str(home))
     web = asyncio.run(_web(settings, Clock()))
 
-    # The overview shows today's figures exactly as /results does for today.
+    # The overview's shares are exactly those /results gives for yesterday's and today's visits.
     overview, today = web["overview"], web["today"]["total"]
+    assert (overview["figures_from"], overview["figures_to"]) == (
+        web["today"]["filters"]["from"], web["today"]["filters"]["to"])
     assert overview["satisfaction"] == today["satisfaction"]
     assert overview["bribe_rate"] == today["bribe_rate"]
     assert overview["mean_rating"] == today["mean_rating"]
-    assert overview["satisfaction"]["n"] == 12 + 14 + 11 + 4  # the call-back counted once
+    assert overview["satisfaction"]["n"] == 12 + 15 + 11 + 4  # the call-back counted once
 
     for by in GROUPS:
         api = web[by]
         report = json.loads(_report(home, capsys, by, "json"))
         *rows, total = report
         assert total[by] == "TOTAL" and _figures(total) == _figures(api["total"]), by
-        assert _figures(api["total"]) == _figures(today)  # only today has visits
+        assert _figures(api["total"]) == _figures(today)  # all visits are today's or yesterday's
         shown = {r[by]: _figures(r) for r in rows}
         assert {r["group"]: _figures(r) for r in api["rows"]} == shown, by
         # The CSV export and `rabta report --format csv` print the same figure cells.

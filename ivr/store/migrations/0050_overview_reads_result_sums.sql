@@ -1,5 +1,5 @@
 -- 0050: one figure everywhere. The live overview's satisfaction and bribe figures are now read
--- from result_days (today's visits, the latest answer per question per transaction), the very
+-- from result_days (yesterday's and today's visits, the latest answer per question), the very
 -- sums /results, the exports, the JSON API and `rabta report` read; overview_days counted every
 -- answer given that day, a call-back's too, so a citizen called back counted twice. Its
 -- answer triggers go; its calls/answered/completed counts stay. The answer-sum columns stay
