@@ -1,7 +1,7 @@
 """Web, intake API: office systems POST transactions here; the first stage of the road, by HTTP.
 
     POST /api/v1/transactions   one JSON object or an array of them -> intake.validate_batch
-                                (the same rules as `rabta import`) -> store.add_transactions
+                                (the same rules as `rabta import`) -> services.intake.accept
     GET  /api/v1/openapi.json   the OpenAPI 3 description of the above
 
 A batch is all or nothing: one bad item and nothing is saved; the 422 names every bad item by
