@@ -30,6 +30,7 @@ __all__ = [
     "FIELDS",
     "LANGUAGES",
     "REQUIRED_COLUMNS",
+    "did_you_mean",
     "format_errors",
     "parse_transactions_csv",
     "validate_batch",
