@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 
 from ivr.asterisk import rootfs
 from ivr.asterisk import variables as V
@@ -25,6 +26,15 @@ from scheduler import policy
 from scheduler.dialer import Dialer
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineHealth:
+    """What the engine itself knows and the store does not: links, sessions, connections."""
+
+    ami: Mapping[str, bool]  # PBX node name -> AMI logged in
+    sessions: int  # survey sessions running now
+    agi: Mapping[str, int]  # FastAGI connections so far, by fate (ServerStats' counters)
 
 
 class Engine:
@@ -52,6 +62,13 @@ class Engine:
         self.ami = self.amis[0]
         self.dialer = Dialer(store, self.amis, settings, self.calls, progress=progress)
         self.direct_calls = DirectCalls(store, self.amis, settings)  # officials' click-to-call
+
+    def health(self) -> EngineHealth:
+        """Return the engine's own live figures (for /metrics, /healthz; ivr.services.status)."""
+        stats = self.agi.stats
+        return EngineHealth(ami={a.name: a.connected for a in self.amis},
+                            sessions=len(self.calls.sessions),
+                            agi={f.name: getattr(stats, f.name) for f in fields(stats)})
 
     async def start(self) -> None:
         """Listen for FastAGI, connect AMI, and settle calls a previous run left open."""

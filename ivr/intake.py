@@ -5,12 +5,15 @@ This is the first stage of the road: nothing here touches the database. One func
 both go through it, so a row means the same thing whichever door it came in by.
 
 A bad row never stops the others: it is collected as `(line, field, reason)`. Only problems
-with the file as a whole (no header, missing columns, NUL bytes, not UTF-8) raise InputError.
+with the file as a whole raise InputError, naming the line and what to do: no header, a
+missing or an unknown column (with the closest known name), a header separated by `;` or
+tabs, a quote never closed (the line it opened on), NUL bytes, not UTF-8.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import logging
 import re
 import unicodedata
@@ -27,6 +30,7 @@ __all__ = [
     "FIELDS",
     "LANGUAGES",
     "REQUIRED_COLUMNS",
+    "did_you_mean",
     "format_errors",
     "parse_transactions_csv",
     "validate_batch",
@@ -52,6 +56,12 @@ _DATE_ONLY = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")
 _DATE_TIME = re.compile(r"^\d{4}-?\d{2}-?\d{2}[Tt ]\d{2}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def did_you_mean(name: str, known: Iterable[str] = FIELDS) -> str:
+    """Return " (did you mean 'x'?)" for the known name closest to a misspelt one, or ""."""
+    close = difflib.get_close_matches(name.strip().lower(), list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _zone(default_tz: str | tzinfo) -> tzinfo:
@@ -150,7 +160,8 @@ def validate_transaction(
         if key not in FIELDS:
             # The name is echoed back, so a hostile megabyte-long key is cut short; an empty
             # one (possible in JSON) is shown quoted so the error still names something.
-            raise InvalidRow(line, _cut(str(key)) or '""', "unknown field")
+            raise InvalidRow(line, _cut(str(key)) or '""',
+                             f"unknown field{did_you_mean(str(key)[:_SHOW_MAX])}")
     ref = _text(record, "ref", line, limit=MAX_REF)
     name = _text(record, "name", line)
     raw_mobile = _text(record, "mobile", line)
@@ -302,20 +313,35 @@ def parse_transactions_csv(
         raise TypeError("pass an open file or an iterable of lines, not the text itself")
     zone = _zone(default_tz)
     now = _now(now)
-    reader = csv.reader(_checked_lines(stream, source))
+    # strict: a quote that is never closed is an error at the end of the file, not the rest
+    # of the file read silently as one cell.
+    reader = csv.reader(_checked_lines(stream, source), strict=True)
     good: list[Transaction] = []
     errors: list[tuple[int, str, str]] = []
+    end = 0
     try:
-        header_line, columns = _read_header(reader, source, errors)
+        header_line, columns = _read_header(reader, source)
         seen: dict[tuple[str, str], int] = {}
         end = header_line
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # the reader goes on with the next line
+                start, end = end + 1, reader.line_num
+                if "expected after" not in str(exc):
+                    raise InputError(_unreadable(source, start, end, str(exc))) from None
+                errors.append((start, "row", _STRAY_QUOTE))
+                continue
             start, end = end + 1, reader.line_num
             if not any(cell.strip() for cell in row):
                 continue
             span = f" (row spans lines {start}-{end})" if end > start else ""
             if len(row) != len(columns):
                 reason = f"expected {len(columns)} cells, got {len(row)}{span}"
+                if span and any("\n" in cell for cell in row):
+                    reason += f"; is a quote (\") on line {start} not closed?"
                 errors.append((start, "row", reason))
                 continue
             record = {col: cell for col, cell in zip(columns, row, strict=True) if col in FIELDS}
@@ -330,15 +356,43 @@ def parse_transactions_csv(
                 continue
             good.append(tx)
     except csv.Error as exc:
-        raise InputError(f"{source}:{reader.line_num}: unreadable CSV: {exc}") from None
+        raise InputError(_unreadable(source, end + 1, reader.line_num, str(exc))) from None
     log.info("parsed %s: %d good rows, %d errors", source, len(good), len(errors))
     return good, errors
 
 
-def _read_header(
-    reader: Any, source: str, errors: list[tuple[int, str, str]]
-) -> tuple[int, list[str]]:
-    """Return the header's line number and column names; note unknown columns in `errors`."""
+_STRAY_QUOTE = ('text after the closing quote (") of a quoted cell: double a quote inside a '
+                'quoted cell ("") or quote the whole cell')
+
+
+def _unreadable(source: str, start: int, at: int, problem: str) -> str:
+    """Say why a CSV could not be read, naming the line its broken row starts on."""
+    if "end of data" in problem or "field larger than" in problem:
+        return (f"{source}:{start}: a quote (\") opened on this line is never closed, so the "
+                f"rest of the file would be one cell; close it, or double a quote inside a "
+                f"quoted cell (\"\")")
+    if "expected after" in problem:
+        return f"{source}:{at}: {_STRAY_QUOTE}"
+    return f"{source}:{at}: unreadable CSV: {problem}"
+
+
+def _delimiter_hint(columns: Sequence[str]) -> str:
+    """Return a hint when the header looks separated by something other than commas."""
+    for sep, name in ((";", "semicolons (;)"), ("\t", "tabs"), ("|", "bars (|)")):
+        if any(sep in col for col in columns):
+            parts = {c.strip() for col in columns for c in col.split(sep)}
+            if len(parts & set(FIELDS)) >= 2:
+                return (f"; the header looks separated by {name}: Rabta reads comma-separated "
+                        f"CSV (save it as \"CSV UTF-8 (comma delimited)\")")
+    return ""
+
+
+def _read_header(reader: Any, source: str) -> tuple[int, list[str]]:
+    """Return the header's line number and column names, or raise InputError naming the problem.
+
+    An unknown column is an error, not a note: a misspelt `langauge` would otherwise drop
+    every row's language, and the API refuses the same name.
+    """
     for header in reader:
         if any(cell.strip() for cell in header):
             break
@@ -351,16 +405,18 @@ def _read_header(
         if col in seen:
             raise InputError(f"{source}:{line}: column {col!r} appears more than once")
         seen.add(col)
+    hint = _delimiter_hint(columns)
+    unknown = [col for col in columns if col and col not in FIELDS]  # "": a trailing comma
+    if unknown and not hint:
+        named = "; ".join(f"{_cut(col)!r}{did_you_mean(col)}" for col in unknown)
+        raise InputError(
+            f"{source}:{line}: unknown column{'s' if len(unknown) > 1 else ''} {named}; "
+            f"nothing was imported (the columns are {','.join(FIELDS)})")
     missing = [col for col in REQUIRED_COLUMNS if col not in columns]
     if missing:
         raise InputError(
             f"{source}:{line}: missing required columns: {', '.join(missing)}"
-            f" (expected a header {','.join(FIELDS)})"
-        )
-    extra = [col for col in columns if col not in FIELDS]
-    if extra:
-        errors.append(
-            (line, "header", f"unknown columns ignored: {', '.join(repr(c) for c in extra)}")
+            f" (expected a header {','.join(FIELDS)}){hint}"
         )
     return line, columns
 

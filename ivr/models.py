@@ -5,7 +5,7 @@ No I/O here; every stage imports these and nothing else imports back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -25,15 +25,19 @@ class TxStatus(StrEnum):
 
     @property
     def final(self) -> bool:
-        return self in FINAL_STATUSES
+        return self in FINAL
 
 
-FINAL_STATUSES = frozenset(
+# The sets every stage reads: a status list is written here once, never again elsewhere.
+FINAL = frozenset(
     {TxStatus.COMPLETED, TxStatus.PARTIAL, TxStatus.UNREACHABLE, TxStatus.OPTED_OUT,
      TxStatus.EXPIRED}
 )
-DUE_STATUSES = frozenset({TxStatus.PENDING, TxStatus.SCHEDULED})
-IN_FLIGHT_STATUSES = frozenset({TxStatus.DIALING, TxStatus.IN_CALL})
+DUE = frozenset({TxStatus.PENDING, TxStatus.SCHEDULED})  # waiting for their (next) dial
+IN_FLIGHT = frozenset({TxStatus.DIALING, TxStatus.IN_CALL})  # a dial or a call under way
+OPEN = DUE | IN_FLIGHT  # not final yet: what "waiting" and "pending" count
+ORDER = tuple(TxStatus)  # every status, in the order of the road (for listings)
+FINAL_STATUSES, DUE_STATUSES, IN_FLIGHT_STATUSES = FINAL, DUE, IN_FLIGHT  # older names
 
 
 class Outcome(StrEnum):
@@ -99,16 +103,3 @@ class Answer:
     question: str
     value: str
     answered_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ImportReport:
-    """What an import did: rows kept, rows already known, and every rejected row with why."""
-
-    inserted: int = 0
-    duplicates: int = 0
-    errors: list[tuple[int, str, str]] = field(default_factory=list)  # (line, field, reason)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors

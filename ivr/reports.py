@@ -1,7 +1,9 @@
-"""Reports: the end of the road. Per-transaction results in, one row per group out.
+"""Reports: the end of the road, as a file or a terminal shows it. Rows in, table/CSV/JSON out.
 
-Pure aggregation and formatting: the store hands over one mapping per transaction and this
-module counts, averages and renders it as a table, CSV or JSON. No database, no I/O.
+Pure rendering: ivr.services.results builds the rows (counts from the store, figures from the
+same sums and suppression as the dashboard); this module lays them out, and gives the web's
+results export the same figure columns, so `rabta report` and /export/results.csv print one
+figure the same way. No database, no I/O.
 """
 
 from __future__ import annotations
@@ -9,125 +11,85 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GROUP_BY", "TOTAL", "ReportRow", "render", "summarize"]
+from ivr.results import ResultRow
+
+__all__ = ["COUNTS", "FIGURE_COLUMNS", "GROUP_BY", "TOTAL", "ReportRow", "figure_cells", "render"]
 
 GROUP_BY = ("district", "service", "office", "official")
 FORMATS = ("table", "csv", "json")
 TOTAL = "TOTAL"
 NO_GROUP = "(none)"  # e.g. a transaction logged without an official's name
 
-_PENDING = frozenset({"pending", "scheduled", "dialing", "in_call"})
-_RATINGS = frozenset({"1", "2", "3", "4", "5"})
-_BRIBE_YES, _BRIBE_NO = "1", "2"
+# How far a group's transactions got (pending: not final yet, i.e. models.OPEN).
+COUNTS = ("transactions", "attempts", "answered", "completed", "partial", "unreachable",
+          "opted_out", "expired", "pending")
+# A results row's figures, as the dashboard's export and `rabta report --format csv` write them.
+FIGURE_COLUMNS = ("responses", "rank", "satisfaction", "satisfaction_low", "satisfaction_high",
+                  "mean_rating", "bribe_answers", "bribe_rate", "bribe_low", "bribe_high",
+                  "suppressed")
 
 
-@dataclass(frozen=True)
+def _r(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def figure_cells(row: ResultRow) -> list[Any]:
+    """Return a results row's figures in FIGURE_COLUMNS order (None where withheld)."""
+    s, b = row.satisfaction, row.bribe
+    return [row.responses, row.rank, _r(s.value), _r(s.low), _r(s.high), _r(row.mean_rating, 3),
+            b.n, _r(b.value), _r(b.low), _r(b.high), int(row.suppressed)]
+
+
+@dataclass(frozen=True, slots=True)
 class ReportRow:
-    """Counts for one group (or the TOTAL) of transactions.
-
-    `pending` counts transactions not yet final (pending, scheduled, dialing, in_call);
-    expired transactions are in `transactions` but in no status column.
-    """
+    """One group (or the TOTAL): its transactions' progress and its figures."""
 
     group: str
-    transactions: int
-    attempts: int
-    answered: int
-    completed: int
-    partial: int
-    unreachable: int
-    opted_out: int
-    pending: int
-    ratings: int
-    rating_sum: int
-    bribe_yes: int
-    bribe_answers: int
+    counts: Mapping[str, int]  # COUNTS -> number
+    figures: ResultRow
 
-    @property
-    def avg_rating(self) -> float | None:
-        """Return the mean rating (1..5), or None when nobody rated."""
-        return self.rating_sum / self.ratings if self.ratings else None
-
-    @property
-    def bribe_rate(self) -> float | None:
-        """Return the share of bribe answers that were yes, or None when nobody answered."""
-        return self.bribe_yes / self.bribe_answers if self.bribe_answers else None
-
-    @property
-    def completion_rate(self) -> float | None:
-        """Return completed / transactions, or None for no transactions."""
-        return self.completed / self.transactions if self.transactions else None
+    @classmethod
+    def of(cls, group: str, counts: Mapping[str, int], figures: ResultRow) -> ReportRow:
+        """Build a row, every count present (0 when the store had none)."""
+        return cls(group, {k: int(counts.get(k, 0)) for k in COUNTS}, figures)
 
 
-_COUNTS = tuple(f.name for f in fields(ReportRow) if f.name != "group")
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f}"
 
 
-class _Tally:
-    """Mutable counters for one group while summarizing."""
-
-    def __init__(self) -> None:
-        self.counts = dict.fromkeys(_COUNTS, 0)
-
-    def add(self, record: Mapping[str, Any]) -> None:
-        c = self.counts
-        c["transactions"] += 1
-        c["attempts"] += int(record.get("attempts") or 0)
-        c["answered"] += 1 if record.get("answered") else 0
-        status = str(record.get("status") or "")
-        if status in ("completed", "partial", "unreachable", "opted_out"):
-            c[status] += 1
-        elif status in _PENDING:
-            c["pending"] += 1
-        answers = record.get("answers") or {}
-        if isinstance(answers, str):  # the export's JSON text, passed straight through
-            answers = json.loads(answers)
-        rating = str(answers.get("rating", "")).strip()
-        if rating in _RATINGS:
-            c["ratings"] += 1
-            c["rating_sum"] += int(rating)
-        bribe = str(answers.get("bribe", "")).strip()
-        if bribe in (_BRIBE_YES, _BRIBE_NO):
-            c["bribe_answers"] += 1
-            c["bribe_yes"] += bribe == _BRIBE_YES
-
-    def row(self, group: str) -> ReportRow:
-        return ReportRow(group=group, **self.counts)
-
-
-def summarize(records: Iterable[Mapping[str, Any]], by: str) -> list[ReportRow]:
-    """Aggregate per-transaction records into rows per `by` group, sorted, then a TOTAL row."""
-    if by not in GROUP_BY:
-        raise ValueError(f"cannot group by {by!r}: choose one of {', '.join(GROUP_BY)}")
-    groups: dict[str, _Tally] = {}
-    total = _Tally()
-    for record in records:
-        group = str(record.get(by) or "").strip() or NO_GROUP
-        groups.setdefault(group, _Tally()).add(record)
-        total.add(record)
-    ordered = sorted(groups, key=lambda g: (g.casefold(), g))
-    return [groups[g].row(g) for g in ordered] + [total.row(TOTAL)]
+def _share(row: ResultRow, which: str) -> str:
+    e = row.satisfaction if which == "satisfaction" else row.bribe
+    if e.suppressed:
+        return "withheld" if e.n else "-"
+    return f"{_pct(e.value)}% ({_pct(e.low)}-{_pct(e.high)})"
 
 
 # Table columns: header, and how to show a row's value there.
 _TABLE: tuple[tuple[str, Any], ...] = (
-    ("txns", lambda r: str(r.transactions)),
-    ("attempts", lambda r: str(r.attempts)),
-    ("answered", lambda r: str(r.answered)),
-    ("completed", lambda r: str(r.completed)),
-    ("partial", lambda r: str(r.partial)),
-    ("unreachable", lambda r: str(r.unreachable)),
-    ("opted out", lambda r: str(r.opted_out)),
-    ("pending", lambda r: str(r.pending)),
-    ("avg rating", lambda r: "-" if r.avg_rating is None else f"{r.avg_rating:.2f}"),
-    ("bribe asked %", lambda r: "-" if r.bribe_rate is None else f"{100 * r.bribe_rate:.1f}"),
+    ("txns", lambda r: str(r.counts["transactions"])),
+    ("attempts", lambda r: str(r.counts["attempts"])),
+    ("answered", lambda r: str(r.counts["answered"])),
+    ("completed", lambda r: str(r.counts["completed"])),
+    ("partial", lambda r: str(r.counts["partial"])),
+    ("unreachable", lambda r: str(r.counts["unreachable"])),
+    ("opted out", lambda r: str(r.counts["opted_out"])),
+    ("expired", lambda r: str(r.counts["expired"])),
+    ("pending", lambda r: str(r.counts["pending"])),
+    ("ratings", lambda r: str(r.figures.responses)),
+    ("satisfied (95% CI)", lambda r: _share(r.figures, "satisfaction")),
+    ("mean rating", lambda r: "-" if r.figures.mean_rating is None
+     else f"{r.figures.mean_rating:.2f}"),
+    ("bribe asked (95% CI)", lambda r: _share(r.figures, "bribe")),
+    ("rank", lambda r: "-" if r.figures.rank is None else str(r.figures.rank)),
 )
 
 
-def _render_table(rows: Sequence[ReportRow], by: str) -> str:
+def _render_table(rows: Sequence[ReportRow], by: str, min_n: int | None) -> str:
     headers = [by] + [h for h, _ in _TABLE]
     cells = [[row.group] + [show(row) for _, show in _TABLE] for row in rows]
     widths = [max(len(col) for col in column) for column in zip(headers, *cells, strict=True)]
@@ -143,38 +105,42 @@ def _render_table(rows: Sequence[ReportRow], by: str) -> str:
         if row.group == TOTAL:
             out.append(rule)
         out.append(line(values))
+    if min_n is not None:
+        out.append("")
+        out.append(f"Satisfied: rating 4 or 5. Figures are weighted by 1/selection probability. "
+                   f"A group with fewer than {min_n} answers shows none (withheld), nor do the "
+                   f"smallest others where the total would give it away, as on the dashboard.")
     return "\n".join(out) + "\n"
 
 
 def _render_csv(rows: Sequence[ReportRow], by: str) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([by, *_COUNTS])
+    writer.writerow([by, *COUNTS, *FIGURE_COLUMNS])
     for row in rows:
-        writer.writerow([row.group, *(getattr(row, name) for name in _COUNTS)])
+        writer.writerow([row.group, *(row.counts[k] for k in COUNTS),
+                         *("" if c is None else c for c in figure_cells(row.figures))])
     return buffer.getvalue()
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
 
 
 def _render_json(rows: Sequence[ReportRow], by: str) -> str:
     objects = []
     for row in rows:
-        obj: dict[str, Any] = {by: row.group}
-        obj.update((name, getattr(row, name)) for name in _COUNTS)
-        obj["avg_rating"] = _rounded(row.avg_rating)
-        obj["bribe_rate"] = _rounded(row.bribe_rate)
-        obj["completion_rate"] = _rounded(row.completion_rate)
-        objects.append(obj)
+        figures = row.figures.as_dict()
+        del figures["group"]
+        objects.append({by: row.group, **row.counts, **figures})
     return json.dumps(objects, ensure_ascii=False, indent=2) + "\n"
 
 
-def render(rows: Sequence[ReportRow], fmt: str, by: str = "group") -> str:
-    """Render report rows as an aligned table, CSV or JSON; `by` names the first column."""
+def render(rows: Sequence[ReportRow], fmt: str, by: str = "group", *,
+           min_responses: int | None = None) -> str:
+    """Render report rows as an aligned table, CSV or JSON; `by` names the first column.
+
+    JSON rows carry the same figure objects as /api/v1/results (satisfaction, bribe_rate:
+    n, value, low, high, suppressed); min_responses, if given, is explained under the table.
+    """
     if fmt == "table":
-        return _render_table(rows, by)
+        return _render_table(rows, by, min_responses)
     if fmt == "csv":
         return _render_csv(rows, by)
     if fmt == "json":

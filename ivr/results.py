@@ -41,7 +41,9 @@ __all__ = [
     "rank",
     "scope_of",
     "summarize",
+    "timeline",
     "week_start",
+    "weighted",
     "wilson",
 ]
 
@@ -227,6 +229,29 @@ def summarize(groups: Iterable[tuple[str, GroupSums]], min_n: int, *, ranked: bo
 def week_start(day: date) -> date:
     """Return the Monday of the ISO week a day falls in."""
     return day - timedelta(days=day.weekday())
+
+
+def timeline(groups: Iterable[tuple[str, GroupSums]], by: str, start: date, end: date
+             ) -> list[tuple[str, GroupSums]]:
+    """Fill every day (by="day") or ISO week (by="week") of start..end with the days' sums."""
+    by_day = dict(groups)
+    out: dict[str, GroupSums] = {}
+    day = start
+    while day <= end:
+        key = (week_start(day) if by == "week" else day).isoformat()
+        out.setdefault(key, GroupSums())
+        if (s := by_day.get(day.isoformat())) is not None:
+            out[key].add(s)
+        day += timedelta(days=1)
+    return list(out.items())
+
+
+def weighted(groups: Iterable[tuple[str, GroupSums]]) -> bool:
+    """Tell whether sampling weights (1/p) make any figure differ from the unweighted one."""
+    sums = GroupSums()
+    for _, s in groups:
+        sums.add(s)
+    return abs(sums.rated_w - sums.rated) > 1e-6 or abs(sums.bribe_w - sums.bribe_n) > 1e-6
 
 
 # ---------------------------------------------------------------------------- filters

@@ -21,7 +21,7 @@ from ivr.asterisk.ami import AMI, HangupEvent, OriginateResult, outcome_from
 from ivr.calls import CallRegistry
 from ivr.config import Settings, policy_rules, trunk_rules
 from ivr.errors import AMIConnectionError, AMIError
-from ivr.models import Attempt, Outcome, TxStatus
+from ivr.models import OPEN, Attempt, Outcome, TxStatus
 from ivr.store import SQLiteStore
 from scheduler import policy
 from scheduler.sampler import sample_new
@@ -201,7 +201,7 @@ class Dialer:
 
     async def _nothing_left(self) -> bool:
         counts = await self.store.status_counts()
-        waiting = sum(counts.get(s, 0) for s in ("pending", "scheduled", "dialing", "in_call"))
+        waiting = sum(counts.get(s, 0) for s in OPEN)
         return waiting == 0
 
     @staticmethod

@@ -20,8 +20,9 @@ from ivr import intake, reports
 from ivr.cli.common import EXIT_OK, EXIT_USAGE, add_command, now
 from ivr.config import Settings
 from ivr.errors import InputError
+from ivr.services import intake as intake_service
+from ivr.services import results as results_service
 from ivr.store import open_store
-from scheduler import policy
 
 
 def register(sub: Any) -> None:
@@ -67,11 +68,11 @@ async def do_import(settings: Settings, path: Path, out: Any = None) -> int:
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}") from None
     async with await open_store(settings.db_path) as store:
-        inserted, known = await store.add_transactions(
-            txs, now(), lambda t: policy.first_try_at(t.visited_at, settings.first_call_delay))
+        done = await intake_service.accept(store, settings, txs, now())
+    inserted, known = done.created, done.already_present
     if errors:
         print(intake.format_errors(errors, str(path)), file=sys.stderr)
-    rejected = sum(1 for _line, field, _why in errors if field != "header")
+    rejected = len(errors)
     print(f"{path}: {inserted} imported, {known} already known, {rejected} rejected",
           file=out)
     return EXIT_OK if not rejected else EXIT_USAGE
@@ -84,10 +85,11 @@ async def results(settings: Settings) -> list[dict[str, Any]]:
 
 
 async def do_report(settings: Settings, by: str, fmt: str, out: Any = None) -> int:
-    """Print the results grouped by `by` in format fmt."""
+    """Print per group how far its transactions got and the dashboard's figures for it."""
     out = out or sys.stdout
-    rows = reports.summarize(await results(settings), by)
-    text = reports.render(rows, fmt, by=by)
+    async with await open_store(settings.db_path) as store:
+        rows = await results_service.report(store, by, settings.min_responses)
+    text = reports.render(rows, fmt, by=by, min_responses=settings.min_responses)
     out.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from ivr.cli.common import EXIT_OK, add_command, port_number, web_site
 from ivr.cli.progress import Progress
-from ivr.cli.status import FINAL
 from ivr.config import Settings
+from ivr.models import FINAL
 from ivr.store import open_store
 
 log = logging.getLogger("rabta")

@@ -10,16 +10,15 @@ import asyncio
 import dataclasses
 import json
 import sys
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ivr.asterisk import rootfs
 from ivr.cli.common import EXIT_OK, EXIT_PROBLEMS, add_command, now
-from ivr.config import Settings, trunk_rules
+from ivr.config import Settings
+from ivr.models import FINAL, ORDER
+from ivr.services import status
 from ivr.store import open_store
-
-FINAL = ("completed", "partial", "unreachable", "opted_out", "expired")
 
 
 def register(sub: Any) -> None:
@@ -42,26 +41,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def status_summary(settings: Settings) -> dict[str, Any]:
-    """Return the live state: statuses, due work, calls per node and trunk, AMI per node."""
-    zone = ZoneInfo(settings.timezone)
-    day_start = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    """Return the live state (the one status snapshot, as `--json` prints it) with AMI per node."""
     async with await open_store(settings.db_path) as store:
-        summary = await store.live_summary(now(), day_start)
-    nodes = settings.pbx_nodes()
-    summary["ami_by_node"] = {
-        name: rootfs.ami_answers(dataclasses.replace(settings, ami_host=host, ami_port=port))
-        for name, host, port in nodes}
-    summary["ami_answering"] = summary["ami_by_node"][nodes[0][0]]
-    summary["calling_window"] = settings.calling_window
-    summary["max_concurrent"] = settings.max_concurrent
-    summary["nodes"] = {name: {"in_flight": summary["in_flight_by_node"].get(name, 0),
-                               "capacity": settings.max_concurrent}
-                        for name, _, _ in nodes}
-    trunks, _ = trunk_rules(settings)
-    summary["trunks"] = {t.name: {"in_flight": summary["in_flight_by_trunk"].get(t.name, 0),
-                                  "capacity": t.channels, "cps": t.cps,
-                                  "attempts_today": summary["attempts_today_by_trunk"].get(t.name, 0)}
-                         for t in trunks}
+        snap = await status.snapshot(store, settings, now(), ZoneInfo(settings.timezone),
+                                     probe=lambda host, port: rootfs.ami_answers(
+                                         dataclasses.replace(settings, ami_host=host,
+                                                             ami_port=port)))
+    summary = snap.as_dict(settings)
+    summary["ami_by_node"] = dict(summary["ami_connected"])
     return summary
 
 
@@ -81,11 +68,11 @@ def write_status(settings: Settings, summary: dict[str, Any], as_json: bool, out
         return
     statuses = summary["statuses"]
     total = sum(statuses.values())
-    final = sum(statuses.get(k, 0) for k in FINAL)
+    final = sum(statuses.get(k.value, 0) for k in FINAL)
     print(f"transactions: {total}   done {final}   waiting {summary['waiting']} "
           f"(due now {summary['due_now']})", file=out)
     width = 30
-    for name in (*FINAL, "pending", "scheduled", "dialing", "in_call"):
+    for name in (st.value for st in ORDER):
         n = statuses.get(name, 0)
         bar = "#" * (round(width * n / total) if total else 0)
         print(f"  {name:<12} {bar:<{width}} {n}", file=out)

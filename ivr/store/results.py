@@ -3,8 +3,10 @@
 A mixin of SQLiteStore. Results by group come from the per-day sums that triggers keep as
 answers are written: result_days (day, district, service) for province-wide views, result_cells
 (down to office and official) for the drill-down, so a page over millions of answers reads
-thousands of rows; the live overview reads today's few hundred rows of overview_days, which
-triggers keep as calls and answers are written; the
+thousands of rows. Every figure an official or an operator sees (overview, /results, the
+exports, the JSON API, `rabta report`) is read from these sums, so they agree (migration 0051).
+The live overview adds today's call counts from overview_days, which triggers keep as calls
+are made; `rabta report` adds how far each group's transactions got (transaction_counts); the
 per-response export streams transactions with their latest rating and bribe answers.
 Every query takes the caller's Scope (ivr.results) and applies it in SQL.
 """
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from ivr.errors import StoreError
+from ivr.models import FINAL, OPEN
 from ivr.results import GROUPS, Filters, GroupSums, Scope
 
 _SUMS = ("rated", "rated_w", "rated_w2", "satisfied_w", "rating_sum_w", "bribe_n", "bribe_w",
@@ -36,21 +39,13 @@ def _add(columns: tuple[str, ...]) -> str:
             + ", ".join(f"{c} = {c} + excluded.{c}" for c in columns))
 
 
-# Recount of the overview's per-day figures (the same statements as migration 0009's backfill).
+# Recount of the overview's per-day call counts (the same statement as migration 0009's backfill).
 _OVERVIEW_REBUILD = (
     f"INSERT INTO overview_days (day, district, service, calls, answered, completed) "
     f"SELECT date(a.started_at, {_DAY}), t.district, t.service, COUNT(*), COUNT(a.answered_at), "
     f"COALESCE(SUM(a.result IS 'completed'), 0) "
     f"FROM attempts a JOIN transactions t ON t.id = a.transaction_id GROUP BY 1, 2, 3 "
     f"{_add(('calls', 'answered', 'completed'))}",
-    f"INSERT INTO overview_days (day, district, service, {', '.join(_SUMS)}) "
-    f"SELECT date(a.answered_at, {_DAY}), t.district, t.service, SUM(s.rated), "
-    f"SUM(s.rated * {_W}), SUM(s.rated * {_W} * {_W}), SUM(s.satisfied * {_W}), "
-    f"SUM(s.rated * {_W} * s.rating), SUM(s.bribe), SUM(s.bribe * {_W}), "
-    f"SUM(s.bribe * {_W} * {_W}), SUM(s.bribe_yes * {_W}) "
-    f"FROM answers a JOIN transactions t ON t.id = a.transaction_id "
-    f"JOIN answer_scores s ON s.question = a.question AND s.value = a.value GROUP BY 1, 2, 3 "
-    f"{_add(_SUMS)}",
 )
 
 
@@ -161,15 +156,40 @@ class ResultsMixin:
             rows = await cur.fetchall()
         return [(r["grp"], GroupSums.of(r)) for r in rows]
 
+    async def transaction_counts(self, by: str, scope: Scope) -> dict[str, dict[str, int]]:
+        """Return per group (district/service/office/official) how far its transactions got.
+
+        transactions, attempts (dials), answered (at least one call picked up), each final
+        status, and pending (not final yet). Counted in SQL: nothing is loaded per row.
+        """
+        if by not in GROUPS:
+            raise ValueError(f"cannot group by {by!r}")
+        where, args = _where(Filters(), scope, "t.")
+        finals = sorted(s.value for s in FINAL)
+        opens = sorted(s.value for s in OPEN)
+        status_sums = ", ".join(f"COALESCE(SUM(t.status = '{s}'), 0) AS {s}" for s in finals)
+        sql = (f"SELECT t.{by} AS grp, COUNT(*) AS transactions, "
+               f"COALESCE(SUM(t.attempts), 0) AS attempts, "
+               f"COALESCE(SUM(EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id "
+               f"AND a.answered_at IS NOT NULL)), 0) AS answered, {status_sums}, "
+               f"COALESCE(SUM(t.status IN ({','.join('?' * len(opens))})), 0) AS pending "
+               f"FROM transactions t {'WHERE ' + ' AND '.join(where) if where else ''} "
+               f"GROUP BY t.{by}")
+        async with self._db.execute(sql, (*opens, *args)) as cur:
+            rows = await cur.fetchall()
+        return {r["grp"]: {k: r[k] for k in r.keys() if k != "grp"} for r in rows}
+
     # ------------------------------------------------------------------ overview
 
-    async def overview_counts(self, day: date, start: datetime, end: datetime, scope: Scope
-                              ) -> dict[str, Any]:
+    async def overview_counts(self, day: date, start: datetime, end: datetime, scope: Scope, *,
+                              since: date | None = None) -> dict[str, Any]:
         """Return one local day's figures for the live overview, within a scope.
 
         transactions: visits in [start, end), the day's UTC bounds (from a covering index);
-        calls: attempts started that day, and of those answered and completed; sums: the
-        rating and bribe answers given that day (both from the trigger-kept overview_days);
+        calls: attempts started that day, and of those answered and completed (overview_days);
+        sums: the ratings and bribe answers of the visits of days `since`..`day` (default: that
+        day alone), the latest answer per question (result_days: the sums /results reads, so
+        both show one figure);
         in_progress: calls on the line now.
         """
         where, args = _where(Filters(), scope)
@@ -181,17 +201,21 @@ class ResultsMixin:
             visits = (await cur.fetchone())[0]  # type: ignore[index]
         async with self._db.execute(
                 f"SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(answered), 0), "
-                f"COALESCE(SUM(completed), 0), {_SELECT_SUMS} "
+                f"COALESCE(SUM(completed), 0) "
                 f"FROM overview_days WHERE day = ?{extra}", (day.isoformat(), *args)) as cur:
             row = await cur.fetchone()
         assert row is not None
+        async with self._db.execute(
+                f"SELECT {_SELECT_SUMS} FROM result_days WHERE day >= ? AND day <= ?{extra}",
+                ((since or day).isoformat(), day.isoformat(), *args)) as cur:
+            sums = await cur.fetchone()
         where, args = _where(Filters(), scope, "t.")
         async with self._db.execute(
                 f"SELECT COUNT(*) FROM attempts a JOIN transactions t ON t.id = a.transaction_id "
                 f"WHERE a.ended_at IS NULL{''.join(f' AND {w}' for w in where)}", args) as cur:
             on_line = (await cur.fetchone())[0]  # type: ignore[index]
         return {"transactions": visits, "calls": row[0], "answered": row[1],
-                "completed": row[2], "in_progress": on_line, "sums": GroupSums.of(row)}
+                "completed": row[2], "in_progress": on_line, "sums": GroupSums.of(sums)}
 
     # ------------------------------------------------------------------ responses
 

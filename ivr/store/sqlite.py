@@ -25,7 +25,7 @@ from typing import Any
 import aiosqlite
 
 from ivr.errors import StoreError
-from ivr.models import Attempt, Outcome, Transaction, TxStatus
+from ivr.models import FINAL, Attempt, Outcome, Transaction, TxStatus
 from ivr.store.accounts import AccountsMixin
 from ivr.store.cases import CasesMixin
 from ivr.store.prompts import PromptsMixin
@@ -34,7 +34,7 @@ from ivr.store.results import ResultsMixin
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-_FINAL = "('completed', 'partial', 'unreachable', 'opted_out', 'expired')"
+_FINAL = "(" + ", ".join(f"'{s.value}'" for s in sorted(FINAL)) + ")"
 
 
 def ts(dt: datetime) -> str:

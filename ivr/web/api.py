@@ -1,7 +1,7 @@
 """Web, intake API: office systems POST transactions here; the first stage of the road, by HTTP.
 
     POST /api/v1/transactions   one JSON object or an array of them -> intake.validate_batch
-                                (the same rules as `rabta import`) -> store.add_transactions
+                                (the same rules as `rabta import`) -> services.intake.accept
     GET  /api/v1/openapi.json   the OpenAPI 3 description of the above
 
 A batch is all or nothing: one bad item and nothing is saved; the 422 names every bad item by
@@ -20,10 +20,9 @@ from aiohttp import web
 
 from ivr import intake
 from ivr.accounts import Area, Role, may, may_write_office
-from ivr.models import Transaction
+from ivr.services.intake import accept
 from ivr.web.app import SETTINGS, STORE
 from ivr.web.common import Identity, bad_credentials, identity, json_error, now
-from scheduler import policy
 
 log = logging.getLogger(__name__)
 
@@ -148,18 +147,13 @@ async def post_transactions(request: web.Request) -> web.Response:
                          f"nothing was saved",
                          {"allowed_offices": _allowed_offices(who),
                           "items": forbidden[:_SHOW_FORBIDDEN]})
-    created, present = await _save(request, txs)
+    done = await accept(store, settings, txs, when)
+    created, present = done.created, done.already_present
     await store.audit(who.actor, "intake", {"received": len(txs), "created": created,
                                             "already_present": present}, when)
     log.info("intake by %s: %d created, %d already present", who.actor, created, present)
     return web.json_response({"received": len(txs), "created": created,
                               "already_present": present}, status=201 if created else 200)
-
-
-async def _save(request: web.Request, txs: list[Transaction]) -> tuple[int, int]:
-    settings = request.app[SETTINGS]
-    return await request.app[STORE].add_transactions(
-        txs, now(request), lambda t: policy.first_try_at(t.visited_at, settings.first_call_delay))
 
 
 async def openapi(request: web.Request) -> web.Response:

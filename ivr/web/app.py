@@ -13,8 +13,10 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from ivr.config import Settings, trunk_rules
+from ivr.config import Settings
 from ivr.engine import Engine
+from ivr.services import status
+from ivr.services.status import StatusSnapshot
 from ivr.store import SQLiteStore
 
 ENGINE = web.AppKey("engine", Engine)
@@ -51,28 +53,26 @@ class Metrics:
                            ["fate"], registry=r)
         self._agi_seen: dict[str, int] = {}
 
-    async def refresh(self, store: SQLiteStore, engine: Engine, settings: Settings) -> None:
-        """Read current figures from the store and the engine."""
-        zone = ZoneInfo(settings.timezone)
-        day_start = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-        s = await store.live_summary(datetime.now(UTC), day_start)
-        for status in ("pending", "scheduled", "dialing", "in_call", "completed", "partial",
-                       "unreachable", "opted_out", "expired"):
-            self.transactions.labels(status).set(s["statuses"].get(status, 0))
-        self.due.set(s["due_now"])
-        for node, n in s["in_flight_by_node"].items():
-            self.in_flight.labels(node).set(n)
-        for outcome, n in s["attempts_today"].items():
+    def refresh(self, snap: StatusSnapshot) -> None:
+        """Set the gauges from one status snapshot (ivr.services.status)."""
+        q = snap.queue
+        assert q is not None
+        for name, n in q.statuses.items():
+            self.transactions.labels(name).set(n)
+        self.due.set(q.due_now)
+        for node in snap.nodes:
+            self.in_flight.labels(node.name).set(node.in_flight)
+            self.ami_up.labels(node.name).set(1 if node.ami_connected else 0)
+        for node_name, n in q.in_flight_by_node.items():  # calls of a node no longer configured
+            self.in_flight.labels(node_name).set(n)
+        for outcome, n in q.attempts_today.items():
             self.attempts_today.labels(outcome).set(n)
-        trunks, _ = trunk_rules(settings)
-        for t in trunks:
-            self.trunk_in_flight.labels(t.name).set(s["in_flight_by_trunk"].get(t.name, 0))
-            self.trunk_capacity.labels(t.name).set(t.channels)
-            self.trunk_today.labels(t.name).set(s["attempts_today_by_trunk"].get(t.name, 0))
-        for ami in engine.amis:
-            self.ami_up.labels(ami.name).set(1 if ami.connected else 0)
-        self.sessions.set(len(engine.calls.sessions))
-        for fate, n in vars(engine.agi.stats).items():
+        for t in snap.trunks:
+            self.trunk_in_flight.labels(t.name).set(t.in_flight)
+            self.trunk_capacity.labels(t.name).set(t.capacity)
+            self.trunk_today.labels(t.name).set(t.attempts_today)
+        self.sessions.set(snap.sessions or 0)
+        for fate, n in snap.agi.items():
             delta = n - self._agi_seen.get(fate, 0)
             if delta > 0:
                 self.agi.labels(fate).inc(delta)
@@ -82,17 +82,25 @@ class Metrics:
 METRICS = web.AppKey("metrics", Metrics)
 
 
+async def _snapshot(request: web.Request, read_store: bool) -> StatusSnapshot:
+    settings = request.app[SETTINGS]
+    return await status.snapshot(request.app[STORE], settings, datetime.now(UTC),
+                                 ZoneInfo(settings.timezone),
+                                 engine=request.app[ENGINE].health(), read_store=read_store)
+
+
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
-    await m.refresh(request.app[STORE], request.app[ENGINE], request.app[SETTINGS])
+    m.refresh(await _snapshot(request, read_store=True))
     return web.Response(body=generate_latest(m.registry),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def healthz(request: web.Request) -> web.Response:
     # Healthy while at least one PBX node answers on AMI: the dialer works through it.
-    nodes = {a.name: a.connected for a in request.app[ENGINE].amis}
-    ok = any(nodes.values())
+    snap = await _snapshot(request, read_store=False)
+    nodes = {n.name: n.ami_connected for n in snap.nodes}
+    ok = snap.healthy
     body = {"ok": ok, "ami_connected": ok, "nodes": nodes}
     return web.json_response(body, status=200 if ok else 503)
 

@@ -35,7 +35,9 @@ from markupsafe import Markup
 
 from ivr import phone, results
 from ivr.accounts import describe_scope
-from ivr.results import Filters, GroupSums, ResultRow, Scope
+from ivr.reports import FIGURE_COLUMNS, figure_cells
+from ivr.results import Filters, ResultRow, Scope
+from ivr.services.results import figures, overview
 from ivr.web import charts
 from ivr.web.app import SETTINGS, STORE
 from ivr.web.auth import _PAGE_HEADERS, TEMPLATES
@@ -55,9 +57,6 @@ _LIVE_HEADERS = {**_PAGE_HEADERS,
                                             "script-src 'self'; connect-src 'self'; "
                                             "form-action 'self'; frame-ancestors 'none'; "
                                             "base-uri 'none'"}
-_RESULT_COLUMNS = ["responses", "rank", "satisfaction", "satisfaction_low", "satisfaction_high",
-                   "mean_rating", "bribe_answers", "bribe_rate", "bribe_low", "bribe_high",
-                   "suppressed"]
 _RESPONSE_COLUMNS = ["office", "ref", "district", "service", "official", "visited_at", "mobile",
                      "status", "weight", "rating", "bribe"]
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -116,37 +115,12 @@ def _filters(request: web.Request) -> Filters:
 
 async def load_results(request: web.Request, filters: Filters, scope: Scope) -> dict[str, Any]:
     """Read and compute what /results shows: rows, total, drill-down links, weighting."""
-    min_n = request.app[SETTINGS].min_responses
-    groups = await request.app[STORE].result_groups(filters, scope)
-    if filters.by in results.TIME_GROUPS:
-        groups = _timeline(groups, filters)
-    rows, total = results.summarize(groups, min_n,
-                                    ranked=filters.by not in results.TIME_GROUPS)
-    sums = GroupSums()
-    for _, s in groups:
-        sums.add(s)
-    weighted = abs(sums.rated_w - sums.rated) > 1e-6 or abs(sums.bribe_w - sums.bribe_n) > 1e-6
+    got = await figures(request.app[STORE], filters, scope, request.app[SETTINGS].min_responses)
     drill = results.DRILL.get(filters.by)
     links = {r.group: "/results?" + urlencode(filters.query(by=drill, **{filters.by: r.group}))
-             for r in rows} if drill else {}
-    return {"by": filters.by, "filters": filters.query(), "min_responses": min_n,
-            "weighted": weighted, "rows": rows, "total": total, "links": links}
-
-
-def _timeline(groups: list[tuple[str, GroupSums]], filters: Filters
-              ) -> list[tuple[str, GroupSums]]:
-    """Fill every day (or week) of the range, folding days into ISO weeks for by=week."""
-    assert filters.start is not None and filters.end is not None
-    by_day = dict(groups)
-    out: dict[str, GroupSums] = {}
-    day = filters.start
-    while day <= filters.end:
-        key = (results.week_start(day) if filters.by == "week" else day).isoformat()
-        out.setdefault(key, GroupSums())
-        if (s := by_day.get(day.isoformat())) is not None:
-            out[key].add(s)
-        day += timedelta(days=1)
-    return list(out.items())
+             for r in got.rows} if drill else {}
+    return {"by": filters.by, "filters": filters.query(), "min_responses": got.min_responses,
+            "weighted": got.weighted, "rows": got.rows, "total": got.total, "links": links}
 
 
 def _results_json(data: dict[str, Any]) -> dict[str, Any]:
@@ -232,12 +206,7 @@ async def overview_data(request: web.Request, scope: Scope) -> dict[str, Any]:
         return hit[1]
     start, end = _bounds(today, today, _zone(request))
     assert start is not None and end is not None
-    counts = await request.app[STORE].overview_counts(today, start, end, scope)
-    row = results.row_of("today", counts.pop("sums"), min_n)
-    data = {"day": today.isoformat(), **counts, "min_responses": min_n,
-            "satisfaction": row.satisfaction.as_dict(),
-            "mean_rating": None if row.mean_rating is None else round(row.mean_rating, 3),
-            "bribe_rate": row.bribe.as_dict()}
+    data = await overview(request.app[STORE], today, start, end, scope, min_n)
     if len(cache) > 1000:
         cache.clear()
     cache[(scope, today)] = (clock, data)
@@ -301,18 +270,11 @@ async def overview_script(request: web.Request) -> web.FileResponse:
 # ---------------------------------------------------------------------------- exports
 
 
-def _fmt(x: float | None, digits: int = 4) -> float | None:
-    return None if x is None else round(x, digits)
-
-
 def result_table(data: dict[str, Any]) -> list[list[Any]]:
     """Return what /results shows as rows of cells (header first, the total last)."""
-    out: list[list[Any]] = [[data["by"], *_RESULT_COLUMNS]]
+    out: list[list[Any]] = [[data["by"], *FIGURE_COLUMNS]]
     for r in [*data["rows"], data["total"]]:
-        s, b = r.satisfaction, r.bribe
-        out.append([r.group, r.responses, r.rank, _fmt(s.value), _fmt(s.low), _fmt(s.high),
-                    _fmt(r.mean_rating, 3), b.n, _fmt(b.value), _fmt(b.low), _fmt(b.high),
-                    int(r.suppressed)])
+        out.append([r.group, *figure_cells(r)])  # the cells `rabta report --format csv` writes
     return out
 
 
@@ -530,6 +492,10 @@ def openapi_parts() -> tuple[dict[str, Any], dict[str, Any]]:
             "total": {"$ref": "#/components/schemas/ResultRow"}}},
         "Overview": {"type": "object", "properties": {
             "day": {"type": "string", "format": "date"},
+            **{k: {"type": "string", "format": "date",
+                   "description": "the shares are of the visits of figures_from..figures_to, "
+                                  "as /api/v1/results gives them for that range"}
+               for k in ("figures_from", "figures_to")},
             **{k: {"type": "integer"} for k in ("transactions", "calls", "answered",
                                                  "completed", "in_progress", "min_responses")},
             "satisfaction": {"$ref": "#/components/schemas/Estimate"},

@@ -121,7 +121,10 @@ def test_report_counts_an_answered_call(db: Path, capsys: pytest.CaptureFixture[
 
     total = json.loads(capsys.readouterr().out)[-1]
     assert (total["transactions"], total["completed"], total["answered"]) == (30, 1, 1)
-    assert (total["avg_rating"], total["bribe_yes"], total["bribe_answers"]) == (4.0, 1, 1)
+    # One answer is below min_responses: counted, but no figure (as on the dashboard).
+    assert (total["responses"], total["bribe_rate"]["n"]) == (1, 1)
+    assert total["suppressed"] and total["mean_rating"] is None
+    assert total["satisfaction"]["value"] is None and total["bribe_rate"]["value"] is None
 
 
 # ---------------------------------------------------------------------- export

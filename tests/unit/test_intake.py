@@ -155,12 +155,38 @@ def test_duplicate_column_is_a_whole_file_error() -> None:
         parse(lines(HEADER + ",mobile"))
 
 
-def test_extra_columns_are_one_error_and_rows_still_count() -> None:
-    text = lines(HEADER + ",notes,Phone2", row() .rstrip("\n") + ",hello,0",
-                 row(ref="DC-2").rstrip("\n") + ",,")
-    good, errors = parse(text)
-    assert errors == [(1, "header", "unknown columns ignored: 'notes', 'phone2'")]
-    assert [t.ref for t in good] == ["DC-1", "DC-2"]
+def test_unknown_columns_stop_the_file_and_name_the_closest_known_one() -> None:
+    # Kept rows would lose the column for good: a fixed file re-imported finds them "known".
+    text = lines(HEADER.replace("language", "Langauge") + ",notes",
+                 row().rstrip("\n") + ",hello")
+    with pytest.raises(InputError) as info:
+        parse(text)
+    assert str(info.value) == (
+        "t.csv:1: unknown columns 'langauge' (did you mean 'language'?); 'notes'; nothing was "
+        "imported (the columns are ref,name,mobile,service,office,district,official,"
+        "visited_at,language)")
+
+
+def test_an_empty_header_cell_from_a_trailing_comma_is_no_column() -> None:
+    good, errors = parse(lines(HEADER + ",", row().rstrip("\n") + ","))
+    assert ([t.ref for t in good], errors) == (["DC-1"], [])
+
+
+def test_a_semicolon_separated_file_gets_a_hint() -> None:
+    text = lines(HEADER.replace(",", ";"), row().replace(",", ";"))
+    with pytest.raises(InputError, match=r"^t\.csv:1: missing required columns: .*"
+                                         r"the header looks separated by semicolons \(;\): "
+                                         r"Rabta reads comma-separated CSV"):
+        parse(text)
+
+
+def test_text_after_a_closing_quote_rejects_that_row_only() -> None:
+    good, errors = parse(lines(HEADER, row(), 'DC-2,"Ali" Khan,03001234567,Domicile,'
+                                              'DC Office Lahore,Lahore,Bilal,2024-05-01T09:00,ur',
+                               row(ref="DC-3")))
+    assert [t.ref for t in good] == ["DC-1", "DC-3"]
+    assert [(line, field) for line, field, _ in errors] == [(3, "row")]
+    assert "double a quote inside a quoted cell" in errors[0][2]
 
 
 def test_nul_byte_is_a_whole_file_error_with_line() -> None:
@@ -263,11 +289,19 @@ def test_line_break_inside_a_value_is_an_error_at_the_row_start() -> None:
     ]
 
 
-def test_unclosed_quote_swallows_the_rest_and_says_so() -> None:
+def test_unclosed_quote_stops_the_file_and_names_its_line() -> None:
     text = lines(HEADER, row(), 'DC-2,"Ali,03001234567', row(ref="DC-3"), row(ref="DC-4"))
+    with pytest.raises(InputError, match=r'^t\.csv:3: a quote \("\) opened on this line is '
+                                         r"never closed"):
+        parse(text)
+
+
+def test_a_quote_closed_rows_later_names_where_it_opened() -> None:
+    text = lines(HEADER, row(), 'DC-2,"Ali,03001234567', row(ref="DC-3"), 'x",y')
     good, errors = parse(text)
     assert [t.ref for t in good] == ["DC-1"]
-    assert errors == [(3, "row", "expected 9 cells, got 2 (row spans lines 3-5)")]
+    assert errors == [(3, "row", "expected 9 cells, got 3 (row spans lines 3-5); is a quote (\")"
+                                 " on line 3 not closed?")]
 
 
 @pytest.mark.parametrize(
@@ -385,7 +419,8 @@ def test_validate_transaction_accepts_json_values() -> None:
 @pytest.mark.parametrize(
     ("record", "field", "reason"),
     [
-        ({**BASE, "langauge": "ur"}, "langauge", "unknown field"),
+        ({**BASE, "langauge": "ur"}, "langauge", "unknown field (did you mean 'language'?)"),
+        ({**BASE, "notes": "x"}, "notes", "unknown field"),
         ({k: v for k, v in BASE.items() if k != "office"}, "office", "required"),
         ({**BASE, "mobile": 3.0e9}, "mobile", "must be text, not float"),
         ({**BASE, "ref": True}, "ref", "must be text, not bool"),

@@ -165,6 +165,7 @@ async def test_duplicate_within_a_batch_names_the_first(client: Client, store: S
     ([item(**{"k" * 10_000: 1})], 0, "k" * 40 + "…", "unknown field"),
     ([item(mobile="+14155550123")], 0, "mobile", "not a Pakistani"),
     ([item(**{"": 1})], 0, '""', "unknown field"),
+    ([item(langauge="ur")], 0, "langauge", "unknown field (did you mean 'language'?)"),
 ])
 async def test_hostile_and_wrong_values_name_the_field_and_why(
         client: Client, store: SQLiteStore, key: str, bad: list[Any], index: int, field: str,

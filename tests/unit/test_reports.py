@@ -1,142 +1,96 @@
-"""Unit tests for ivr.reports: aggregation per group and the three renderings."""
+"""Unit tests for ivr.reports: report rows rendered as a table, CSV and JSON (pure).
+
+The rows' figures come from ivr.results (the dashboard's rules); what the store reads and how
+the figures agree with the dashboard is tested in test_one_figure.py.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from typing import Any
 
 import pytest
 
-from ivr.models import TxStatus
-from ivr.reports import GROUP_BY, ReportRow, render, summarize
+from ivr.reports import COUNTS, FIGURE_COLUMNS, TOTAL, ReportRow, figure_cells, render
+from ivr.results import GroupSums, summarize
 
 
-def rec(district: str, status: str, attempts: int, answered: bool, answers: Any = None,
-        official: str = "Bilal", service: str = "Domicile") -> dict[str, Any]:
-    return {
-        "district": district,
-        "service": service,
-        "office": f"DC Office {district}",
-        "official": official,
-        "status": status,
-        "attempts": attempts,
-        "answered": answered,
-        "answers": answers,
-    }
+def sums(rated: int, satisfied: int, bribes: int = 0, yes: int = 0) -> GroupSums:
+    """Unweighted sums: `rated` ratings of which `satisfied` were 4-5 (each rated 5 or 2)."""
+    return GroupSums(rated=rated, rated_w=rated, rated_w2=rated, satisfied_w=satisfied,
+                     rating_sum_w=5 * satisfied + 2 * (rated - satisfied), bribe_n=bribes,
+                     bribe_w=bribes, bribe_w2=bribes, bribe_yes_w=yes)
 
 
-RECORDS = [
-    rec("Lahore", "completed", 1, True, {"rating": "4", "bribe": "2"}),
-    rec("Lahore", "partial", 2, True, {"rating": "5", "bribe": "1"}, official=""),
-    rec("Lahore", TxStatus.COMPLETED, 1, True, {"rating": "2", "bribe": "2"}),
-    rec("Multan", "unreachable", 3, False, {}, service="Licence"),
-    rec("Multan", "opted_out", 1, True, {"rating": "9", "bribe": "*"}, service="Licence"),
-    rec("attock", "pending", 0, False, None, service="Licence"),
-    rec("attock", "scheduled", 1, False, {}, official=""),
-    rec("attock", "expired", 3, False, {}),
-]
+GROUPS = [("Attock", sums(0, 0)), ("Lahore", sums(20, 15, 20, 2)), ("Multan", sums(12, 6, 12, 6)),
+          ("Okara", sums(3, 3, 3, 0))]
+COUNT = {"transactions": 30, "attempts": 41, "answered": 25, "completed": 20, "partial": 2,
+         "unreachable": 3, "opted_out": 1, "expired": 1, "pending": 3}
 
 
-def test_summarize_by_district() -> None:
-    assert summarize(RECORDS, "district") == [
-        ReportRow("attock", 3, 4, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0),
-        ReportRow("Lahore", 3, 4, 3, 2, 1, 0, 0, 0, 3, 11, 1, 3),
-        ReportRow("Multan", 2, 4, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0),
-        ReportRow("TOTAL", 8, 12, 4, 2, 1, 1, 1, 2, 3, 11, 1, 3),
-    ]
+def rows() -> list[ReportRow]:
+    shown, total = summarize(GROUPS, 10)
+    out = [ReportRow.of(name, COUNT, row) for (name, _), row in zip(GROUPS, shown, strict=True)]
+    return [*out, ReportRow.of(TOTAL, {k: 4 * v for k, v in COUNT.items()}, total)]
 
 
-def test_summarize_by_official_names_the_blank_group() -> None:
-    rows = summarize(RECORDS, "official")
-    assert [(r.group, r.transactions) for r in rows] == [("(none)", 2), ("Bilal", 6), ("TOTAL", 8)]
+def test_missing_counts_are_zero() -> None:
+    (row,) = summarize([("x", sums(0, 0))], 10)[0]
+    assert ReportRow.of("x", {"transactions": 2}, row).counts == {**dict.fromkeys(COUNTS, 0),
+                                                                  "transactions": 2}
 
 
-@pytest.mark.parametrize("by", GROUP_BY)
-def test_total_is_the_same_whatever_the_grouping(by: str) -> None:
-    total = summarize(RECORDS, by)[-1]
-    assert total == ReportRow("TOTAL", 8, 12, 4, 2, 1, 1, 1, 2, 3, 11, 1, 3)
-    assert sum(r.transactions for r in summarize(RECORDS, by)[:-1]) == 8
+def test_table_withholds_what_the_dashboard_withholds() -> None:
+    text = render(rows(), "table", by="district", min_responses=10)
+    lines = {line.split("|")[0].strip(): line for line in text.splitlines() if "|" in line}
+    assert lines["district"].split("|")[1].strip() == "txns"
+    assert "75% (53-89)" in lines["Lahore"]  # 15 of 20, with its Wilson interval
+    assert " 10% " in lines["Lahore"]
+    assert "withheld" in lines["Okara"] and "%" not in lines["Okara"]  # 3 < 10
+    assert "withheld" in lines["Multan"] and "%" not in lines["Multan"]  # 3 + 12: complementary
+    assert lines["Attock"].rstrip().endswith("- |                    - |    -")  # no answers
+    assert "%" in lines[TOTAL]
+    assert "fewer than 10 answers shows none" in text
 
 
-def test_summarize_nothing_gives_a_zero_total() -> None:
-    (total,) = summarize([], "district")
-    assert total == ReportRow("TOTAL", *([0] * 12))
-    assert (total.avg_rating, total.bribe_rate, total.completion_rate) == (None, None, None)
-
-
-def test_summarize_rejects_unknown_grouping() -> None:
-    with pytest.raises(ValueError, match="cannot group by 'mobile'"):
-        summarize(RECORDS, "mobile")
-
-
-def test_rates() -> None:
-    row = summarize(RECORDS, "district")[1]
-    assert row.avg_rating == pytest.approx(11 / 3)
-    assert row.bribe_rate == pytest.approx(1 / 3)
-    assert row.completion_rate == pytest.approx(2 / 3)
-
-
-def test_answers_may_arrive_as_export_json_text() -> None:
-    rows = summarize([rec("Lahore", "completed", 1, True, '{"rating": "3", "bribe": "1"}')],
-                     "district")
-    assert (rows[0].ratings, rows[0].rating_sum, rows[0].bribe_yes) == (1, 3, 1)
-
-
-TABLE = """\
-district | txns | attempts | answered | completed | partial | unreachable | opted out | pending | avg rating | bribe asked %
----------+------+----------+----------+-----------+---------+-------------+-----------+---------+------------+--------------
-attock   |    3 |        4 |        0 |         0 |       0 |           0 |         0 |       2 |          - |             -
-Lahore   |    3 |        4 |        3 |         2 |       1 |           0 |         0 |       0 |       3.67 |          33.3
-Multan   |    2 |        4 |        1 |         0 |       0 |           1 |         1 |       0 |          - |             -
----------+------+----------+----------+-----------+---------+-------------+-----------+---------+------------+--------------
-TOTAL    |    8 |       12 |        4 |         2 |       1 |           1 |         1 |       2 |       3.67 |          33.3
-"""  # noqa: E501
-
-CSV = """\
-district,transactions,attempts,answered,completed,partial,unreachable,opted_out,pending,ratings,rating_sum,bribe_yes,bribe_answers
-attock,3,4,0,0,0,0,0,2,0,0,0,0
-Lahore,3,4,3,2,1,0,0,0,3,11,1,3
-Multan,2,4,1,0,0,1,1,0,0,0,0,0
-TOTAL,8,12,4,2,1,1,1,2,3,11,1,3
-"""
-
-
-def test_render_table() -> None:
-    assert render(summarize(RECORDS, "district"), "table", by="district") == TABLE
-
-
-def test_render_table_widens_for_long_group_names() -> None:
-    rows = summarize([rec("Dera Ghazi Khan", "completed", 1, True, {"rating": "5"})], "district")
-    text = render(rows, "table", by="district")
+def test_table_widens_for_long_group_names() -> None:
+    (row,) = summarize([("Dera Ghazi Khan", sums(10, 10))], 10)[0]
+    text = render([ReportRow.of("Dera Ghazi Khan", COUNT, row)], "table", by="district")
     assert text.splitlines()[0].startswith("district        | txns |")
-    assert text.splitlines()[2].startswith("Dera Ghazi Khan |    1 |")
-    assert text.splitlines()[2].endswith("|       5.00 |             -")
+    assert text.splitlines()[2].startswith("Dera Ghazi Khan |   30 |")
 
 
-def test_render_csv() -> None:
-    assert render(summarize(RECORDS, "district"), "csv", by="district") == CSV
+def test_csv_has_the_counts_then_the_exports_figure_cells() -> None:
+    header, *lines = list(csv.reader(io.StringIO(render(rows(), "csv", by="district"))))
+    assert header == ["district", *COUNTS, *FIGURE_COLUMNS]
+    by_group = {line[0]: line for line in lines}
+    assert by_group["Lahore"][1:1 + len(COUNTS)] == [str(COUNT[k]) for k in COUNTS]
+    lahore = next(r for r in rows() if r.group == "Lahore")
+    assert by_group["Lahore"][1 + len(COUNTS):] == [
+        "" if c is None else str(c) for c in figure_cells(lahore.figures)]
+    okara = dict(zip(header, by_group["Okara"], strict=True))
+    assert (okara["responses"], okara["satisfaction"], okara["suppressed"]) == ("3", "", "1")
 
 
-def test_render_json() -> None:
-    data = json.loads(render(summarize(RECORDS, "district"), "json", by="district"))
-    assert [d["district"] for d in data] == ["attock", "Lahore", "Multan", "TOTAL"]
-    assert data[1] == {
-        "district": "Lahore", "transactions": 3, "attempts": 4, "answered": 3, "completed": 2,
-        "partial": 1, "unreachable": 0, "opted_out": 0, "pending": 0, "ratings": 3,
-        "rating_sum": 11, "bribe_yes": 1, "bribe_answers": 3,
-        "avg_rating": 3.667, "bribe_rate": 0.333, "completion_rate": 0.667,
-    }
-    assert (data[0]["avg_rating"], data[0]["bribe_rate"], data[0]["completion_rate"]) == (
-        None, None, 0.0)
-    assert data[3]["completion_rate"] == 0.25
+def test_json_rows_carry_the_apis_figure_objects() -> None:
+    data = json.loads(render(rows(), "json", by="district"))
+    assert [d["district"] for d in data] == ["Attock", "Lahore", "Multan", "Okara", TOTAL]
+    lahore = next(r for r in rows() if r.group == "Lahore")
+    expected = lahore.figures.as_dict()
+    del expected["group"]
+    assert data[1] == {"district": "Lahore", **COUNT, **expected}
+    assert data[3]["satisfaction"] == {"n": 3, "value": None, "low": None, "high": None,
+                                       "suppressed": True}
+    assert data[1]["rank"] == 1 and data[3]["rank"] is None
 
 
-def test_render_json_keeps_urdu_readable() -> None:
-    text = render(summarize([rec("لاہور", "completed", 1, True)], "district"), "json",
-                  by="district")
-    assert '"district": "لاہور"' in text
+def test_json_keeps_urdu_readable() -> None:
+    (row,) = summarize([("لاہور", sums(0, 0))], 10)[0]
+    assert '"district": "لاہور"' in render([ReportRow.of("لاہور", {}, row)], "json",
+                                            by="district")
 
 
 def test_render_rejects_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown report format 'xml'"):
-        render(summarize(RECORDS, "district"), "xml")
+        render(rows(), "xml")

@@ -346,12 +346,14 @@ async def test_metrics_and_healthz_are_served_with_an_engine_and_absent_without(
     assert (await client.get("/metrics")).status == 404  # no engine given
     from types import SimpleNamespace
 
+    from ivr.engine import EngineHealth
     from ivr.web.app import create_app
 
     # /metrics itself is tested against a real engine in tests/integration/test_metrics.py
     up, down = (SimpleNamespace(name="rabta-pbx", connected=True),
                 SimpleNamespace(name="other-pbx", connected=False))
-    engine = SimpleNamespace(ami=up, amis=[up, down])
+    engine = SimpleNamespace(health=lambda: EngineHealth(
+        {a.name: a.connected for a in (up, down)}, sessions=0, agi={}))
     app = create_app(web_settings, store, engine)  # type: ignore[arg-type]
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
     assert {"/metrics", "/healthz", "/login", "/api/v1/transactions"} <= paths
