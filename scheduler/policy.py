@@ -467,7 +467,9 @@ def nested_sample(items: Sequence[T], capacity: int, outer: Callable[[T], Hashab
 
     Seats go to the outer strata first, as stratified_sample gives them (every outer stratum
     covered when capacity allows), then each outer stratum's seats are spread over its inner
-    strata. Each probability is the product of the two levels', so weights stay unbiased.
+    strata. When capacity covers every inner stratum, each outer stratum first gets a seat per
+    inner stratum, so every official is covered. Each probability is the product of the two
+    levels', so weights stay unbiased.
     """
     if capacity <= 0:
         return []
@@ -477,8 +479,18 @@ def nested_sample(items: Sequence[T], capacity: int, outer: Callable[[T], Hashab
     for item in items:
         groups.setdefault(outer(item), []).append(item)
     seats: dict[Hashable, int] = {}
-    for item, _ in stratified_sample(items, capacity, outer, seed):
-        seats[outer(item)] = seats.get(outer(item), 0) + 1
+    inner_counts = [len({inner(item) for item in group}) for group in groups.values()]
+    if capacity >= sum(inner_counts):
+        # A seat for every inner stratum (office, official) first, the rest in proportion to
+        # size: every official is covered and every weight is exact.
+        sizes = [len(group) for group in groups.values()]
+        extra = _largest_remainder(capacity - sum(inner_counts), sizes,
+                                   [n - k for n, k in zip(sizes, inner_counts, strict=True)])
+        seats = {key: k + more for key, k, more
+                 in zip(groups, inner_counts, extra, strict=True)}
+    else:
+        for item, _ in stratified_sample(items, capacity, outer, seed):
+            seats[outer(item)] = seats.get(outer(item), 0) + 1
     # With fewer seats than outer strata, which strata get one is itself random.
     level = 1.0 if capacity >= len(groups) else capacity / len(groups)
     picked: dict[int, float] = {}
