@@ -113,6 +113,16 @@ class Settings:
     session_hours: float = 12.0  # a login lasts this long, then the official signs in again
     api_max_batch: int = 5000  # transactions in one POST /api/v1/transactions; more is a 413
     api_max_body: int = 16_000_000  # bytes in one intake request body; more is a 413
+    # The web edge's limits (docs/OPERATIONS.md, Security): bytes in any other request body;
+    # seconds to send a request's head or body; sign-in tries per minute from one address and
+    # for one account; minutes a session may sit unused; the token /metrics needs (empty: only
+    # from this machine, not through a proxy).
+    web_max_body: int = 65_536
+    web_read_timeout: float = 10.0
+    login_per_minute_address: int = 20
+    login_per_minute_account: int = 10
+    session_idle_minutes: float = 30.0
+    metrics_token: str = ""
     # Dashboard: a group with fewer answers than this shows no figure and no rank (a lone
     # complainant cannot be picked out); the live overview's refresh; rows in one export.
     min_responses: int = 10
@@ -230,6 +240,12 @@ def _validate(s: Settings) -> None:
         raise ConfigError("session_hours must be positive")
     if s.api_max_batch < 1 or s.api_max_body < 1024:
         raise ConfigError("api_max_batch must be at least 1 and api_max_body at least 1024")
+    if s.web_max_body < 1024 or s.web_read_timeout <= 0 or s.session_idle_minutes <= 0:
+        raise ConfigError("web_max_body must be at least 1024, web_read_timeout and "
+                          "session_idle_minutes positive")
+    if s.login_per_minute_address < 1 or s.login_per_minute_account < 1:
+        raise ConfigError("login_per_minute_address and login_per_minute_account must be at "
+                          "least 1")
     if s.min_responses < 1 or s.overview_interval <= 0 or s.export_max_rows < 1:
         raise ConfigError("min_responses and export_max_rows must be at least 1, "
                           "overview_interval positive")
