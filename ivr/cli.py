@@ -235,9 +235,9 @@ async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = 
         if serve_web:
             from aiohttp import web
 
-            from ivr.web.app import create_app
+            from ivr.web.app import create_app, make_runner
 
-            runner = web.AppRunner(create_app(settings, store, engine))
+            runner = make_runner(create_app(settings, store, engine), settings)
             await runner.setup()
             await web.TCPSite(runner, settings.web_host, settings.web_port).start()
             log.info("web on http://%s:%d (/login, /api/v1, /metrics, /healthz)", settings.web_host,
@@ -259,10 +259,10 @@ async def do_web(settings: Settings, stop: asyncio.Event | None = None) -> int:
     """Serve the dashboard and API alone (no engine) until interrupted or `stop` is set."""
     from aiohttp import web
 
-    from ivr.web.app import create_app
+    from ivr.web.app import create_app, make_runner
 
     store = await open_store(settings.db_path)
-    runner = web.AppRunner(create_app(settings, store))
+    runner = make_runner(create_app(settings, store), settings)
     try:
         await runner.setup()
         await web.TCPSite(runner, settings.web_host, settings.web_port).start()
