@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -26,6 +29,8 @@ from ivr.web import api, auth, cases, common, dashboard, prompts
 from ivr.web.common import ENGINE, SETTINGS, STORE, WWW_AUTHENTICATE, Handler, json_error
 
 __all__ = ["ENGINE", "SETTINGS", "STORE", "create_app", "make_runner"]
+
+log = logging.getLogger(__name__)
 
 
 class Metrics:
@@ -156,12 +161,51 @@ def create_app(settings: Settings, store: SQLiteStore,
     return app
 
 
+_MALFORMED = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bad request"
+              "</title></head><body><h1>Bad request</h1><p>The request was not valid HTTP."
+              "</p></body></html>")
+
+
+class _EdgeHandler(RequestHandler):
+    """aiohttp's connection handler, answering a request it cannot even parse (a bad header
+    character, a line too long) with our page and headers, logged in one line, no traceback."""
+
+    def handle_error(self, request: BaseRequest, status: int = 500,
+                     exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if status >= 500:
+            response = super().handle_error(request, status, exc, message)
+        else:
+            log.info("refused a malformed request from %s: %s", request.remote,
+                     str(exc or message).splitlines()[0][:200])
+            if request.writer.output_size > 0:
+                raise ConnectionError("the response had begun; the connection is dropped")
+            response = web.Response(status=status, text=_MALFORMED, content_type="text/html")
+            response.force_close()
+        response.headers.update(common.PAGE_HEADERS)
+        response.headers["Server"] = common.SERVER_NAME
+        return response
+
+
+class _EdgeServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _EdgeHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _Runner(web.AppRunner):
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _EdgeServer  # the same server, whose connections use _EdgeHandler
+        return server
+
+
 def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
     """Return a runner for the app whose connections wait at most web_read_timeout for a request.
 
     aiohttp closes a connection that has not sent a whole request head within its keep-alive
     timeout (counted from the connection or the last response): a slow-headers client
     (slowloris) is cut off after that long. Bodies have the same limit (common.read_body).
+    A request too malformed to parse gets our own 400 page and headers (_EdgeHandler).
     """
-    return web.AppRunner(app, keepalive_timeout=settings.web_read_timeout,
-                         max_line_size=8190, max_field_size=8190)
+    return _Runner(app, keepalive_timeout=settings.web_read_timeout,
+                   max_line_size=8190, max_field_size=8190)

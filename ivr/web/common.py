@@ -224,6 +224,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         log.info("%s %s: the client went away (%s)", request.method, request.path,
                  type(exc).__name__)
         raise web.HTTPBadRequest() from None
+    except Exception:  # our bug: logged with its traceback, answered like any other error
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        message = "something went wrong on our side; it has been logged"
+        if not api:
+            return _error_page(request, 500, message, {})
+        return web.Response(status=500, text=error_body(message), content_type="application/json")
 
 
 async def secure_headers(request: web.Request, response: web.StreamResponse) -> None:
