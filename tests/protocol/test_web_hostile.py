@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -116,7 +117,7 @@ class Served:
         self.csrf = csrf.group(1)
 
     def close(self) -> None:
-        self.proc.terminate()
+        self.proc.send_signal(signal.SIGINT)  # rabta web stops on Ctrl-C
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
