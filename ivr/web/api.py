@@ -210,6 +210,7 @@ def openapi_document(max_batch: int) -> dict[str, Any]:
                     "401": _error_response("no credentials, or an unknown or revoked API key"),
                     "403": _error_response("role may not post, an item's office is not yours, "
                                            "or the CSRF token is missing (session callers)"),
+                    "408": _error_response("the body did not arrive within web_read_timeout"),
                     "413": _error_response(f"body too large, or more than {max_batch} items"),
                     "415": _error_response("Content-Type is not application/json"),
                     "422": _error_response("one or more invalid items (details.errors); "

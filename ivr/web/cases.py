@@ -30,6 +30,7 @@ from ivr.directcalls import DirectCalls
 from ivr.errors import InputError, InvalidNumber, TelephonyError
 from ivr.results import may_reveal, scope_of
 from ivr.web.common import (
+    BODY_ERRORS,
     ENGINE,
     SETTINGS,
     STORE,
@@ -378,7 +379,7 @@ def openapi_parts() -> dict[str, Any]:
                          "schema": {"type": "object", "properties": {
                              "to": {"type": "string"}, "action": {"type": "string"},
                              "owner": {"type": "string"}, "note": {"type": "string"}}}}}},
-                     "responses": {"200": ok("{status, action}"), "422": {
+                     "responses": {**BODY_ERRORS, "200": ok("{status, action}"), "422": {
                          "description": "a change the case rules refuse (the reason)", **err},
                          "404": {"description": "no such report in your scope", **err},
                          **refusals}}},

@@ -416,6 +416,18 @@ async def read_json(request: web.Request) -> Any:
     return parse_json(await read_body(request))
 
 
+_ERROR_CONTENT = {"content": {"application/json": {"schema": {
+    "$ref": "#/components/schemas/Error"}}}}
+# The refusals every operation with a body may give (OpenAPI responses), from the edge itself.
+BODY_ERRORS: dict[str, Any] = {
+    "400": {"description": "the body is not UTF-8 or not JSON, nests too deeply, or holds a "
+                           "lone surrogate", **_ERROR_CONTENT},
+    "408": {"description": "the body did not arrive within web_read_timeout", **_ERROR_CONTENT},
+    "413": {"description": "the body is larger than the route allows (web_max_body)",
+            **_ERROR_CONTENT},
+}
+
+
 def setup(app: web.Application) -> None:
     """Install the edge: the clock, templates, error mapping, limits and security headers."""
     app.setdefault(CLOCK, utcnow)

@@ -447,9 +447,12 @@ def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
             "schema": {"type": "string", **schema}}
 
 
+_DAYS = (f"; {results.FIRST_DAY.isoformat()} to {results.LAST_DAY.isoformat()}, a range of "
+         f"at most {results.MAX_DAYS} days (for by=day|week also up to today when `to` is "
+         f"left out)")
 _FILTERS = [
-    _query("from", "first local day of the visits, YYYY-MM-DD", format="date"),
-    _query("to", "last local day of the visits (included), YYYY-MM-DD", format="date"),
+    _query("from", "first local day of the visits, YYYY-MM-DD" + _DAYS, format="date"),
+    _query("to", "last local day of the visits (included), YYYY-MM-DD" + _DAYS, format="date"),
     *[_query(n, f"only this {n}", maxLength=results.MAX_TEXT) for n in results.GROUPS],
 ]
 
@@ -462,7 +465,8 @@ def _ok(schema: str, description: str) -> dict[str, Any]:
 def openapi_parts() -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the dashboard API's OpenAPI paths and schemas (merged into the intake API's)."""
     err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    refusals = {"400": {"description": "a filter is wrong (the message names it)", **err},
+    refusals = {"400": {"description": "a filter is wrong (the message names it), e.g. a date "
+                                       "out of range", **err},
                 "401": {"description": "not signed in", **err},
                 "403": {"description": "an office API key, or a role that sees no results",
                         **err}}

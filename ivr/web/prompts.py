@@ -28,6 +28,7 @@ from ivr.errors import InputError, RabtaError
 from ivr.store.prompts import PromptVersion
 from ivr.studio import Source, VersionStatus, transition
 from ivr.web.common import (
+    BODY_ERRORS,
     SETTINGS,
     STORE,
     allow_body,
@@ -217,7 +218,8 @@ def openapi_parts() -> dict[str, Any]:
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["to"], "properties": {
                     "to": {"type": "string", "enum": ["approved", "live"]}}}}}},
-            "responses": {"200": {"description": "the version, and the id of the live version "
+            "responses": {**BODY_ERRORS,
+                          "200": {"description": "the version, and the id of the live version "
                                                  "it retired (or null)", **ok},
                           "404": {"description": "no such version", **err},
                           "422": {"description": "a change the rules refuse, or the recording "
