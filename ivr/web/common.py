@@ -312,8 +312,14 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
+MIN_BODY_RATE = 64 * 1024  # bytes/s: a body may take web_read_timeout + its size at this rate
+
+
 async def _within_time(request: web.Request, read: Awaitable[Any]) -> Any:
-    timeout = request.app[SETTINGS].web_read_timeout
+    # A total deadline (not one per chunk), so a body sent a byte at a time cannot hold a
+    # connection; a large upload gets time in proportion to its size.
+    size = request.content_length or request.client_max_size
+    timeout = request.app[SETTINGS].web_read_timeout + size / MIN_BODY_RATE
     try:
         return await asyncio.wait_for(read, timeout)
     except TimeoutError:
