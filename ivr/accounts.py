@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -34,6 +35,7 @@ __all__ = [
     "Area",
     "Role",
     "Session",
+    "Throttle",
     "User",
     "after_failure",
     "check_password",
@@ -43,6 +45,7 @@ __all__ = [
     "is_locked",
     "may",
     "may_write_office",
+    "needs_rehash",
     "new_api_key",
     "new_token",
     "sees",
@@ -125,6 +128,7 @@ class Session:
     user: User
     csrf_token: str
     expires_at: datetime
+    last_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +221,32 @@ def after_failure(failed: int, now: datetime) -> tuple[int, datetime | None]:
     return failed, None
 
 
+class Throttle:
+    """At most `limit` events per `window` seconds for each key (a sliding window).
+
+    Policy with its clock passed in (`now`, in seconds, monotonic). It forgets keys idle for a
+    window, and holds at most `max_keys` keys (the oldest go first), so a flood of addresses
+    cannot grow it without bound.
+    """
+
+    def __init__(self, limit: int, window: float = 60.0, max_keys: int = 100_000) -> None:
+        self.limit, self.window, self.max_keys = limit, window, max_keys
+        self._events: dict[str, deque[float]] = {}
+
+    def hit(self, key: str, now: float) -> float | None:
+        """Count one event for key; return None if allowed, else seconds until one is."""
+        events = self._events.pop(key, None) or deque()
+        while events and events[0] <= now - self.window:
+            events.popleft()
+        self._events[key] = events  # re-inserted: the dict stays ordered by last use
+        if len(events) >= self.limit:
+            return max(0.0, events[0] + self.window - now)
+        events.append(now)
+        while len(self._events) > self.max_keys:
+            del self._events[next(iter(self._events))]
+        return None
+
+
 # ---------------------------------------------------------------------------- secrets
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -252,6 +282,14 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Tell whether a hash was made with other argon2 parameters than today's (re-hash it)."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
+        return True
 
 
 def new_token() -> str:

@@ -115,6 +115,16 @@ class Settings:
     session_hours: float = 12.0  # a login lasts this long, then the official signs in again
     api_max_batch: int = 5000  # transactions in one POST /api/v1/transactions; more is a 413
     api_max_body: int = 16_000_000  # bytes in one intake request body; more is a 413
+    # The web edge's limits (docs/OPERATIONS.md, Security): bytes in any other request body;
+    # seconds to send a request's head or body; sign-in tries per minute from one address and
+    # for one account; minutes a session may sit unused; the token /metrics needs (empty: only
+    # from this machine, not through a proxy).
+    web_max_body: int = 65_536
+    web_read_timeout: float = 10.0
+    login_per_minute_address: int = 20
+    login_per_minute_account: int = 10
+    session_idle_minutes: float = 30.0
+    metrics_token: str = ""
     # Dashboard: a group with fewer answers than this shows no figure and no rank (a lone
     # complainant cannot be picked out); the live overview's refresh; rows in one export.
     min_responses: int = 10
@@ -176,12 +186,13 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "retry_delay": (0, None), "first_call_delay": (0, None), "cooldown_days": (0, None),
     "partial_callbacks": (0, None), "callback_delay": (0, None), "question_tries": (1, None),
     "api_max_batch": (1, None), "api_max_body": (1024, None), "min_responses": (1, None),
-    "export_max_rows": (1, None),
+    "export_max_rows": (1, None), "web_max_body": (1024, None),
+    "login_per_minute_address": (1, None), "login_per_minute_account": (1, None),
 }
 # Settings that must be more than 0 (seconds, rates).
 POSITIVE = frozenset({"ami_ping_interval", "agi_header_timeout", "calls_per_second",
                       "ring_timeout", "max_age", "digit_timeout", "session_hours",
-                      "overview_interval"})
+                      "overview_interval", "web_read_timeout", "session_idle_minutes"})
 # Settings that take one of a few words (log_level in any case).
 CHOICES: dict[str, tuple[str, ...]] = {
     "log_level": LOG_LEVELS, "log_format": ("text", "json"),

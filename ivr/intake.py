@@ -112,6 +112,9 @@ def _text(record: Mapping[str, Any], field: str, line: int, *, limit: int = MAX_
     return value
 
 
+FIRST_YEAR = 2000  # a visit before this is a typo (and year 1 cannot be stored in UTC)
+
+
 def _visited_at(record: Mapping[str, Any], line: int, zone: tzinfo, now: datetime) -> datetime:
     """Return visited_at as an aware datetime; naive values are wall time in `zone`."""
     value = record.get("visited_at")
@@ -135,8 +138,12 @@ def _visited_at(record: Mapping[str, Any], line: int, zone: tzinfo, now: datetim
         when = when.replace(tzinfo=zone)
     try:
         too_late = when > now + FUTURE_SLACK
+        too_early = when.astimezone(UTC).year < FIRST_YEAR
     except OverflowError:
         raise InvalidRow(line, "visited_at", f"out of range ({when.isoformat()!r})") from None
+    if too_early:
+        raise InvalidRow(line, "visited_at", f"out of range: before {FIRST_YEAR} "
+                                             f"({when.isoformat()!r})")
     if too_late:
         raise InvalidRow(line, "visited_at", f"in the future ({when.isoformat()!r})")
     return when

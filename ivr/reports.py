@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -113,12 +114,30 @@ def _render_table(rows: Sequence[ReportRow], by: str, min_n: int | None) -> str:
     return "\n".join(out) + "\n"
 
 
+# A text cell that starts with one of these is read as a formula by spreadsheet programs
+# (= + - @, their full-width forms, and tab/CR, which some strip before looking).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9 .]*")  # +923001234567, -1.5: data, not formulas
+
+
+def safe_cell(value: Any) -> Any:
+    """Return a cell value that no spreadsheet runs as a formula (every export writes through
+    this): text starting like a formula gets a leading apostrophe; numbers, and signed numbers
+    written as text (a phone number in E.164), stay as they are."""
+    if (isinstance(value, str) and value.startswith(_FORMULA_START)
+            and not _PLAIN_NUMBER.fullmatch(value)):
+        return "'" + value
+    return value
+
+
 def _render_csv(rows: Sequence[ReportRow], by: str) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([by, *COUNTS, *FIGURE_COLUMNS])
     for row in rows:
-        writer.writerow([row.group, *(row.counts[k] for k in COUNTS),
+        writer.writerow([safe_cell(row.group), *(row.counts[k] for k in COUNTS),
                          *("" if c is None else c for c in figure_cells(row.figures))])
     return buffer.getvalue()
 

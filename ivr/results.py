@@ -26,13 +26,16 @@ from ivr.accounts import Role
 from ivr.errors import InputError
 
 __all__ = [
+    "FIRST_DAY",
     "GROUPS",
+    "LAST_DAY",
     "TIME_GROUPS",
     "Estimate",
     "Filters",
     "GroupSums",
     "ResultRow",
     "Scope",
+    "check_range",
     "estimate",
     "kish_n",
     "may_export_responses",
@@ -51,6 +54,10 @@ GROUPS = ("district", "service", "office", "official")
 TIME_GROUPS = ("day", "week")
 Z95 = 1.959963984540054  # the two-sided 95% normal quantile
 MAX_DAYS = 3660  # a date range longer than ten years is a typo
+# Every date a request names lies in these years (earlier or later is a typo, and near the
+# ends of the calendar, days cannot be turned into moments in every time zone).
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
 MAX_TEXT = 200
 # Where a row of each grouping leads when clicked: province (all) -> district -> office ->
 # official. A service leads to its districts.
@@ -319,9 +326,22 @@ class Filters:
 
 def _day(value: str, name: str) -> date:
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise InputError(f"{name}: {value[:40]!r} is not a date (YYYY-MM-DD)") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InputError(f"{name}: {day.isoformat()} is outside {FIRST_DAY.isoformat()} to "
+                         f"{LAST_DAY.isoformat()}")
+    return day
+
+
+def check_range(start: date | None, end: date | None) -> None:
+    """Refuse a range that ends before it starts, or that spans more than MAX_DAYS days."""
+    if start and end:
+        if end < start:
+            raise InputError("to: the range ends before it starts")
+        if (end - start).days > MAX_DAYS:
+            raise InputError(f"to: a range of at most {MAX_DAYS} days")
 
 
 def _text(value: str | None, name: str) -> str | None:
@@ -341,22 +361,23 @@ def parse_filters(query: Mapping[str, str], *, default_by: str = "district",
         raise InputError(f"by: {by[:40]!r} is not one of {', '.join(allowed_by)}")
     start = _day(query["from"], "from") if query.get("from", "").strip() else None
     end = _day(query["to"], "to") if query.get("to", "").strip() else None
-    if start and end:
-        if end < start:
-            raise InputError("to: the range ends before it starts")
-        if (end - start).days > MAX_DAYS:
-            raise InputError(f"to: a range of at most {MAX_DAYS} days")
+    check_range(start, end)
     names = {n: _text(query.get(n), n) for n in GROUPS}
     return Filters(by=by, start=start, end=end, **names)
 
 
 def default_range(filters: Filters, today: date, days: int = 30) -> Filters:
-    """Fill in a missing range for time charts: the last `days` days up to today."""
+    """Fill in a missing range for time charts: the last `days` days up to today.
+
+    The filled range is held to the same bounds as a given one (check_range): `from` long ago
+    with no `to` is refused, not drawn day by day up to today.
+    """
     end = filters.end or today
     if filters.by == "week":  # whole weeks: this one and the ones before it
         start = filters.start or week_start(end) - timedelta(weeks=max(1, days // 7) - 1)
     else:
         start = filters.start or end - timedelta(days=days - 1)
+    check_range(start, end)
     return Filters(filters.by, start, end, filters.district, filters.service, filters.office,
                    filters.official)
 

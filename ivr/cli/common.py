@@ -56,11 +56,16 @@ def port_number(text: str) -> int:
 
 
 @contextlib.asynccontextmanager
-async def web_site(app: Any, host: str, port: int) -> AsyncIterator[None]:
-    """Serve an aiohttp app on host:port for the block; a busy port is a one-line error."""
+async def web_site(app: Any, settings: Settings, host: str, port: int) -> AsyncIterator[None]:
+    """Serve an aiohttp app on host:port for the block; a busy port is a one-line error.
+
+    The runner is the web edge's own (`make_runner`): request head and body read timeouts.
+    """
     from aiohttp import web
 
-    runner = web.AppRunner(app)
+    from ivr.web.app import make_runner
+
+    runner = make_runner(app, settings)
     await runner.setup()
     try:
         try:

@@ -111,7 +111,8 @@ async def do_export(settings: Settings, fmt: str, out: Any = None) -> int:
         w.writerow(EXPORT_FIELDS)
         for r in rows:
             w.writerow([json.dumps(r[k], ensure_ascii=False, sort_keys=True) if k == "answers"
-                        else ("" if r.get(k) is None else r[k]) for k in EXPORT_FIELDS])
+                        else ("" if r.get(k) is None else reports.safe_cell(r[k]))
+                        for k in EXPORT_FIELDS])
     return EXIT_OK
 
 

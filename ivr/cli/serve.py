@@ -83,7 +83,8 @@ async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = 
                     from ivr.web.app import create_app
 
                     await stack.enter_async_context(web_site(
-                        create_app(settings, store, engine), settings.web_host, settings.web_port))
+                        create_app(settings, store, engine), settings, settings.web_host,
+                        settings.web_port))
                     log.info("web on http://%s:%d (/login, /api/v1, /metrics, /healthz)",
                              settings.web_host, settings.web_port)
                 await engine.dialer.run(until_idle=until_idle)
@@ -100,7 +101,7 @@ async def do_web(settings: Settings, stop: asyncio.Event | None = None) -> int:
     from ivr.web.app import create_app
 
     async with await open_store(settings.db_path) as store, \
-            web_site(create_app(settings, store), settings.web_host, settings.web_port):
+            web_site(create_app(settings, store), settings, settings.web_host, settings.web_port):
         log.info("web on http://%s:%d (/login, /cases, /api/v1); no engine", settings.web_host,
                  settings.web_port)
         await (stop or asyncio.Event()).wait()

@@ -1,4 +1,4 @@
-"""Store, accounts: users, sessions, API keys and the audit log (migration 0004).
+"""Store, accounts: users, sessions, API keys and the audit log (migrations 0004, 0050).
 
 A mixin of SQLiteStore: writes go through its `_write()` (one IMMEDIATE transaction under the
 write lock), reads through its connection. Only hashes of secrets come in here.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
@@ -110,6 +110,12 @@ class AccountsMixin:
                              (failed, _ts(locked) if locked else None, user_id))
             return locked
 
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        """Replace an account's password hash (a re-hash with today's argon2 parameters)."""
+        async with self._write() as db:
+            await db.execute("UPDATE users SET password_hash = ? WHERE id = ?",
+                             (password_hash, user_id))
+
     async def login_succeeded(self, user_id: int) -> None:
         """Reset the failed-login count after a good password."""
         async with self._write() as db:
@@ -124,25 +130,36 @@ class AccountsMixin:
         async with self._write() as db:
             await db.execute("DELETE FROM sessions WHERE expires_at <= ?", (_ts(now),))
             await db.execute(
-                "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?)", (token_hash, user_id, csrf_token, _ts(now),
-                                           _ts(expires_at)))
+                "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at, "
+                "last_seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (token_hash, user_id, csrf_token, _ts(now), _ts(expires_at), _ts(now)))
 
-    async def session(self, token_hash: str, now: datetime) -> Session | None:
-        """Return the live session behind a token hash: not expired, account not disabled."""
+    async def session(self, token_hash: str, now: datetime,
+                      idle: timedelta | None = None) -> Session | None:
+        """Return the live session behind a token hash: not expired, not idle longer than
+        `idle` (if given), account not disabled."""
         cols = ", ".join(f"u.{c.strip()}" for c in _USER_COLUMNS.split(","))
+        used_since = _ts(now - idle) if idle is not None else ""
         async with self._db.execute(
-                f"SELECT {cols}, s.csrf_token, s.expires_at FROM sessions s "
+                f"SELECT {cols}, s.csrf_token, s.expires_at, "
+                f"COALESCE(s.last_seen_at, s.created_at) AS last_seen FROM sessions s "
                 f"JOIN users u ON u.id = s.user_id "
-                f"WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0",
-                (token_hash, _ts(now))) as cur:
+                f"WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0 "
+                f"AND COALESCE(s.last_seen_at, s.created_at) >= ?",
+                (token_hash, _ts(now), used_since)) as cur:
             row = await cur.fetchone()
         if row is None:
             return None
         expires = _parse(row["expires_at"])
         assert expires is not None
         return Session(token_hash=token_hash, user=_user(row), csrf_token=row["csrf_token"],
-                       expires_at=expires)
+                       expires_at=expires, last_seen_at=_parse(row["last_seen"]))
+
+    async def touch_session(self, token_hash: str, now: datetime) -> None:
+        """Note that a session was used now (the idle timeout counts from here)."""
+        async with self._write() as db:
+            await db.execute("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?",
+                             (_ts(now), token_hash))
 
     async def delete_session(self, token_hash: str) -> bool:
         """End a session (logout, or an expired one seen)."""

@@ -1,15 +1,24 @@
-"""Web, app factory: /metrics for Prometheus and /healthz for load balancers and admins.
+"""Web, app factory: the routes on the shared edge (ivr.web.common), /metrics for Prometheus
+and /healthz for load balancers and admins, and the server's own read limits.
 
 The web layer asks the engine and the store; it never speaks AMI itself. Gauges are computed
-at scrape time from the store, so they are right even after a restart.
+at scrape time from the store, so they are right even after a restart. /metrics and the detail
+of /healthz (node names) are for operators: they need `metrics_token` as a Bearer token, or,
+with no token set, a request from the machine itself that no proxy forwarded.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+import logging
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -18,10 +27,12 @@ from ivr.engine import Engine
 from ivr.services import status
 from ivr.services.status import StatusSnapshot
 from ivr.store import SQLiteStore
+from ivr.web import api, auth, cases, common, dashboard, prompts
+from ivr.web.common import ENGINE, SETTINGS, STORE, WWW_AUTHENTICATE, Handler, json_error
 
-ENGINE = web.AppKey("engine", Engine)
-STORE = web.AppKey("store", SQLiteStore)
-SETTINGS = web.AppKey("settings", Settings)
+__all__ = ["ENGINE", "SETTINGS", "STORE", "create_app", "make_runner"]
+
+log = logging.getLogger(__name__)
 
 
 class Metrics:
@@ -101,26 +112,108 @@ async def healthz(request: web.Request) -> web.Response:
     snap = await _snapshot(request, read_store=False)
     nodes = {n.name: n.ami_connected for n in snap.nodes}
     ok = snap.healthy
-    body = {"ok": ok, "ami_connected": ok, "nodes": nodes}
+    body: dict[str, Any] = {"ok": ok}
+    if operator(request):  # node names are for operators, "ok" for any load balancer
+        body.update(ami_connected=ok, nodes=nodes)
     return web.json_response(body, status=200 if ok else 503)
+
+
+_FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+def operator(request: web.Request) -> bool:
+    """Tell whether a request may read operators' figures (/metrics, /healthz's detail).
+
+    With `metrics_token` set: only with `Authorization: Bearer <token>`. Without: only from
+    this machine (loopback) and not relayed by a proxy on it.
+    """
+    token = request.app[SETTINGS].metrics_token
+    if token:
+        scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(),
+                                                                   token.encode())
+    try:
+        loopback = ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+    return loopback and not any(h in request.headers for h in _FORWARDED)
+
+
+def _operators_only(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if not operator(request):
+            raise json_error(web.HTTPUnauthorized, "operators only: send the metrics token",
+                             headers=WWW_AUTHENTICATE)
+        return await handler(request)
+    return guarded
 
 
 def create_app(settings: Settings, store: SQLiteStore,
                engine: Engine | None = None) -> web.Application:
     """Build the web app around a store, and an engine for /metrics and /healthz if given."""
-    from ivr.web import api, auth, cases, dashboard, prompts  # here: they import this module's keys
-
-    app = web.Application(client_max_size=20 * 2**20 + 2**16)  # prompt uploads (ivr.prompt_files)
+    # Each route's body limit is set per request by the edge (common.limits_middleware).
+    app = web.Application(client_max_size=settings.web_max_body)
     app[SETTINGS] = settings
     app[STORE] = store
     if engine is not None:
         app[ENGINE] = engine
         app[METRICS] = Metrics()
-        app.router.add_get("/metrics", metrics)
+        app.router.add_get("/metrics", _operators_only(metrics))
         app.router.add_get("/healthz", healthz)
+    common.setup(app)
     auth.setup(app)
     api.setup(app)
     cases.setup(app)
     dashboard.setup(app)
     prompts.setup(app)
     return app
+
+
+_MALFORMED = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bad request"
+              "</title></head><body><h1>Bad request</h1><p>The request was not valid HTTP."
+              "</p></body></html>")
+
+
+class _EdgeHandler(RequestHandler):
+    """aiohttp's connection handler, answering a request it cannot even parse (a bad header
+    character, a line too long) with our page and headers, logged in one line, no traceback."""
+
+    def handle_error(self, request: BaseRequest, status: int = 500,
+                     exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if status >= 500:
+            response = super().handle_error(request, status, exc, message)
+        else:
+            log.info("refused a malformed request from %s: %s", request.remote,
+                     str(exc or message).splitlines()[0][:200])
+            if request.writer.output_size > 0:
+                raise ConnectionError("the response had begun; the connection is dropped")
+            response = web.Response(status=status, text=_MALFORMED, content_type="text/html")
+            response.force_close()
+        response.headers.update(common.PAGE_HEADERS)
+        response.headers["Server"] = common.SERVER_NAME
+        return response
+
+
+class _EdgeServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _EdgeHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _Runner(web.AppRunner):
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _EdgeServer  # the same server, whose connections use _EdgeHandler
+        return server
+
+
+def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
+    """Return a runner for the app whose connections wait at most web_read_timeout for a request.
+
+    aiohttp closes a connection that has not sent a whole request head within its keep-alive
+    timeout (counted from the connection or the last response): a slow-headers client
+    (slowloris) is cut off after that long. Bodies have the same limit (common.read_body).
+    A request too malformed to parse gets our own 400 page and headers (_EdgeHandler).
+    """
+    return _Runner(app, keepalive_timeout=settings.web_read_timeout,
+                   max_line_size=8190, max_field_size=8190)

@@ -2,22 +2,27 @@
 
 Beside the road: officials sign in here before they see results, and office systems show
 their API key before intake. Sessions live in the store: the cookie holds a random 32-byte
-token, the store only its SHA-256. Every unsafe request (POST, PUT, PATCH, DELETE) made with a
+token, the store only its SHA-256. A session ends after `session_hours`, or sooner when unused
+for `session_idle_minutes`. Every unsafe request (POST, PUT, PATCH, DELETE) made with a
 session cookie must carry the session's CSRF token, as the form field `csrf_token` or the
 header `X-CSRF-Token`, or it is refused with 403 before any handler runs. The login form,
-which has no session yet, is guarded by a double-submit cookie instead.
+which has no session yet, is guarded by a double-submit token the server signs (a cookie and
+a field that match are not enough: the server must have issued them). Sign-in tries are
+limited per address and per account (a 429 past the limit), on top of the account lockout;
+a password hashed with older argon2 parameters is re-hashed when it is next used.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import hmac
 import logging
+import math
+import secrets
 from datetime import timedelta
-from pathlib import Path
 
-import jinja2
 from aiohttp import web
 
 from ivr.accounts import (
@@ -25,25 +30,27 @@ from ivr.accounts import (
     MAX_FAILURES,
     MAX_PASSWORD,
     MAX_USERNAME,
+    Throttle,
     describe_scope,
     hash_password,
     is_locked,
+    needs_rehash,
     new_token,
     token_hash,
     verify_password,
 )
-from ivr.web.app import SETTINGS, STORE
 from ivr.web.common import (
     API_PREFIX,
-    CLOCK,
+    SETTINGS,
+    STORE,
     Handler,
     Identity,
-    errors_middleware,
+    form_text,
     identity,
     json_error,
     now,
+    render,
     set_identity,
-    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -55,17 +62,12 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 OWN_CSRF = frozenset({"/login"})  # checks its own double-submit token: there is no session yet
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
-TEMPLATES = web.AppKey("templates", jinja2.Environment)
+TOUCH_EVERY = timedelta(minutes=1)  # a session's last use is written at most this often
 FAILED_LOGIN = (f"Wrong username or password. After {MAX_FAILURES} failed tries an account is "
                 f"locked for {int(LOCKOUT.total_seconds() // 60)} minutes.")
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; media-src 'self'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+LOGIN_SECRET = web.AppKey("login_secret", bytes)  # signs the login form's tokens (per process)
+BY_ADDRESS = web.AppKey("login_by_address", Throttle)
+BY_ACCOUNT = web.AppKey("login_by_account", Throttle)
 
 
 def _same(a: str, b: str) -> bool:
@@ -85,6 +87,22 @@ async def _verify(password_hash: str | None, password: str) -> bool:
     return await asyncio.to_thread(verify_password, password_hash, password)
 
 
+def _sign(secret: bytes, nonce: str) -> str:
+    return hmac.new(secret, nonce.encode(), hashlib.sha256).hexdigest()
+
+
+def login_token(secret: bytes) -> str:
+    """Return a new login form token: a random nonce and the server's signature of it."""
+    nonce = new_token()
+    return f"{nonce}.{_sign(secret, nonce)}"
+
+
+def login_token_valid(secret: bytes, token: str) -> bool:
+    """Tell whether the server signed this login form token."""
+    nonce, _, signature = token.partition(".")
+    return bool(nonce) and _same(signature, _sign(secret, nonce))
+
+
 # ---------------------------------------------------------------------------- middleware
 
 
@@ -93,8 +111,7 @@ async def _csrf_token_sent(request: web.Request) -> str:
     if header is not None:
         return header
     if request.content_type in _FORMS:
-        value = (await request.post()).get(CSRF_FIELD)
-        return value if isinstance(value, str) else ""
+        return (await form_text(request)).get(CSRF_FIELD, "")
     return ""
 
 
@@ -116,8 +133,12 @@ async def identify(request: web.Request, handler: Handler) -> web.StreamResponse
         return await handler(request)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        session = await store.session(token_hash(token), now(request))
+        when = now(request)
+        idle = timedelta(minutes=request.app[SETTINGS].session_idle_minutes)
+        session = await store.session(token_hash(token), when, idle)
         if session is not None:
+            if session.last_seen_at is None or when - session.last_seen_at >= TOUCH_EVERY:
+                await store.touch_session(session.token_hash, when)
             who = Identity(actor=f"user:{session.user.username}", session=session)
             if (request.method not in SAFE_METHODS and request.path not in OWN_CSRF
                     and not _same(await _csrf_token_sent(request), session.csrf_token)):
@@ -135,24 +156,21 @@ async def identify(request: web.Request, handler: Handler) -> web.StreamResponse
 # ---------------------------------------------------------------------------- pages
 
 
-def render(request: web.Request, template: str, status: int = 200,
-           **context: object) -> web.Response:
-    """Render a page from ivr/web/templates with the security headers every page gets."""
-    html = request.app[TEMPLATES].get_template(template).render(**context)
-    return web.Response(text=html, status=status, content_type="text/html",
-                        headers=_PAGE_HEADERS)
-
-
 def _redirect(location: str, status: int = 303) -> web.Response:
     """Redirect (303 after a POST) as a plain response, so the cookies set on it are sent."""
     return web.Response(status=status, headers={"Location": location, "Cache-Control": "no-store"})
 
 
 def _login_page(request: web.Request, status: int = 200, error: str = "",
-                username: str = "") -> web.Response:
-    token = request.cookies.get(LOGIN_COOKIE) or new_token()
+                username: str = "", retry_after: float | None = None) -> web.Response:
+    secret = request.app[LOGIN_SECRET]
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    if not login_token_valid(secret, token):
+        token = login_token(secret)
     response = render(request, "login.html", status, csrf_token=token, error=error,
                       username=username)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(math.ceil(retry_after))
     response.set_cookie(LOGIN_COOKIE, token, path="/login", httponly=True, samesite="Strict",
                         secure=request.app[SETTINGS].cookie_secure, max_age=3600)
     return response
@@ -164,16 +182,24 @@ async def login_form(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     """Check the form; on success start a session and go to the landing page."""
-    form = await request.post()
-    sent = form.get(CSRF_FIELD)
-    if not isinstance(sent, str) or not _same(sent, request.cookies.get(LOGIN_COOKIE, "")):
+    store, when = request.app[STORE], now(request)
+    wait = request.app[BY_ADDRESS].hit(request.remote or "?", when.timestamp())
+    if wait is not None:
+        log.warning("login: too many tries from %s", request.remote)
+        return _too_many(request, wait)
+    form = await form_text(request)
+    sent, cookie = form.get(CSRF_FIELD, ""), request.cookies.get(LOGIN_COOKIE, "")
+    if not _same(sent, cookie) or not login_token_valid(request.app[LOGIN_SECRET], cookie):
         return _login_page(request, 403, "The sign-in form had expired. Please try again.")
     username, password = form.get("username"), form.get("password")
-    if not isinstance(username, str) or not isinstance(password, str):
+    if username is None or password is None:
         return _login_page(request, 400, "Give a username and a password.")
     username = username.strip()[:MAX_USERNAME]
     password = password[:MAX_PASSWORD]
-    store, when = request.app[STORE], now(request)
+    wait = request.app[BY_ACCOUNT].hit(username.casefold(), when.timestamp())
+    if wait is not None:
+        log.warning("login: too many tries for %r", username)
+        return _too_many(request, wait, username)
     user = await store.user_by_name(username) if username else None
     usable = user is not None and not user.disabled and not is_locked(user.locked_until, when)
     ok = await _verify(user.password_hash if usable and user else None, password)
@@ -189,6 +215,9 @@ async def login(request: web.Request) -> web.Response:
                           "login_refused", {"username": username, "reason": reason}, when)
         return _login_page(request, 401, FAILED_LOGIN, username)
     await store.login_succeeded(user.id)
+    if needs_rehash(user.password_hash):  # argon2's parameters changed since it was hashed
+        await store.set_password_hash(user.id, await asyncio.to_thread(hash_password, password))
+        log.info("login: %r's password re-hashed with today's argon2 parameters", user.username)
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         await store.delete_session(token_hash(old))  # no session fixation: always a new one
@@ -202,6 +231,11 @@ async def login(request: web.Request) -> web.Response:
                         secure=settings.cookie_secure, max_age=int(lifetime.total_seconds()))
     response.del_cookie(LOGIN_COOKIE, path="/login")
     return response
+
+
+def _too_many(request: web.Request, wait: float, username: str = "") -> web.Response:
+    return _login_page(request, 429, f"Too many sign-in tries. Wait {math.ceil(wait)} seconds "
+                                     f"and try again.", username, retry_after=wait)
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -230,14 +264,12 @@ async def home(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Add the error and identity middlewares, the clock, the templates and the pages."""
-    app.middlewares.append(errors_middleware)
+    """Add the identity middleware, the sign-in limits and the pages (after common.setup)."""
+    settings = app[SETTINGS]
     app.middlewares.append(identify)
-    if CLOCK not in app:
-        app[CLOCK] = utcnow
-    app[TEMPLATES] = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined)
+    app[LOGIN_SECRET] = secrets.token_bytes(32)
+    app[BY_ADDRESS] = Throttle(settings.login_per_minute_address)
+    app[BY_ACCOUNT] = Throttle(settings.login_per_minute_account)
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)

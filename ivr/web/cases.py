@@ -18,46 +18,51 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from aiohttp import web
 
 from ivr import phone
-from ivr.accounts import Area, Role, User, may
+from ivr.accounts import Area, User
 from ivr.cases import CaseAction, CaseStatus
 from ivr.directcalls import DirectCalls
 from ivr.errors import InputError, InvalidNumber, TelephonyError
-from ivr.web.app import ENGINE, SETTINGS, STORE
-from ivr.web.auth import render
-from ivr.web.common import API_PREFIX, identity, json_error, now
+from ivr.results import may_reveal, scope_of
+from ivr.web.common import (
+    BODY_ERRORS,
+    ENGINE,
+    SETTINGS,
+    STORE,
+    form_text,
+    id_param,
+    identity,
+    is_api,
+    json_error,
+    now,
+    page_param,
+    read_json,
+    refuse,
+    render,
+    require,
+)
 
 log = logging.getLogger(__name__)
 
 DIRECT_CALLS = web.AppKey("direct_calls", DirectCalls)
 PAGE_SIZE = 50
 AUDIO_TYPE = "audio/wav"
-Scope = tuple[Sequence[str] | None, str | None]  # (services, district); None: all
 
 
 # ---------------------------------------------------------------------------- rules
 
 
-def scope_of(user: User) -> Scope:
-    """Return the (services, district) a results role sees; raise if it sees no results."""
-    if not may(user.role, Area.RESULTS):
+def _scope(user: User) -> tuple[list[str] | None, str | None]:
+    """Return the (services, district) a results role sees (ivr.results.scope_of); None: all."""
+    scope = scope_of(user.role, user.scope)
+    if scope is None:
         raise ValueError(f"role {user.role.value} sees no results")
-    if user.role is Role.DEPARTMENT:
-        return list(user.scope), None
-    if user.role is Role.DISTRICT:
-        return None, user.scope[0]
-    return None, None
-
-
-def may_reveal(role: Role) -> bool:
-    """Tell whether a role may see a citizen's number (each reveal is audited)."""
-    return role is Role.OVERSIGHT
+    return (list(scope.services) if scope.services is not None else None), scope.district
 
 
 def recording_file(rootfs: Path, value: str) -> Path | None:
@@ -81,46 +86,26 @@ def _is_recording(value: str) -> bool:
 
 # ---------------------------------------------------------------------------- access
 
-
-def _api(request: web.Request) -> bool:
-    return request.path.startswith(API_PREFIX)
+_api = is_api
 
 
 def _user(request: web.Request, area: Area = Area.RESULTS) -> User:
     """Return the signed-in official if their role may use `area`, or refuse (302/401/403)."""
-    who = identity(request)
-    user = who.user if who is not None else None
-    if user is None:
-        if _api(request):
-            message = ("office API keys may only post transactions" if who is not None
-                       else "authentication required: sign in")
-            cls = web.HTTPForbidden if who is not None else web.HTTPUnauthorized
-            raise json_error(cls, message)
-        raise web.HTTPFound("/login")
-    if not may(user.role, area):
-        if _api(request):
-            raise json_error(web.HTTPForbidden, f"role {user.role.value} may not see this",
-                             {"role": user.role.value})
-        raise web.HTTPForbidden(text=f"Your role ({user.role.value}) may not see this page.")
-    return user
+    return require(request, area, what="see this page")
 
 
 def _page(request: web.Request) -> int:
-    raw = request.query.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+    return page_param(request)
 
 
 def _tx_id(request: web.Request) -> int:
-    raw = request.match_info["tx"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise web.HTTPNotFound()
-    return int(raw)
+    return id_param(request, "tx", "report")
 
 
 async def _report(request: web.Request, user: User) -> dict[str, Any]:
     """Return the report in the URL if the user's scope covers it; else 404 (as if absent)."""
     report = await request.app[STORE].bribe_report(_tx_id(request))
-    services, district = scope_of(user)
+    services, district = _scope(user)
     if report is None or (services is not None and report["service"] not in services) or (
             district is not None and report["district"] != district):
         if _api(request):
@@ -153,7 +138,7 @@ def _public(report: dict[str, Any], revealed: bool = False) -> dict[str, Any]:
 async def queue(request: web.Request) -> web.Response:
     """List the bribe reports in the user's scope, newest first, by case status if asked."""
     user = _user(request)
-    services, district = scope_of(user)
+    services, district = _scope(user)
     raw = request.query.get("status", "")
     status = CaseStatus(raw) if raw in set(CaseStatus) else None
     page = _page(request)
@@ -194,8 +179,7 @@ async def _render_case(request: web.Request, user: User, report: dict[str, Any],
 
 
 async def _form(request: web.Request) -> dict[str, str]:
-    form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    return await form_text(request)
 
 
 async def change_case(request: web.Request) -> web.Response:
@@ -203,10 +187,7 @@ async def change_case(request: web.Request) -> web.Response:
     user = _user(request)
     report = await _report(request, user)
     if _api(request):
-        try:
-            form = await request.json()
-        except ValueError:
-            raise json_error(web.HTTPBadRequest, "malformed JSON") from None
+        form = await read_json(request)
         if not isinstance(form, dict):
             raise json_error(web.HTTPBadRequest, "send a JSON object")
     else:
@@ -258,7 +239,7 @@ async def reveal(request: web.Request) -> web.Response:
     user = _user(request)
     report = await _report(request, user)
     if not may_reveal(user.role):
-        raise web.HTTPForbidden(text=f"Your role ({user.role.value}) may not see numbers.")
+        refuse(request, web.HTTPForbidden, f"Your role ({user.role.value}) may not see numbers.")
     await request.app[STORE].audit(f"user:{user.username}", "reveal",
                                    {"transaction": report["id"]}, now(request))
     return await _render_case(request, user, report, revealed=True)
@@ -295,16 +276,14 @@ async def recording(request: web.Request) -> web.StreamResponse:
     """Stream a recorded complaint (only a file an answer of this report names)."""
     user = _user(request)
     report = await _report(request, user)
-    raw = request.match_info["answer"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise web.HTTPNotFound()
-    value = await request.app[STORE].recording_of(report["id"], int(raw))
+    answer = id_param(request, "answer", "recording")
+    value = await request.app[STORE].recording_of(report["id"], answer)
     path = recording_file(request.app[SETTINGS].rootfs, value) if value else None
     if path is None:
         raise web.HTTPNotFound(text="No such recording.")
     if request.http_range.start in (None, 0):  # a player fetches in ranges: log it once
         await request.app[STORE].audit(f"user:{user.username}", "recording_listen",
-                                       {"transaction": report["id"], "answer": int(raw)},
+                                       {"transaction": report["id"], "answer": answer},
                                        now(request))
     return web.FileResponse(path, headers={"Content-Type": AUDIO_TYPE,
                                            "Cache-Control": "private, no-store",
@@ -317,7 +296,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
 async def actions_report(request: web.Request) -> web.Response:
     """Actions taken per district, as the programme published them (scope applies)."""
     user = _user(request)
-    services, district = scope_of(user)
+    services, district = _scope(user)
     rows = await request.app[STORE].actions_by_district(services=services, district=district)
     columns = ["reports", "new", "under_review", "action_taken", *[a.value for a in CaseAction]]
     totals = {c: sum(r[c] for r in rows) for c in columns}
@@ -400,7 +379,7 @@ def openapi_parts() -> dict[str, Any]:
                          "schema": {"type": "object", "properties": {
                              "to": {"type": "string"}, "action": {"type": "string"},
                              "owner": {"type": "string"}, "note": {"type": "string"}}}}}},
-                     "responses": {"200": ok("{status, action}"), "422": {
+                     "responses": {**BODY_ERRORS, "200": ok("{status, action}"), "422": {
                          "description": "a change the case rules refuse (the reason)", **err},
                          "404": {"description": "no such report in your scope", **err},
                          **refusals}}},

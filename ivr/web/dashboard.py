@@ -19,8 +19,6 @@ for a group below `min_responses` answers is withheld (ivr.results). Every expor
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -34,14 +32,23 @@ from aiohttp import web
 from markupsafe import Markup
 
 from ivr import phone, results
-from ivr.accounts import describe_scope
+from ivr.accounts import Area, describe_scope
 from ivr.reports import FIGURE_COLUMNS, figure_cells
 from ivr.results import Filters, ResultRow, Scope
 from ivr.services.results import figures, overview
-from ivr.web import charts
-from ivr.web.app import SETTINGS, STORE
-from ivr.web.auth import _PAGE_HEADERS, TEMPLATES
-from ivr.web.common import API_PREFIX, Identity, identity, json_error, now
+from ivr.web import charts, exports
+from ivr.web.common import (
+    PAGE_HEADERS,
+    SETTINGS,
+    STORE,
+    Identity,
+    form_text,
+    identity,
+    now,
+    refuse,
+    render,
+    require,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +59,7 @@ SHUTDOWN = web.AppKey("dashboard_shutdown", asyncio.Event)
 _Cached = dict[tuple[Scope, date], tuple[float, dict[str, Any]]]
 OVERVIEW_CACHE: web.AppKey[_Cached] = web.AppKey("overview_cache")
 # The overview page runs one script of ours and opens one event stream back to us; nothing else.
-_LIVE_HEADERS = {**_PAGE_HEADERS,
+_LIVE_HEADERS = {**PAGE_HEADERS,
                  "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                             "script-src 'self'; connect-src 'self'; "
                                             "form-action 'self'; frame-ancestors 'none'; "
@@ -66,23 +73,11 @@ _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _viewer(request: web.Request) -> tuple[Identity, Scope]:
-    """Return the signed-in official and their scope, or refuse (page: to login; API: 401/403)."""
+    """Return the signed-in official and their scope, or refuse (the edge's one guard)."""
+    user = require(request, Area.RESULTS, what="see results")
     who = identity(request)
-    api = request.path.startswith(API_PREFIX)
-    if who is None or who.user is None:
-        if who is not None and who.key is not None:
-            raise json_error(web.HTTPForbidden, "office API keys may only post transactions")
-        if api:
-            raise json_error(web.HTTPUnauthorized, "authentication required: sign in",
-                             headers={"WWW-Authenticate": 'Bearer realm="rabta"'})
-        raise web.HTTPFound("/login")
-    user = who.user
     scope = results.scope_of(user.role, user.scope)
-    if scope is None:
-        message = f"role {user.role.value} may not see results"
-        if api:
-            raise json_error(web.HTTPForbidden, message, {"role": user.role.value})
-        raise web.HTTPForbidden(text=message)
+    assert who is not None and scope is not None  # Area.RESULTS: a role with a scope
     return who, scope
 
 
@@ -142,8 +137,7 @@ async def results_api(request: web.Request) -> web.Response:
 
 def _page(request: web.Request, template: str, headers: dict[str, str] | None = None,
           **context: Any) -> web.Response:
-    html = request.app[TEMPLATES].get_template(template).render(**context)
-    return web.Response(text=html, content_type="text/html", headers=headers or _PAGE_HEADERS)
+    return render(request, template, headers=headers, **context)
 
 
 async def results_page(request: web.Request) -> web.Response:
@@ -278,23 +272,8 @@ def result_table(data: dict[str, Any]) -> list[list[Any]]:
     return out
 
 
-def _csv(rows: list[list[Any]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerows([["" if c is None else c for c in row] for row in rows])
-    return buffer.getvalue().encode("utf-8-sig")  # the BOM lets spreadsheet programs read Urdu
-
-
-def _xlsx(title: str, rows: list[list[Any]]) -> bytes:
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title[:31])
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+_csv = exports.csv_bytes
+_xlsx = exports.xlsx_bytes
 
 
 def _download(body: bytes, fmt: str, name: str) -> web.Response:
@@ -318,9 +297,9 @@ async def export_results(request: web.Request) -> web.Response:
     return _download(body, fmt, f"rabta-results-by-{filters.by}")
 
 
-async def _response_rows(request: web.Request, scope: Scope, filters: Filters, reveal: bool
+async def _response_rows(request: web.Request, scope: Scope, filters: Filters, reveal: bool,
+                         start: datetime | None, end: datetime | None
                          ) -> AsyncIterator[list[Any]]:
-    start, end = _bounds(filters.start, filters.end, _zone(request))
     limit = request.app[SETTINGS].export_max_rows
     async for r in request.app[STORE].responses(filters, scope, start, end, limit):
         yield [r["office"], r["ref"], r["district"], r["service"], r["official"], r["visited_at"],
@@ -334,20 +313,24 @@ async def export_responses(request: web.Request) -> web.StreamResponse:
     user = who.user
     assert user is not None
     if not results.may_export_responses(user.role):
-        raise web.HTTPForbidden(text=f"role {user.role.value} may export results, not single "
-                                     f"responses (they would undo small-cell suppression)")
+        refuse(request, web.HTTPForbidden, f"role {user.role.value} may export results, not "
+                                           f"single responses (they would undo small-cell "
+                                           f"suppression)")
     if request.method == "POST":
-        form = await request.post()
-        fmt = str(form.get("format", "csv"))
+        form = await form_text(request)
+        fmt = form.get("format", "csv")
         reveal = form.get("reveal") == "1"
-        query = {k: str(v) for k, v in form.items() if k not in ("csrf_token", "reveal", "format")}
+        query = {k: v for k, v in form.items() if k not in ("csrf_token", "reveal", "format")}
     else:
         fmt, reveal, query = request.path.rpartition(".")[2], False, dict(request.query)
     if fmt not in ("csv", "xlsx"):
-        raise web.HTTPBadRequest(text="format: csv or xlsx")
+        refuse(request, web.HTTPBadRequest, "format: csv or xlsx")
     if reveal and not results.may_reveal(user.role):  # pragma: no cover - only oversight exports
         raise web.HTTPForbidden(text="your role may not see phone numbers")
     filters = results.parse_filters(query)
+    # Everything that can refuse the request is checked before the first byte is sent: once
+    # streaming, an error could only cut the file short.
+    start, end = _bounds(filters.start, filters.end, _zone(request))
     store, when = request.app[STORE], now(request)
     if reveal:
         await store.audit(who.actor, "reveal", {"what": "phone numbers in a response export",
@@ -355,7 +338,7 @@ async def export_responses(request: web.Request) -> web.StreamResponse:
     name = f"rabta-responses{'-with-numbers' if reveal else ''}"
     rows = [_RESPONSE_COLUMNS]
     if fmt == "xlsx":
-        rows += [r async for r in _response_rows(request, scope, filters, reveal)]
+        rows += [r async for r in _response_rows(request, scope, filters, reveal, start, end)]
         body = await asyncio.to_thread(_xlsx, "responses", rows)
         await store.audit(who.actor, "export", {"what": "responses", "format": fmt,
                                                 "filters": filters.query(), "rows": len(rows) - 1,
@@ -367,7 +350,7 @@ async def export_responses(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     await response.write(_csv(rows))
     count, chunk = 0, []
-    async for r in _response_rows(request, scope, filters, reveal):
+    async for r in _response_rows(request, scope, filters, reveal, start, end):
         chunk.append(r)
         count += 1
         if len(chunk) >= 2000:
@@ -426,9 +409,12 @@ def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
             "schema": {"type": "string", **schema}}
 
 
+_DAYS = (f"; {results.FIRST_DAY.isoformat()} to {results.LAST_DAY.isoformat()}, a range of "
+         f"at most {results.MAX_DAYS} days (for by=day|week also up to today when `to` is "
+         f"left out)")
 _FILTERS = [
-    _query("from", "first local day of the visits, YYYY-MM-DD", format="date"),
-    _query("to", "last local day of the visits (included), YYYY-MM-DD", format="date"),
+    _query("from", "first local day of the visits, YYYY-MM-DD" + _DAYS, format="date"),
+    _query("to", "last local day of the visits (included), YYYY-MM-DD" + _DAYS, format="date"),
     *[_query(n, f"only this {n}", maxLength=results.MAX_TEXT) for n in results.GROUPS],
 ]
 
@@ -441,7 +427,8 @@ def _ok(schema: str, description: str) -> dict[str, Any]:
 def openapi_parts() -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the dashboard API's OpenAPI paths and schemas (merged into the intake API's)."""
     err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    refusals = {"400": {"description": "a filter is wrong (the message names it)", **err},
+    refusals = {"400": {"description": "a filter is wrong (the message names it), e.g. a date "
+                                       "out of range", **err},
                 "401": {"description": "not signed in", **err},
                 "403": {"description": "an office API key, or a role that sees no results",
                         **err}}

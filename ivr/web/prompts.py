@@ -23,38 +23,38 @@ from typing import Any
 from aiohttp import web
 
 from ivr import audio, prompt_files
-from ivr.accounts import Area, Role, User, may
+from ivr.accounts import Area, Role, User
 from ivr.errors import InputError, RabtaError
 from ivr.store.prompts import PromptVersion
 from ivr.studio import Source, VersionStatus, transition
-from ivr.web.app import SETTINGS, STORE
-from ivr.web.auth import render
-from ivr.web.common import API_PREFIX, identity, json_error, now
+from ivr.web.common import (
+    BODY_ERRORS,
+    SETTINGS,
+    STORE,
+    allow_body,
+    form_text,
+    id_param,
+    identity,
+    is_api,
+    json_error,
+    now,
+    read_form,
+    read_json,
+    render,
+    require,
+)
 
 log = logging.getLogger(__name__)
 
 
-def _api(request: web.Request) -> bool:
-    return request.path.startswith(API_PREFIX)
+_api = is_api
 
 
 def _user(request: web.Request, *, write: bool = False) -> User:
     """Return the signed-in official allowed here (write: supervisors only), or refuse."""
-    who = identity(request)
-    user = who.user if who is not None else None
-    if user is None:
-        if _api(request):
-            if who is not None:
-                raise json_error(web.HTTPForbidden, "office API keys may only post transactions")
-            raise json_error(web.HTTPUnauthorized, "authentication required: sign in",
-                             headers={"WWW-Authenticate": 'Bearer realm="rabta"'})
-        raise web.HTTPFound("/login")
-    if not may(user.role, Area.PROMPTS) or (write and user.role is not Role.SUPERVISOR):
-        message = f"role {user.role.value} may not {'change' if write else 'see'} prompts"
-        if _api(request):
-            raise json_error(web.HTTPForbidden, message, {"role": user.role.value})
-        raise web.HTTPForbidden(text=message)
-    return user
+    if write:
+        return require(request, Area.PROMPTS, role=Role.SUPERVISOR, what="change prompts")
+    return require(request, Area.PROMPTS, what="see prompts")
 
 
 def prompt_ids() -> list[str]:
@@ -103,7 +103,7 @@ async def prompts_get(request: web.Request) -> web.Response:
 async def upload(request: web.Request) -> web.Response:
     """Take an uploaded recording as a new draft version (converted to 8 kHz mono wav)."""
     user = _user(request, write=True)
-    form = await request.post()
+    form = await read_form(request)
     pid, lang, file = str(form.get("prompt", "")), str(form.get("language", "")), form.get("file")
     try:
         if pid not in prompt_ids() or lang not in audio.LANGUAGES:
@@ -126,9 +126,8 @@ async def upload(request: web.Request) -> web.Response:
 
 
 async def _version(request: web.Request) -> PromptVersion:
-    raw = request.match_info["version"]
-    version = (await request.app[STORE].prompt_version(int(raw))
-               if raw.isdigit() and len(raw) <= 12 else None)
+    version = await request.app[STORE].prompt_version(id_param(request, "version",
+                                                               "prompt version"))
     if version is None:
         if _api(request):
             raise json_error(web.HTTPNotFound, "no such prompt version")
@@ -141,13 +140,10 @@ async def change(request: web.Request) -> web.Response:
     user = _user(request, write=True)
     version = await _version(request)
     if _api(request):
-        try:
-            body = await request.json()
-        except ValueError:
-            raise json_error(web.HTTPBadRequest, "malformed JSON") from None
+        body = await read_json(request)
         raw = str(body.get("to", "")) if isinstance(body, dict) else ""
     else:
-        raw = str((await request.post()).get("to", ""))
+        raw = (await form_text(request)).get("to", "")
     try:
         to = transition(version.status, VersionStatus(raw) if raw in set(VersionStatus)
                         else _no_status(raw))
@@ -197,6 +193,8 @@ def setup(app: web.Application) -> None:
     """Add the prompt studio's pages and API."""
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
+    # uploads alone take large bodies (multipart, spooled to disk as it arrives)
+    allow_body(app, upload, lambda _settings: prompt_files.MAX_UPLOAD + 2**16)
 
 
 def openapi_parts() -> dict[str, Any]:
@@ -220,7 +218,8 @@ def openapi_parts() -> dict[str, Any]:
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["to"], "properties": {
                     "to": {"type": "string", "enum": ["approved", "live"]}}}}}},
-            "responses": {"200": {"description": "the version, and the id of the live version "
+            "responses": {**BODY_ERRORS,
+                          "200": {"description": "the version, and the id of the live version "
                                                  "it retired (or null)", **ok},
                           "404": {"description": "no such version", **err},
                           "422": {"description": "a change the rules refuse, or the recording "

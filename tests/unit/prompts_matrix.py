@@ -16,7 +16,7 @@ _PAGES = [r for r in PROMPT_ROUTES if r not in _API]
 
 _ANON = {**dict.fromkeys(_PAGES, 302), **dict.fromkeys(_API, 401)}
 _NONE = dict.fromkeys(PROMPT_ROUTES, 403)
-_KEY = {**dict.fromkeys(_PAGES, 302), **dict.fromkeys(_API, 403)}
+_KEY = _NONE  # an office key is known, and refused (403), on pages and API alike
 _VIEW = {**_NONE, "GET /prompts": 200, "GET /api/v1/prompts": 200,
          "GET /prompts/versions/{version}/audio": 404}
 _CHANGE = {"GET /prompts": 200, "GET /api/v1/prompts": 200, "POST /prompts": 422,

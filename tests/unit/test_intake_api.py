@@ -309,7 +309,7 @@ async def test_openapi_document(client: Client) -> None:
     doc = await response.json()
     assert doc["openapi"].startswith("3.")
     op = doc["paths"][URL]["post"]
-    assert set(op["responses"]) == {"200", "201", "400", "401", "403", "413", "415", "422"}
+    assert set(op["responses"]) == {"200", "201", "400", "401", "403", "408", "413", "415", "422"}
     schema = doc["components"]["schemas"]["Transaction"]
     assert set(schema["properties"]) == set(intake.FIELDS)
     assert set(schema["required"]) == {"ref", "mobile", "service", "office", "district",
