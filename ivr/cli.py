@@ -20,10 +20,11 @@ from zoneinfo import ZoneInfo
 
 from ivr import __version__, audio, cli_prompts, cli_survey, cli_users, intake, phone, reports, simulator
 from ivr.asterisk import rootfs
-from ivr.config import Settings, load_settings, replace, trunk_rules
+from ivr.config import Settings, load_settings, replace
 from ivr.errors import InputError, RabtaError
 from ivr.store import open_store
 from scheduler import policy
+from scheduler.rules import Rules
 
 log = logging.getLogger("rabta")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -328,7 +329,7 @@ async def do_status(settings: Settings, as_json: bool, out: Any = None) -> int:
     summary["nodes"] = {name: {"in_flight": summary["in_flight_by_node"].get(name, 0),
                                "capacity": settings.max_concurrent}
                         for name, _, _ in settings.pbx_nodes()}
-    trunks, _ = trunk_rules(settings)
+    trunks = Rules.from_settings(settings).trunks
     summary["trunks"] = {t.name: {"in_flight": summary["in_flight_by_trunk"].get(t.name, 0),
                                   "capacity": t.channels, "cps": t.cps,
                                   "attempts_today": summary["attempts_today_by_trunk"].get(t.name, 0)}
@@ -541,6 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["phonebook"] = str(args.phonebook)
     try:
         settings = load_settings(args.config, overrides=overrides)
+        Rules.from_settings(settings)  # a bad rule string stops every command, as before
         _setup_logging(settings.log_level, settings.log_format)
         return _dispatch(args, settings)
     except RabtaError as exc:

@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from ivr.config import Settings, trunk_rules
+from ivr.config import Settings
 from ivr.engine import Engine
 from ivr.store import SQLiteStore
 
@@ -64,8 +64,7 @@ class Metrics:
             self.in_flight.labels(node).set(n)
         for outcome, n in s["attempts_today"].items():
             self.attempts_today.labels(outcome).set(n)
-        trunks, _ = trunk_rules(settings)
-        for t in trunks:
+        for t in engine.rules.trunks:  # built once, at start
             self.trunk_in_flight.labels(t.name).set(s["in_flight_by_trunk"].get(t.name, 0))
             self.trunk_capacity.labels(t.name).set(t.channels)
             self.trunk_today.labels(t.name).set(s["attempts_today_by_trunk"].get(t.name, 0))
