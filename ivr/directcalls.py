@@ -27,6 +27,7 @@ from ivr.config import Settings
 from ivr.errors import AMIConnectionError, AMIError, TelephonyError
 from ivr.models import Outcome
 from ivr.store import SQLiteStore
+from scheduler import dialstring
 from scheduler.rules import Rules
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ class DirectCalls:
 
     def dial_string(self, number: str) -> str:
         """Return the PBX's dial string for a number, on the trunk the dialer would pick first."""
-        return self.rules.dial_string(number, self.rules.preferred_trunk(number))
+        return dialstring.dial_string(self.rules, number,
+                                      dialstring.preferred_trunk(self.rules, number))
 
     async def call(self, caller: str, official_phone: str, transaction_id: int,
                    citizen_number: str) -> int:

@@ -22,8 +22,8 @@ from ivr.config import Settings
 from ivr.errors import AMIConnectionError, AMIError
 from ivr.models import Attempt, Outcome, TxStatus
 from ivr.store import SQLiteStore
-from scheduler import policy
-from scheduler.pacer import CLAIM_AHEAD_S, Clock, Pacer
+from scheduler import dialstring, policy
+from scheduler.pacer import CLAIM_AHEAD_S, Pacer
 from scheduler.rules import Rules
 from scheduler.sampler import sample_new
 
@@ -59,7 +59,6 @@ class Dialer:
     def __init__(self, store: SQLiteStore, ami: AMI | Sequence[AMI], settings: Settings,
                  calls: CallRegistry, rules: Rules,
                  *, clock: Callable[[], datetime] = _now,
-                 pace_clock: Clock | None = None,
                  progress: Callable[[Dialer], None] | None = None) -> None:
         self.store = store
         # One AMI per PBX node. A node whose AMI is down is skipped; work flows to the others.
@@ -75,9 +74,8 @@ class Dialer:
         self.calling, self.retry = rules.calling, rules.retry
         self._tasks: set[asyncio.Task[None]] = set()
         self._originating: set[int] = set()  # attempts whose own _dial task settles them
-        # Send times and trunk channels; by default on the loop's own clock (monotonic).
-        self.pacer = Pacer(rules.trunks, settings.calls_per_second,
-                           clock=pace_clock or _loop_time)
+        # Send times and trunk channels, on the loop's own clock (what asyncio.sleep uses).
+        self.pacer = Pacer(rules.trunks, settings.calls_per_second, clock=_loop_time)
         for a in self.amis:
             a.subscribe(HangupEvent, self.on_hangup)
 
@@ -113,7 +111,7 @@ class Dialer:
                     expire_before=now - timedelta(seconds=self.settings.max_age),
                     cooldown_since=now - timedelta(days=self.settings.cooldown_days),
                     services_only=only, services_except=excluded,
-                    route=self.pacer.router(self.rules.operator), sampled_only=sampling)
+                    route=self.pacer.router(self._operator), sampled_only=sampling)
                 for attempt in claimed:
                     # Each Originate gets its send time now, on the engine-wide and the trunk's
                     # pace; its task waits for it, so a slow trunk never holds up the others.
@@ -135,6 +133,9 @@ class Dialer:
             await self._sleep(stop, IDLE_POLL_S)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _operator(self, number: str) -> str | None:
+        return dialstring.operator(self.rules, number)
 
     async def _wait_until(self, send_at: float) -> None:
         """Sleep until the pacer's clock reaches a booked send time (never wake early)."""
@@ -173,7 +174,7 @@ class Dialer:
             variables = {V.inherit(V.LANGUAGE): attempt.language} if attempt.language else {}
             try:
                 result = await ami.originate(
-                    attempt.id, self.rules.dial_string(attempt.number, attempt.trunk),
+                    attempt.id, dialstring.dial_string(self.rules, attempt.number, attempt.trunk),
                     context=V.CTX_SURVEY,
                     ring_timeout=self.settings.ring_timeout, variables=variables,
                     caller_id=self.settings.caller_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from scheduler.policy import Trunk, choose_trunk
 
@@ -113,12 +113,3 @@ class Pacer:
         if spec is not None:
             self._trunk_next[trunk] = at + 1.0 / spec.cps
         return at
-
-    def trunk(self, name: str) -> Trunk | None:
-        """Return the configured trunk of that name, if any."""
-        return self._trunk.get(name)
-
-    @property
-    def held(self) -> Mapping[str, set[int]]:
-        """Return the call ids held per trunk (read-only use)."""
-        return self._held

@@ -4,7 +4,10 @@ Config holds strings (``calling_window = "09:00-20:00"``, ``trunks = ["jazz chan
 the entry points (``rabta``, the engine, the classic AGI script) turn them into one frozen
 ``Rules`` at start and hand it to the dialer, the survey sessions, click-to-call and the status
 readers. A bad string is a ConfigError naming its key, raised here, once, before any call.
-This is also the one place that builds a dial string (``PJSIP/923001234567@jazz``).
+Dial strings are built from these rules in one place, scheduler/dialstring.py.
+
+The classic AGI script imports this module inside the Asterisk rootfs, where only a few
+libraries are installed: nothing here may import phonenumbers (ivr.phone).
 """
 
 from __future__ import annotations
@@ -13,21 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from ivr import phone
 from ivr.config import Settings
 from ivr.errors import ConfigError
 from ivr.models import Outcome
 from ivr.trunks import Trunk, trunks_and_prefixes
-from scheduler.policy import (
-    CallingRules,
-    QuietPeriod,
-    RetryRules,
-    operator_of,
-    parse_window,
-    trunk_order,
-)
+from scheduler.policy import CallingRules, QuietPeriod, RetryRules, parse_window
 
-_SAMPLE_NUMBER = "+923001234567"  # a dial template must format this one
+# What a dial template is filled in with, for +923001234567 (checked once, at start).
+_SAMPLE = {"digits": "923001234567", "national": "03001234567"}
 
 
 def _pairs(items: tuple[str, ...], key: str) -> dict[str, str]:
@@ -99,29 +95,10 @@ class Rules:
     def from_settings(cls, s: Settings) -> Rules:
         """Build and check every rule; raise ConfigError naming the key that is wrong."""
         trunks, prefixes = trunks_and_prefixes(s)
-        rules = cls(calling_rules(s), retry_rules(s), trunks, prefixes, s.dial_template, s.trunk)
         try:
-            rules.dial_string(_SAMPLE_NUMBER)
+            s.dial_template.format(**_SAMPLE, trunk=s.trunk)
         except (KeyError, IndexError, ValueError) as exc:
             raise ConfigError(f"dial_template: {s.dial_template!r} cannot be filled in "
                               f"({type(exc).__name__}: {exc}); it may use {{digits}}, "
                               f"{{national}} and {{trunk}}") from None
-        return rules
-
-    def operator(self, number: str) -> str | None:
-        """Return the mobile operator of an E.164 number, by its national prefix."""
-        return operator_of(phone.national(number), self.prefixes)
-
-    def preferred_trunk(self, number: str) -> str:
-        """Return the trunk a number goes out on first (its operator's, else a general one)."""
-        order = trunk_order(self.operator(number), self.trunks)
-        return order[0].name if order else self.default_trunk
-
-    def dial_string(self, number: str, trunk: str = "") -> str:
-        """Return the Originate channel for an E.164 number on a trunk (empty: the default one).
-
-        ``dial_string("+923001234567", "jazz")`` -> ``"PJSIP/923001234567@jazz"``.
-        """
-        return self.dial_template.format(digits=phone.digits(number),
-                                         national=phone.national(number),
-                                         trunk=trunk or self.default_trunk)
+        return cls(calling_rules(s), retry_rules(s), trunks, prefixes, s.dial_template, s.trunk)

@@ -4,6 +4,8 @@ and the one dial-string builder."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from ivr.config import load_settings
 from ivr.errors import ConfigError
 from ivr.models import Outcome
+from scheduler.dialstring import dial_string, preferred_trunk
 from scheduler.policy import Trunk
 from scheduler.rules import Rules
 
@@ -68,19 +71,27 @@ def test_a_bad_rule_is_a_config_error_naming_its_key(overrides: dict[str, Any], 
 
 def test_the_dial_string_is_built_in_one_place() -> None:
     r = rules(trunks=["jazz channels=2 cps=5 operators=jazz only", "national channels=3 cps=10"])
-    assert r.dial_string("+923001234567", "jazz") == "PJSIP/923001234567@jazz"
-    assert r.dial_string("+923001234567") == "PJSIP/923001234567@carrier"  # the default trunk
-    assert r.preferred_trunk("+923001234567") == "jazz"  # a Jazz number: its own trunk first
-    assert r.preferred_trunk("+923331234567") == "national"  # Ufone: the general one
+    assert dial_string(r, "+923001234567", "jazz") == "PJSIP/923001234567@jazz"
+    assert dial_string(r, "+923001234567") == "PJSIP/923001234567@carrier"  # the default trunk
+    assert preferred_trunk(r, "+923001234567") == "jazz"  # a Jazz number: its own trunk first
+    assert preferred_trunk(r, "+923331234567") == "national"  # Ufone: the general one
     national = rules(dial_template="SIP/{national}@{trunk}")
-    assert national.dial_string("+923001234567", "x") == "SIP/03001234567@x"
+    assert dial_string(national, "+923001234567", "x") == "SIP/03001234567@x"
+
+
+def test_the_classic_agi_script_needs_no_phonenumbers() -> None:
+    # It runs inside the Asterisk rootfs, where phonenumbers is not installed.
+    code = ("import sys; import ivr.classic_agi; "
+            "sys.exit('phonenumbers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr or "ivr.classic_agi imports phonenumbers"
 
 
 def test_click_to_call_and_the_dialer_use_the_same_builder() -> None:
     for path in ("scheduler/dialer.py", "ivr/directcalls.py"):
         source = (ROOT / path).read_text()
         assert "dial_template" not in source, f"{path} builds a dial string itself"
-        assert ".dial_string(" in source
+        assert "dialstring.dial_string(" in source
 
 
 def test_config_knows_nothing_of_the_scheduler() -> None:

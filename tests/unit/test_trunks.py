@@ -146,7 +146,7 @@ def dialer_with(trunks: list[str], **extra: Any) -> Dialer:
 async def test_router_routes_by_operator_and_never_overfills() -> None:
     d = dialer_with(["jazz channels=2 cps=5 operators=jazz", "zong channels=1 cps=5 operators=zong only",
                      "national channels=1 cps=5"])
-    route = d.pacer.router(d.rules.operator)
+    route = d.pacer.router(d._operator)
     jazz, zong, ufone = "+923001234567", "+923111234567", "+923331234567"
     assert [route(jazz), route(jazz), route(jazz)] == ["jazz", "jazz", "national"]
     assert route(jazz) is None  # jazz and national full; zong is zong-only
@@ -156,7 +156,7 @@ async def test_router_routes_by_operator_and_never_overfills() -> None:
 
 async def test_router_refuses_a_trunk_whose_paced_queue_is_long() -> None:
     d = dialer_with(["slow channels=50 cps=1"])
-    route = d.pacer.router(d.rules.operator)
+    route = d.pacer.router(d._operator)
     # cps=1: two seconds of queue is two calls, however many channels are free.
     assert [route("+923001234567") for _ in range(3)] == ["slow", "slow", None]
 
