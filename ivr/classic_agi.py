@@ -16,20 +16,21 @@ from collections.abc import Sequence
 
 from ivr.asterisk.agi.script import ClassicChannel, open_channel, serve_one
 from ivr.calls import CallRegistry
-from ivr.config import Settings, load_settings, policy_rules
+from ivr.config import Settings, load_settings
 from ivr.errors import RabtaError
 from ivr.flows.session import SurveySessions
 from ivr.store import SQLiteStore
 from scheduler import policy
+from scheduler.rules import Rules
 
 log = logging.getLogger(__name__)
 
 
-async def run_call(channel: ClassicChannel, settings: Settings) -> str:
+async def run_call(channel: ClassicChannel, settings: Settings, rules: Rules | None = None) -> str:
     """Run one survey session on channel against the database; return how it ended."""
+    retry = (rules or Rules.from_settings(settings)).retry
     store = await SQLiteStore.open(settings.db_path)
     try:
-        _, retry = policy_rules(settings)
         sessions = SurveySessions(
             store, settings, CallRegistry(),
             next_step=lambda result, attempts, callbacks, now: policy.after_survey(
@@ -46,11 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     channel = open_channel()
     try:
         settings = load_settings()
+        rules = Rules.from_settings(settings)
     except RabtaError as exc:
         log.error("cannot run the survey: %s", exc)
         return 2
     logging.getLogger().setLevel(settings.log_level)
-    ended = asyncio.run(run_call(channel, settings))
+    ended = asyncio.run(run_call(channel, settings, rules))
     return 1 if ended == "error" else 0
 
 

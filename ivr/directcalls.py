@@ -7,8 +7,10 @@
       -> the official's channel hangs up -> AMI Hangup event with RABTA_CALL and
          RABTA_BRIDGE_STATUS (the citizen leg's DIALSTATUS) -> the row is closed
 
-The web layer never speaks AMI: it asks this service, which the engine wires. The official
-never learns the citizen's number from Rabta (the PBX dials it); logs mask both numbers.
+The web layer never speaks AMI: it asks this service, which the engine wires. It subscribes to
+the AMI links' ChannelHangup events and reads its own channel variables from them
+(`ended_call`), so the protocol layer knows nothing of direct calls. The official never learns
+the citizen's number from Rabta (the PBX dials it); logs mask both numbers.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from datetime import UTC, datetime
 
 from ivr import phone
 from ivr.asterisk import variables as V
-from ivr.asterisk.ami import AMI
-from ivr.config import Settings, trunk_rules
+from ivr.asterisk.ami import AMI, ChannelHangup
+from ivr.config import Settings
 from ivr.errors import AMIConnectionError, AMIError, TelephonyError
 from ivr.models import Outcome
 from ivr.store import SQLiteStore
-from scheduler import policy
+from scheduler import dialstring
+from scheduler.rules import Rules
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +39,37 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def ended_call(event: ChannelHangup) -> tuple[int, str] | None:
+    """Return (call id, the citizen leg's DIALSTATUS) if the hangup ends a direct call.
+
+    The official's channel carries ``RABTA_CALL=42`` and, once [rabta-bridge] has dialled the
+    citizen, ``RABTA_BRIDGE_STATUS=ANSWER`` (or BUSY, NOANSWER ...; empty if never dialled).
+    """
+    call = event.variables.get(V.CALL, "")
+    if not (call.isascii() and call.isdigit()):
+        return None
+    return int(call), event.variables.get(V.BRIDGE_STATUS, "")
+
+
 class DirectCalls:
     """Place officials' direct calls over the engine's AMI links and record what came of them."""
 
     def __init__(self, store: SQLiteStore, amis: Sequence[AMI], settings: Settings,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 rules: Rules, clock: Callable[[], datetime] = _now) -> None:
         self.store = store
         self.amis = list(amis)
         self.settings = settings
+        self.rules = rules
         self.clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
         self.ended: dict[int, asyncio.Event] = {}  # call id -> set once its row is closed
         for ami in self.amis:
-            ami.on_call_hangup = self.on_hangup
+            ami.subscribe(ChannelHangup, self._on_channel_hangup)
 
     def dial_string(self, number: str) -> str:
         """Return the PBX's dial string for a number, on the trunk the dialer would pick first."""
-        trunks, prefixes = trunk_rules(self.settings)
-        operator = policy.operator_of(phone.national(number), prefixes)
-        order = policy.trunk_order(operator, trunks)
-        trunk = order[0].name if order else self.settings.trunk
-        return self.settings.dial_template.format(digits=phone.digits(number),
-                                                  national=phone.national(number), trunk=trunk)
+        return dialstring.dial_string(self.rules, number,
+                                      dialstring.preferred_trunk(self.rules, number))
 
     async def call(self, caller: str, official_phone: str, transaction_id: int,
                    citizen_number: str) -> int:
@@ -92,6 +104,11 @@ class DirectCalls:
         await self.store.direct_call_official(call_id, outcome.value, self.clock())
         if outcome is not Outcome.ANSWERED:
             self.ended[call_id].set()
+
+    def _on_channel_hangup(self, event: ChannelHangup) -> None:
+        ended = ended_call(event)
+        if ended is not None:
+            self.on_hangup(*ended)
 
     def on_hangup(self, call_id: int, citizen_status: str) -> None:
         """Close a direct call's row when the official's channel hangs up (from AMI)."""

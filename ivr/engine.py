@@ -22,8 +22,10 @@ from ivr.errors import AMIConnectionError, TelephonyError
 from ivr.flows.session import SurveySessions
 from ivr.flows.studio import StudioSessions
 from ivr.store import SQLiteStore
+from ivr.trunks import Trunk
 from scheduler import policy
 from scheduler.dialer import Dialer
+from scheduler.rules import Rules
 
 log = logging.getLogger(__name__)
 
@@ -35,40 +37,44 @@ class EngineHealth:
     ami: Mapping[str, bool]  # PBX node name -> AMI logged in
     sessions: int  # survey sessions running now
     agi: Mapping[str, int]  # FastAGI connections so far, by fate (ServerStats' counters)
+    trunks: tuple[Trunk, ...] = ()  # the trunks the engine dials through (its Rules, built once)
 
 
 class Engine:
     """One engine process: FastAGI sessions plus the dialer, sharing one store."""
 
-    def __init__(self, settings: Settings, store: SQLiteStore, *,
+    def __init__(self, settings: Settings, store: SQLiteStore, *, rules: Rules | None = None,
                  progress: Callable[[Dialer], None] | None = None) -> None:
         self.settings = settings
         self.store = store
+        # Built once (by the entry point, or here) and shared by the dialer, the survey
+        # sessions, click-to-call and /metrics.
+        self.rules = rules = rules or Rules.from_settings(settings)
         self.calls = CallRegistry()
-        # The dialer builds the rules from settings once; the sessions share them.
         self.sessions = SurveySessions(
             store, settings, self.calls,
             next_step=lambda result, attempts, callbacks, now: policy.after_survey(
-                result, attempts, callbacks, now, self.dialer.retry))
+                result, attempts, callbacks, now, rules.retry))
         self.agi = FastAGIServer(
             {V.SCRIPT_SURVEY: self.sessions, V.SCRIPT_STUDIO: StudioSessions(store, settings)},
             host=settings.agi_host, port=settings.agi_port,
             allow=settings.agi_allow, header_timeout=settings.agi_header_timeout)
         secret = rootfs.ami_secret(settings)
         self.amis = [AMI(host, port, settings.ami_user, secret, name=name,
-                         ping_interval=settings.ami_ping_interval,
-                         on_hangup=lambda ev: self.dialer.on_hangup(ev))
+                         ping_interval=settings.ami_ping_interval)
                      for name, host, port in settings.pbx_nodes()]
         self.ami = self.amis[0]
-        self.dialer = Dialer(store, self.amis, settings, self.calls, progress=progress)
-        self.direct_calls = DirectCalls(store, self.amis, settings)  # officials' click-to-call
+        # Each subscribes to the AMI events it needs (hangups of attempts; of direct calls).
+        self.dialer = Dialer(store, self.amis, settings, self.calls, rules, progress=progress)
+        self.direct_calls = DirectCalls(store, self.amis, settings, rules)  # click-to-call
 
     def health(self) -> EngineHealth:
         """Return the engine's own live figures (for /metrics, /healthz; ivr.services.status)."""
         stats = self.agi.stats
         return EngineHealth(ami={a.name: a.connected for a in self.amis},
                             sessions=len(self.calls.sessions),
-                            agi={f.name: getattr(stats, f.name) for f in fields(stats)})
+                            agi={f.name: getattr(stats, f.name) for f in fields(stats)},
+                            trunks=tuple(self.rules.trunks))
 
     async def start(self) -> None:
         """Listen for FastAGI, connect AMI, and settle calls a previous run left open."""

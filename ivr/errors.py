@@ -9,8 +9,7 @@
     ├── TelephonyError
     │   ├── AsteriskSetupError the rootfs/instances cannot be built or started
     │   ├── AMIError
-    │   │   ├── AMIConnectionError  not connected, connection lost, login refused
-    │   │   └── OriginateTimeout    no OriginateResponse within our own deadline
+    │   │   └── AMIConnectionError  not connected, connection lost, login refused
     │   └── AGIError
     │       ├── AGIProtocolError    garbage or oversized input on the FastAGI port
     │       ├── AGICommandError     Asterisk answered 510/520 or an unexpected code
@@ -65,10 +64,6 @@ class AMIError(TelephonyError):
 
 class AMIConnectionError(AMIError):
     """AMI is not connected, lost its connection, or refused the login."""
-
-
-class OriginateTimeout(AMIError):
-    """No OriginateResponse arrived before our own deadline."""
 
 
 class AGIError(TelephonyError):

@@ -8,7 +8,6 @@ concurrency slot is held until the call has really ended.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,11 +18,13 @@ from ivr import phone
 from ivr.asterisk import variables as V
 from ivr.asterisk.ami import AMI, HangupEvent, OriginateResult, outcome_from
 from ivr.calls import CallRegistry
-from ivr.config import Settings, policy_rules, trunk_rules
+from ivr.config import Settings
 from ivr.errors import AMIConnectionError, AMIError
 from ivr.models import OPEN, Attempt, Outcome, TxStatus
 from ivr.store import SQLiteStore
-from scheduler import policy
+from scheduler import dialstring, policy
+from scheduler.pacer import CLAIM_AHEAD_S, Pacer
+from scheduler.rules import Rules
 from scheduler.sampler import sample_new
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,14 @@ log = logging.getLogger(__name__)
 HANGUP_GRACE_S = 3.0  # after a hangup event, how long a survey session gets to close itself
 NODE_DOWN_AFTER_S = 20.0  # an AMI gone this long means the node's calls are gone too
 IDLE_POLL_S = 0.5
-CLAIM_AHEAD_S = 2.0  # claim at most this many seconds of paced Originates at a time
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 @dataclass
@@ -53,7 +57,7 @@ class Dialer:
     """Works the queue of due transactions through one AMI connection."""
 
     def __init__(self, store: SQLiteStore, ami: AMI | Sequence[AMI], settings: Settings,
-                 calls: CallRegistry,
+                 calls: CallRegistry, rules: Rules,
                  *, clock: Callable[[], datetime] = _now,
                  progress: Callable[[Dialer], None] | None = None) -> None:
         self.store = store
@@ -66,50 +70,20 @@ class Dialer:
         self.clock = clock
         self.progress = progress
         self.stats = DialerStats()
-        self.calling, self.retry = policy_rules(settings)
+        self.rules = rules
+        self.calling, self.retry = rules.calling, rules.retry
         self._tasks: set[asyncio.Task[None]] = set()
         self._originating: set[int] = set()  # attempts whose own _dial task settles them
-        self._hangup_causes: dict[int, int] = {}  # seen on AMI while the result was unknown
-        self._next_send = 0.0  # loop time after the last booked Originate (pacing)
-        self._booked: list[float] = []  # loop times booked for Originates, sorted
-        self.trunks, self.prefixes = trunk_rules(settings)
-        self._trunk = {t.name: t for t in self.trunks}
-        self._by_trunk: dict[str, set[int]] = {t.name: set() for t in self.trunks}
-        self._trunk_next: dict[str, float] = {t.name: 0.0 for t in self.trunks}
-
-    def dial_string(self, number: str, trunk: str = "") -> str:
-        """Return the Originate channel for a citizen's E.164 number on a trunk."""
-        return self.settings.dial_template.format(
-            digits=phone.digits(number), national=phone.national(number),
-            trunk=trunk or self.settings.trunk)
-
-    def _router(self, now_loop: float) -> Callable[[str], str | None]:
-        """Return a claim-time router: the number's trunk with a free channel and a short queue.
-
-        It counts what it hands out, so one claim never overfills a trunk, and it refuses a
-        trunk whose paced queue already holds more than about two seconds of Originates.
-        """
-        in_use = {name: len(ids) for name, ids in self._by_trunk.items()}
-        queued = {t.name: max(0.0, self._trunk_next[t.name] - now_loop) for t in self.trunks}
-
-        def route(number: str) -> str | None:
-            operator = policy.operator_of(phone.national(number), self.prefixes)
-            open_ = [t for t in self.trunks if queued[t.name] < CLAIM_AHEAD_S]
-            trunk = policy.choose_trunk(operator, open_, in_use)
-            if trunk is None:
-                return None
-            in_use[trunk.name] += 1
-            queued[trunk.name] += 1.0 / trunk.cps
-            return trunk.name
-
-        return route
+        # Send times and trunk channels, on the loop's own clock (what asyncio.sleep uses).
+        self.pacer = Pacer(rules.trunks, settings.calls_per_second, clock=_loop_time)
+        for a in self.amis:
+            a.subscribe(HangupEvent, self.on_hangup)
 
     # ------------------------------------------------------------------ the loop
 
     async def run(self, *, until_idle: bool = False, stop: asyncio.Event | None = None) -> None:
         """Dial due work until stopped (or, with until_idle, until nothing is left to do)."""
         stop = stop or asyncio.Event()
-        interval = 1.0 / self.settings.calls_per_second
         while not stop.is_set():
             now = self.clock()
             only, excluded = self._services_now(now)
@@ -121,19 +95,15 @@ class Dialer:
                 await self._sleep(stop, min(60.0, max(0.5, (opens - now).total_seconds())))
                 continue
             batch: list[Attempt] = []
-            loop = asyncio.get_running_loop()
             sampling = self.settings.daily_capacity > 0
             if sampling:  # decide who of today's new visits is called before any is claimed
                 await sample_new(self.store, now, self.settings.daily_capacity,
                                  self.settings.timezone)
             for ami in self.amis:  # max_concurrent is per node
                 free = self.settings.max_concurrent - len(self._by_node[ami.name])
-                trunk_free = sum(t.channels - len(self._by_trunk[t.name]) for t in self.trunks)
-                # Claim no more than about two seconds of dialling at the paced rate, so a
-                # claimed attempt is dialled soon after its row is written.
-                ahead = CLAIM_AHEAD_S - max(0.0, self._next_send - loop.time())
-                paced = max(1, int(ahead * self.settings.calls_per_second)) if ahead > 0 else 0
-                limit = min(free, trunk_free, 50, paced)
+                # Free trunk channels, and no more than about two seconds of dialling at the
+                # paced rate, so a claimed attempt is dialled soon after its row is written.
+                limit = min(free, self.pacer.claimable(), 50)
                 if limit <= 0 or not ami.connected:
                     continue
                 claimed = await self.store.claim_due(
@@ -141,21 +111,21 @@ class Dialer:
                     expire_before=now - timedelta(seconds=self.settings.max_age),
                     cooldown_since=now - timedelta(days=self.settings.cooldown_days),
                     services_only=only, services_except=excluded,
-                    route=self._router(loop.time()), sampled_only=sampling)
+                    route=self.pacer.router(self._operator), sampled_only=sampling)
                 for attempt in claimed:
                     # Each Originate gets its send time now, on the engine-wide and the trunk's
                     # pace; its task waits for it, so a slow trunk never holds up the others.
-                    send_at = self._reserve(attempt.trunk, interval)
+                    send_at = self.pacer.reserve(attempt.trunk)
                     self.calls.track(attempt.id)
                     self._by_node[ami.name].add(attempt.id)
-                    self._by_trunk.setdefault(attempt.trunk, set()).add(attempt.id)
+                    self.pacer.hold(attempt.trunk, attempt.id)
                     self._spawn(self._dial(attempt, ami, send_at), f"dial-{attempt.id}")
                 batch += claimed
             if self.progress:
                 self.progress(self)
             if batch:
                 continue
-            if self._next_send - loop.time() > CLAIM_AHEAD_S / 2:
+            if self.pacer.backlog() > CLAIM_AHEAD_S / 2:
                 await self._sleep(stop, 0.1)  # paced queue still full: let it drain a little
                 continue
             if until_idle and not self.calls.in_flight and await self._nothing_left():
@@ -164,29 +134,12 @@ class Dialer:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _reserve(self, trunk: str, interval: float) -> float:
-        """Book the loop time one Originate may be sent at: `interval` after the engine's last
-        one and 1/cps after its trunk's last one."""
-        now = asyncio.get_running_loop().time()
-        spec = self._trunk.get(trunk)
-        at = max(now, self._trunk_next.get(trunk, 0.0))
-        # The earliest engine-wide slot at or after that: `interval` clear of every other
-        # booked send, so a later call on a fast trunk may go before an earlier one on a slow.
-        self._booked = [t for t in self._booked if t > now - interval]
-        for booked in self._booked:  # sorted
-            if booked - at >= interval:
-                break
-            if abs(booked - at) < interval:
-                at = booked + interval
-        bisect.insort(self._booked, at)
-        self._next_send = max(self._next_send, at + interval)
-        if spec is not None:
-            self._trunk_next[trunk] = at + 1.0 / spec.cps
-        return at
+    def _operator(self, number: str) -> str | None:
+        return dialstring.operator(self.rules, number)
 
-    async def _pace(self, interval: float, trunk: str = "") -> None:
-        """Wait until an Originate on this trunk may be sent (both paces respected)."""
-        wait = self._reserve(trunk, interval) - asyncio.get_running_loop().time()
+    async def _wait_until(self, send_at: float) -> None:
+        """Sleep until the pacer's clock reaches a booked send time (never wake early)."""
+        wait = send_at - self.pacer.clock()
         if wait > 0:
             await asyncio.sleep(wait)
 
@@ -217,13 +170,11 @@ class Dialer:
         ended = self.calls.track(attempt.id)
         self._originating.add(attempt.id)
         try:
-            wait = send_at - asyncio.get_running_loop().time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await self._wait_until(send_at)
             variables = {V.inherit(V.LANGUAGE): attempt.language} if attempt.language else {}
             try:
                 result = await ami.originate(
-                    attempt.id, self.dial_string(attempt.number, attempt.trunk),
+                    attempt.id, dialstring.dial_string(self.rules, attempt.number, attempt.trunk),
                     context=V.CTX_SURVEY,
                     ring_timeout=self.settings.ring_timeout, variables=variables,
                     caller_id=self.settings.caller_id)
@@ -251,8 +202,8 @@ class Dialer:
         finally:
             self._originating.discard(attempt.id)
             self._by_node[ami.name].discard(attempt.id)
-            self._by_trunk.get(attempt.trunk, set()).discard(attempt.id)
-            self._hangup_causes.pop(attempt.id, None)
+            self.pacer.release(attempt.id)
+            ami.forget(attempt.id)
             self.calls.end(attempt.id)
 
     async def _record_unanswered(self, attempt: Attempt, outcome: Outcome,
@@ -288,16 +239,14 @@ class Dialer:
         if attempt.id in self.calls.sessions:
             await ended.wait()
         # Whatever it was, close it; a no-op if the survey session already did (it answered).
-        cause = self._hangup_causes.pop(attempt.id, None)
+        cause = ami.hangup_cause(attempt.id)  # seen on AMI while the result was unknown
         outcome = outcome_from(None, cause) if cause is not None else Outcome.UNKNOWN
         await self._record_unanswered(attempt, outcome, cause=cause)
 
     # ------------------------------------------------------------------ AMI events
 
     def on_hangup(self, event: HangupEvent) -> None:
-        """AMI callback: a channel of ours hung up."""
-        if event.attempt_id in self._originating and event.cause is not None:
-            self._hangup_causes[event.attempt_id] = event.cause
+        """AMI subscriber: a channel of ours hung up."""
         if event.attempt_id in self.calls.sessions:
             return  # the survey session closes the attempt itself
         self._spawn(self._after_hangup(event), f"hangup-{event.attempt_id}")
@@ -325,8 +274,9 @@ class Dialer:
 
     def _release(self, attempt_id: int) -> None:
         """Free the node and trunk slots a call held (one left over from a previous run)."""
-        for held in (*self._by_node.values(), *self._by_trunk.values()):
+        for held in self._by_node.values():
             held.discard(attempt_id)
+        self.pacer.release(attempt_id)
 
     async def _settle_hangup(self, event: HangupEvent) -> None:
         # Answered but no survey session ever ran (FastAGI unreachable, or it crashed):
@@ -365,7 +315,7 @@ class Dialer:
                 self.calls.track(attempt_id)
                 self._by_node[live[str(attempt_id)]].add(attempt_id)
                 trunk = (await self.store.attempt_row(attempt_id)).trunk
-                self._by_trunk.setdefault(trunk, set()).add(attempt_id)
+                self.pacer.hold(trunk, attempt_id)
                 continue
             if answered:
                 await self._finish_answered(attempt_id, None)

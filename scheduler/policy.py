@@ -16,6 +16,8 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.models import Outcome, TxStatus
+from ivr.trunks import Trunk as Trunk
+from ivr.trunks import parse_prefixes as parse_prefixes
 
 T = TypeVar("T")
 
@@ -233,28 +235,14 @@ class RetryRules:
         return self.delays.get(outcome, self.default_delay)
 
 
-def _after_dial(outcome: Outcome, attempts: int, now: datetime, max_attempts: int,
-                delay: float) -> tuple[TxStatus, datetime | None]:
-    if outcome is Outcome.ANSWERED:
-        return TxStatus.IN_CALL, None
-    if outcome.retryable and attempts < max_attempts:
-        return TxStatus.SCHEDULED, now + timedelta(seconds=delay)
-    return TxStatus.UNREACHABLE, None
-
-
 def retry_after(outcome: Outcome, attempts: int, now: datetime,
                 rules: RetryRules) -> tuple[TxStatus, datetime | None]:
     """Decide the next status and retry time after a dial, with a delay per outcome."""
-    return _after_dial(outcome, attempts, now, rules.max_attempts, rules.delay_for(outcome))
-
-
-def after_attempt(
-    outcome: Outcome, attempts: int, now: datetime, *, max_attempts: int, retry_delay: float
-) -> tuple[TxStatus, datetime | None]:
-    """Decide a transaction's next status and retry time after a dial that was not answered."""
-    # Same rule as retry_after with one delay for every outcome. It goes around RetryRules so
-    # that values RetryRules would refuse behave exactly as they always did here.
-    return _after_dial(outcome, attempts, now, max_attempts, retry_delay)
+    if outcome is Outcome.ANSWERED:
+        return TxStatus.IN_CALL, None
+    if outcome.retryable and attempts < rules.max_attempts:
+        return TxStatus.SCHEDULED, now + timedelta(seconds=rules.delay_for(outcome))
+    return TxStatus.UNREACHABLE, None
 
 
 def after_survey(result: TxStatus, attempts: int, callbacks_used: int, now: datetime,
@@ -376,64 +364,6 @@ def stratified_sample(items: Sequence[T], capacity: int, stratum: Callable[[T], 
 
 
 # ---------------------------------------------------------------------- trunks and operators
-
-
-@dataclass(frozen=True)
-class Trunk:
-    """One line to a carrier: its limits and which mobile operators it is preferred for.
-
-    `only` makes it carry nothing but its operators' numbers (an on-net bundle, say).
-    `host` is where the carrier listens ("host:port"); empty means the local carrier simulator.
-    """
-
-    name: str
-    channels: int
-    cps: float
-    operators: frozenset[str] = frozenset()
-    only: bool = False
-    host: str = ""
-
-    @classmethod
-    def parse(cls, spec: str) -> Trunk:
-        """Parse 'name channels=N cps=R [operators=a,b] [only] [host=h:port]'."""
-        words = spec.split()
-        if not words or "=" in words[0]:
-            raise ValueError(f"{spec!r}: starts with the trunk's name, "
-                             f"e.g. 'jazz channels=30 cps=5 operators=jazz'")
-        name, values, only = words[0], {}, False
-        if not all(c.isalnum() or c in "-_" for c in name):
-            raise ValueError(f"{spec!r}: the name may hold letters, digits, - and _ only")
-        for word in words[1:]:
-            key, sep, value = word.partition("=")
-            if word == "only":
-                only = True
-            elif not sep or key not in ("channels", "cps", "operators", "host") or not value:
-                raise ValueError(f"{spec!r}: {word!r} is not channels=, cps=, operators=, "
-                                 f"host= or only")
-            else:
-                values[key] = value
-        try:
-            channels = int(values.get("channels", ""))
-            cps = float(values.get("cps", ""))
-        except ValueError:
-            raise ValueError(f"{spec!r}: needs channels=<whole number> and cps=<number>") from None
-        if channels < 1 or cps <= 0:
-            raise ValueError(f"{spec!r}: channels must be at least 1 and cps positive")
-        operators = frozenset(o for o in values.get("operators", "").split(",") if o)
-        if only and not operators:
-            raise ValueError(f"{spec!r}: 'only' needs operators=")
-        return cls(name, channels, cps, operators, only, values.get("host", ""))
-
-
-def parse_prefixes(items: Sequence[str]) -> dict[str, str]:
-    """Parse 'prefix=operator' entries (national prefixes such as 030=jazz)."""
-    table: dict[str, str] = {}
-    for item in items:
-        prefix, sep, operator = (part.strip() for part in item.partition("="))
-        if not sep or not prefix.isdigit() or not operator:
-            raise ValueError(f"{item!r} is not prefix=operator, e.g. 030=jazz")
-        table[prefix] = operator
-    return table
 
 
 def operator_of(national: str, prefixes: Mapping[str, str]) -> str | None:

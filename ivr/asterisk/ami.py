@@ -10,6 +10,11 @@ Guards (see FINDINGS.md):
 
 Calls are matched by our own id: Originate sets __RABTA_ATTEMPT, manager.conf's channelvars
 makes every channel event carry it, and one function maps Reason and cause to an Outcome.
+
+Events reach the layers above by subscription: ``ami.subscribe(HangupEvent, handler)`` for the
+hangups of survey attempts, ``ami.subscribe(ChannelHangup, handler)`` for every hangup with
+its channel variables (click-to-call reads its own variables there). A handler that raises is
+logged and never stops the others.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from panoramisk import Manager
 from panoramisk.actions import Action
@@ -104,6 +109,19 @@ class HangupEvent:
     uniqueid: str
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelHangup:
+    """Any channel has hung up; `variables` are the channel variables the event carried."""
+
+    cause: int | None
+    channel: str
+    uniqueid: str
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+AMIEvent = TypeVar("AMIEvent", HangupEvent, ChannelHangup)
+
+
 def chan_variables(event: Mapping[str, Any]) -> dict[str, str]:
     """Return the ChanVariable headers of an AMI event as a dict (one header or many)."""
     raw = event.get("ChanVariable")
@@ -132,17 +150,18 @@ class AMI:
     """One AMI connection to one PBX node, with login, reconnect, checked pings and originate."""
 
     def __init__(self, host: str, port: int, username: str, secret: str, *,
-                 name: str = "pbx", ping_interval: float = 5.0, reconnect_delay: float = 1.0,
-                 on_hangup: Callable[[HangupEvent], None] | None = None) -> None:
+                 name: str = "pbx", ping_interval: float = 5.0,
+                 reconnect_delay: float = 1.0) -> None:
         self.name = name
         self._ping_interval = ping_interval
-        self._on_hangup = on_hangup
-        # Click-to-call (ivr.directcalls): told (call id, the citizen leg's DIALSTATUS) when the
-        # official's channel of a direct call hangs up.
-        self.on_call_hangup: Callable[[int, str], None] | None = None
+        self._subscribers: dict[type[Any], list[Callable[[Any], None]]] = {}
         self._ready = asyncio.Event()
         self._pending: dict[str, asyncio.Future[OriginateResult]] = {}
-        self._causes: dict[int, int] = {}  # attempt id -> hangup cause, for failed originates
+        # The one hangup-cause cache: attempt id -> Q.850 cause, for attempts being originated
+        # (it tells busy from rejected) and for those whose result stayed unknown, until the
+        # caller forgets them (the dialer settles an unknown result with it).
+        self._watched: set[int] = set()
+        self._causes: dict[int, int] = {}
         self._pinger: asyncio.Task[None] | None = None
         self._closing = False
         self.reconnects = 0
@@ -154,6 +173,36 @@ class AMI:
             on_login=self._logged_in, on_disconnect=self._disconnected,
         )
         self._manager.register_event("Hangup", self._hangup)
+
+    # ------------------------------------------------------------------ events
+
+    def subscribe(self, kind: type[AMIEvent],
+                  handler: Callable[[AMIEvent], None]) -> Callable[[], None]:
+        """Call handler with every event of that kind; return a function that unsubscribes."""
+        handlers = self._subscribers.setdefault(kind, [])
+        handlers.append(handler)
+
+        def unsubscribe() -> None:
+            if handler in handlers:
+                handlers.remove(handler)
+
+        return unsubscribe
+
+    def _publish(self, event: HangupEvent | ChannelHangup) -> None:
+        for handler in list(self._subscribers.get(type(event), ())):
+            try:
+                handler(event)
+            except Exception:  # one subscriber's bug must not cost the others their event
+                log.exception("%s: a subscriber to %s failed", self.name, type(event).__name__)
+
+    def hangup_cause(self, attempt_id: int) -> int | None:
+        """Return the hangup cause seen for an attempt originated here, if one came."""
+        return self._causes.get(attempt_id)
+
+    def forget(self, attempt_id: int) -> None:
+        """Stop keeping an attempt's hangup cause (its caller has settled it; idempotent)."""
+        self._watched.discard(attempt_id)
+        self._causes.pop(attempt_id, None)
 
     # ------------------------------------------------------------------ connection
 
@@ -285,7 +334,7 @@ class AMI:
         action_id = f"rabta-{self.name}-{'' if survey else 'call-'}{attempt_id}"
         ours = {V.inherit(V.ATTEMPT): str(attempt_id)} if survey else {}
         allvars = {**ours, **(variables or {})}
-        slot = attempt_id if survey else -attempt_id  # key of _causes
+        slot = attempt_id if survey else -attempt_id  # a direct call never meets a cause
         for key, value in allvars.items():  # a Variable header is one line: no smuggling
             if any(c in f"{key}{value}" for c in "\r\n,"):
                 raise AMIError(f"variable {key!r} holds a forbidden character")
@@ -300,19 +349,23 @@ class AMI:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[OriginateResult] = loop.create_future()
         self._pending[action_id] = fut
+        if survey:  # a direct call carries no RABTA_ATTEMPT, so no cause is ever kept for it
+            self._watched.add(attempt_id)
+        result = OriginateResult(attempt_id, Outcome.UNKNOWN)
         try:
             sent = self._manager.send_action(Action(action))
             sent.add_done_callback(lambda f: self._originate_answered(f, fut, slot))
             deadline = ring_timeout + 30.0  # Asterisk answers within the ring timeout + setup
             try:
-                return await asyncio.wait_for(asyncio.shield(fut), deadline)
+                result = await asyncio.wait_for(asyncio.shield(fut), deadline)
             except TimeoutError:
                 log.warning("%s: no OriginateResponse for attempt %d in %.0f s",
                             self.name, attempt_id, deadline)
-                return OriginateResult(attempt_id, Outcome.UNKNOWN)
+            return result
         finally:
             self._pending.pop(action_id, None)
-            self._causes.pop(slot, None)
+            if survey and result.outcome is not Outcome.UNKNOWN:
+                self.forget(attempt_id)  # settled; an unknown one is kept for its caller
 
     def _originate_answered(self, sent: asyncio.Future[Any],
                             fut: asyncio.Future[OriginateResult], attempt: int) -> None:
@@ -330,7 +383,7 @@ class AMI:
                 f"{self.name}: originate refused: {messages[0].get('Message', messages[0])}"))
             return
         reason = _int(event.get("Reason"))
-        if reason == REASON_ANSWERED or attempt in self._causes:
+        if reason == REASON_ANSWERED or self._causes.get(attempt) is not None:
             self._resolve(fut, attempt, reason, event)
         else:
             # The Hangup event with the cause may trail the response by a moment.
@@ -347,18 +400,15 @@ class AMI:
             str(event.get("Channel", "")), str(event.get("Uniqueid", ""))))
 
     def _hangup(self, manager: Manager, event: Any) -> None:
-        call = chan_variables(event).get(V.CALL, "")
-        if call.isdigit() and self.on_call_hangup is not None:
-            self.on_call_hangup(int(call), chan_variables(event).get(V.BRIDGE_STATUS, ""))
+        cause = _int(event.get("Cause"))
+        channel, uniqueid = str(event.get("Channel", "")), str(event.get("Uniqueid", ""))
+        self._publish(ChannelHangup(cause, channel, uniqueid, chan_variables(event)))
         attempt = attempt_of(event)
         if attempt is None:
             return
-        cause = _int(event.get("Cause"))
-        if f"rabta-{self.name}-{attempt}" in self._pending and cause is not None:
+        if attempt in self._watched and cause is not None:
             self._causes[attempt] = cause
-        if self._on_hangup is not None:
-            self._on_hangup(HangupEvent(attempt, cause, str(event.get("Channel", "")),
-                                        str(event.get("Uniqueid", ""))))
+        self._publish(HangupEvent(attempt, cause, channel, uniqueid))
 
     async def channels(self, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Return the live channels (CoreShowChannels) with their variables."""

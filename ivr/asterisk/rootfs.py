@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.asterisk import variables as V
-from ivr.config import Settings, trunk_rules
+from ivr.config import Settings
 from ivr.errors import AsteriskSetupError
+from ivr.trunks import trunks_and_prefixes
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,7 @@ def trunk_endpoints(settings: Settings) -> str:
     They all send from this PBX; an inbound call is matched to the main trunk by its address.
     A trunk without host= reaches the local carrier simulator.
     """
-    trunks, _ = trunk_rules(settings)
+    trunks, _ = trunks_and_prefixes(settings)
     out = []
     for t in trunks:
         if t.name == settings.trunk:

@@ -30,6 +30,7 @@ from ivr.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from ivr.cli.logs import setup_logging
 from ivr.config import LOG_LEVELS, load_settings
 from ivr.errors import RabtaError
+from scheduler.rules import Rules
 
 # The command groups, in the order `rabta --help` lists them.
 COMMANDS: tuple[ModuleType, ...] = (asterisk, data, serve, status, dnc, users, survey, prompts,
@@ -77,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["phonebook"] = str(args.phonebook)
     try:
         settings = load_settings(args.config, overrides=overrides)
+        Rules.from_settings(settings)  # a bad rule string stops every command, as before
         setup_logging(settings.log_level, settings.log_format)
         code = args.func(args, settings)
         return code

@@ -15,10 +15,11 @@ from datetime import datetime, tzinfo
 from types import MappingProxyType
 from typing import Any
 
-from ivr.config import Settings, trunk_rules
+from ivr.config import Settings
 from ivr.engine import EngineHealth
 from ivr.models import FINAL, OPEN, ORDER
 from ivr.store import SQLiteStore
+from scheduler.rules import Rules
 
 __all__ = ["NodeState", "Queue", "StatusSnapshot", "TrunkState", "snapshot"]
 
@@ -158,7 +159,9 @@ async def snapshot(store: SQLiteStore, settings: Settings, now: datetime, zone: 
                   for name, _, _ in names)
     trunks: tuple[TrunkState, ...] = ()
     if queue is not None:
-        rules, _ = trunk_rules(settings)
+        # The engine's rules were built once at its start; without one, build them here.
+        rules = (engine.trunks if engine is not None and engine.trunks
+                 else Rules.from_settings(settings).trunks)
         trunks = tuple(TrunkState(t.name, queue.in_flight_by_trunk.get(t.name, 0), t.channels,
                                   t.cps, queue.attempts_today_by_trunk.get(t.name, 0))
                        for t in rules)

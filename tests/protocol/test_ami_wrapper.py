@@ -8,19 +8,20 @@ and replaced; a queued Originate whose response never comes resolves as unknown.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from ivr.asterisk.ami import AMI, HangupEvent
+from ivr.asterisk.ami import AMI, ChannelHangup, HangupEvent
 from ivr.config import Settings
-from ivr.directcalls import DirectCalls
+from ivr.directcalls import DirectCalls, ended_call
 from ivr.errors import AMIConnectionError, AMIError
 from ivr.models import Outcome, Transaction
 from ivr.store import open_store
+from scheduler.rules import Rules
 
 
 @dataclass
@@ -112,8 +113,11 @@ async def fake() -> AsyncIterator[FakeAMI]:
     f.server.close()
 
 
-async def _ami(fake: FakeAMI, **kw: object) -> AMI:
+async def _ami(fake: FakeAMI, on_hangup: Callable[[HangupEvent], None] | None = None,
+               **kw: object) -> AMI:
     ami = AMI("127.0.0.1", fake.port, "rabta", "s3cret", name="t", reconnect_delay=0.2, **kw)  # type: ignore[arg-type]
+    if on_hangup is not None:
+        ami.subscribe(HangupEvent, on_hangup)
     await ami.connect(timeout=5)
     return ami
 
@@ -236,7 +240,7 @@ async def test_a_direct_call_is_no_survey_attempt_and_its_hangup_is_told_apart(
     hangups: list[HangupEvent] = []
     calls: list[tuple[int, str]] = []
     ami = await _ami(fake, on_hangup=hangups.append)
-    ami.on_call_hangup = lambda call, status: calls.append((call, status))
+    ami.subscribe(ChannelHangup, lambda ev: calls.extend([e for e in [ended_call(ev)] if e]))
     try:
         result = await ami.originate(42, "PJSIP/923007770001@carrier", context="rabta-bridge",
                                      ring_timeout=5, survey=False,
@@ -266,7 +270,8 @@ async def test_direct_calls_service_records_both_legs(fake: FakeAMI, tmp_path: P
             official="", visited_at=now)], now)
         tx = await store.transaction("o", "r")
         assert tx is not None and tx.id is not None
-        service = DirectCalls(store, [ami], Settings(home=tmp_path / "h", cache=tmp_path / "c"))
+        settings = Settings(home=tmp_path / "h", cache=tmp_path / "c")
+        service = DirectCalls(store, [ami], settings, Rules.from_settings(settings))
         call_id = await service.call("amna", "+923007770001", tx.id, "+923001234567")
         await _wait(lambda: fake.originates())
         sent = fake.originates()[0]

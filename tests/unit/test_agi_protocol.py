@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ivr.asterisk.agi.protocol import (
     MAX_COMMAND_BYTES,
+    MAX_LINE_BYTES,
+    MAX_USAGE_LINES,
     AGIResponse,
+    ResponseReader,
     build_command,
     decode_line,
     digit_from_result,
@@ -337,3 +342,85 @@ def test_decoded_bytes_raise_only_agi_errors(raw: bytes) -> None:
             parse(line)
         except AGIError:
             pass
+
+
+# -- the incremental response reader ------------------------------------------------------------
+
+USAGE_BLOCK = (b"520-Invalid command syntax.  Proper usage follows:\n"
+               b"Usage: GET DATA <file to be streamed> [timeout] [maxdigits]\n"
+               b"520 End of proper usage.\n")
+USAGE_TEXT = ("Invalid command syntax.  Proper usage follows:\n"
+              "Usage: GET DATA <file to be streamed> [timeout] [maxdigits]")
+
+
+def read_all(chunks: list[bytes], eof: bool = False) -> list[object]:
+    """Feed the chunks, then take answers out until more bytes are needed; errors as values."""
+    reader = ResponseReader()
+    for chunk in chunks:
+        reader.feed(chunk)
+    if eof:
+        reader.feed(b"")
+    out: list[object] = []
+    while True:
+        try:
+            resp = reader.next_response()
+        except (AGIError, CallerHungUp) as exc:
+            out.append((type(exc).__name__, getattr(exc, "code", None)))
+            if isinstance(exc, CallerHungUp | AGIProtocolError):
+                return out
+            continue
+        if resp is None:
+            return out
+        out.append(resp.result)
+
+
+@pytest.mark.parametrize(("chunks", "eof", "expected"), [
+    ([b"200 result=1\n"], False, ["1"]),
+    ([b"200 res", b"ult=4", b"9 endpos=1\n"], False, ["49"]),
+    ([b"200 result=1"], False, []),  # half a line: wait for more
+    ([b"200 result=1\r\n200 result=0\r\n"], False, ["1", "0"]),  # two answers in one read
+    ([b"200 result=-1 endpos=3200\nHANGUP\n"], False, ["-1", ("CallerHungUp", None)]),
+    ([b"511 Command Not Permitted on a dead channel or intercept routine\n"], False,
+     [("CallerHungUp", None)]),
+    ([b"510 Invalid or unknown command\n200 result=1\n"], False,
+     [("AGICommandError", 510), "1"]),
+    ([USAGE_BLOCK + b"200 result=1\n"], False, [("AGICommandError", 520), "1"]),
+    ([USAGE_BLOCK[:30], USAGE_BLOCK[30:90]], False, []),  # inside the block: wait for its end
+    ([b"520 Invalid command syntax.  Proper usage not available.\n"], False,
+     [("AGICommandError", 520)]),
+    ([], True, [("CallerHungUp", None)]),  # closed before any answer
+    ([b"200 res"], True, [("CallerHungUp", None)]),  # closed mid-line
+    ([USAGE_BLOCK[:60]], True, [("CallerHungUp", None)]),  # closed mid-block
+    ([b"200 result=1\n"], True, ["1", ("CallerHungUp", None)]),  # the answer first, then EOF
+    ([b"garbage\n"], False, [("AGIProtocolError", None)]),
+    ([b"x" * (MAX_LINE_BYTES + 1)], False, [("AGIProtocolError", None)]),  # no newline yet
+    ([b"200 result=1 (" + b"x" * MAX_LINE_BYTES + b")\n"], False, [("AGIProtocolError", None)]),
+    ([b"520-usage\n" + b"more usage\n" * (MAX_USAGE_LINES + 1)], False,
+     [("AGIProtocolError", None)]),
+])
+def test_response_reader(chunks: list[bytes], eof: bool, expected: list[object]) -> None:
+    assert read_all(chunks, eof) == expected
+
+
+def test_response_reader_gives_the_whole_usage_text() -> None:
+    reader = ResponseReader()
+    reader.feed(USAGE_BLOCK)
+    with pytest.raises(AGICommandError) as info:
+        reader.next_response()
+    assert info.value.code == 520 and USAGE_TEXT in str(info.value)
+    assert reader.next_response() is None  # the block is consumed whole
+
+
+def test_a_line_of_exactly_the_limit_is_read() -> None:
+    line = b"200 result=1 (" + b"x" * (MAX_LINE_BYTES - 16) + b")\n"
+    assert len(line) == MAX_LINE_BYTES
+    assert read_all([line]) == ["1"]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(USAGE_BLOCK) + 40), max_size=8))
+@settings(max_examples=200, deadline=None)
+def test_response_reader_is_split_independent(cuts: list[int]) -> None:
+    wire = b"200 result=49 endpos=12\n" + USAGE_BLOCK + b"200 result=1 (a (b) c)\nHANGUP\n"
+    points = sorted({min(c, len(wire)) for c in cuts} | {0, len(wire)})
+    chunks = [wire[a:b] for a, b in itertools.pairwise(points)]
+    assert read_all(chunks) == ["49", ("AGICommandError", 520), "1", ("CallerHungUp", None)]

@@ -9,6 +9,7 @@ import pytest
 
 from ivr.config import Settings, load_settings
 from ivr.errors import ConfigError
+from scheduler.rules import Rules
 
 
 @pytest.fixture(autouse=True)
@@ -197,7 +198,7 @@ def test_bad_flags(overrides: dict[str, Any], expected: str) -> None:
 )
 def test_invalid_values_are_rejected(env: dict[str, str], expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
-        load_settings(env=env)
+        Rules.from_settings(load_settings(env=env))  # rule strings are checked as rules are built
 
 
 def test_validation_also_applies_to_flags() -> None:

@@ -11,12 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.models import RETRYABLE_OUTCOMES, Outcome, TxStatus
+from ivr.models import Outcome, TxStatus
 from scheduler.policy import (
     CallingRules,
     QuietPeriod,
     RetryRules,
-    after_attempt,
     after_survey,
     expired,
     first_try_at,
@@ -138,6 +137,13 @@ def test_next_window_start_keeps_the_callers_zone() -> None:
 
 
 NOW = utc("2026-11-28 06:00")
+
+
+def after_attempt(outcome: Outcome, attempts: int, now: datetime, *, max_attempts: int,
+                  retry_delay: float) -> tuple[TxStatus, datetime | None]:
+    """The retry rule with one delay for every outcome (policy.after_attempt is gone)."""
+    return retry_after(outcome, attempts, now,
+                       RetryRules(max_attempts, {}, default_delay=retry_delay))
 
 
 @pytest.mark.parametrize("outcome", [Outcome.BUSY, Outcome.NO_ANSWER, Outcome.CONGESTION,
@@ -513,22 +519,6 @@ def test_retry_rules_defaults_are_not_shared() -> None:
                                    Outcome.CONGESTION: 1800.0, Outcome.FAILED: 1800.0,
                                    Outcome.UNKNOWN: 900.0}
     assert RetryRules().delays is not RetryRules().delays
-
-
-@pytest.mark.parametrize("outcome", list(Outcome))
-@pytest.mark.parametrize("attempts", [0, 1, 2, 3, 4])
-@pytest.mark.parametrize(("max_attempts", "delay"), [(1, 900.0), (3, 2.5), (3, 0.0)])
-def test_after_attempt_equals_retry_after_with_one_delay(outcome: Outcome, attempts: int,
-                                                         max_attempts: int, delay: float) -> None:
-    rules = RetryRules(max_attempts, {o: delay for o in RETRYABLE_OUTCOMES}, default_delay=delay)
-    assert after_attempt(outcome, attempts, NOW, max_attempts=max_attempts, retry_delay=delay) == (
-        retry_after(outcome, attempts, NOW, rules))
-
-
-def test_after_attempt_keeps_accepting_what_it_always_did() -> None:
-    # RetryRules refuses a negative delay; the old entry point never checked, and still does not.
-    assert after_attempt(Outcome.BUSY, 1, NOW, max_attempts=3, retry_delay=-1) == (
-        TxStatus.SCHEDULED, NOW - timedelta(seconds=1))
 
 
 CALLBACK = NOW + timedelta(seconds=1800)

@@ -15,13 +15,19 @@ from hypothesis import strategies as st
 
 from ivr.asterisk import rootfs
 from ivr.calls import CallRegistry
-from ivr.config import load_settings, trunk_rules
+from ivr.config import Settings, load_settings
 from ivr.errors import ConfigError
 from ivr.models import Transaction
 from ivr.store import SQLiteStore
 from scheduler import policy
 from scheduler.dialer import Dialer
 from scheduler.policy import Trunk
+from scheduler.rules import Rules
+
+
+def trunk_rules(s: Settings) -> tuple[list[Trunk], dict[str, str]]:
+    rules = Rules.from_settings(s)
+    return list(rules.trunks), dict(rules.prefixes)
 
 PK = policy.parse_prefixes(["030=jazz", "031=zong", "032=jazz", "033=ufone", "034=telenor"])
 JAZZ = Trunk("jazz", 2, 5.0, frozenset({"jazz"}))
@@ -119,12 +125,12 @@ def test_trunks_from_environment() -> None:
 ])
 def test_bad_trunk_config_is_a_config_error(trunks: tuple[str, ...], complaint: str) -> None:
     with pytest.raises(ConfigError, match=complaint):
-        load_settings(env={}, overrides={"trunks": list(trunks)})
+        Rules.from_settings(load_settings(env={}, overrides={"trunks": list(trunks)}))
 
 
 def test_bad_operator_prefix_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="operator_prefixes"):
-        load_settings(env={}, overrides={"operator_prefixes": ["jazz"]})
+        Rules.from_settings(load_settings(env={}, overrides={"operator_prefixes": ["jazz"]}))
 
 
 # ---------------------------------------------------------------------- the router and claim
@@ -132,14 +138,15 @@ def test_bad_operator_prefix_is_a_config_error() -> None:
 
 def dialer_with(trunks: list[str], **extra: Any) -> Dialer:
     settings = load_settings(env={}, overrides={"trunks": trunks, **extra})
-    ami: Any = SimpleNamespace(name="pbx", connected=True)
-    return Dialer(store=None, ami=[ami], settings=settings, calls=CallRegistry())  # type: ignore[arg-type]
+    ami: Any = SimpleNamespace(name="pbx", connected=True, subscribe=lambda kind, handler: None)
+    return Dialer(store=None, ami=[ami], settings=settings, calls=CallRegistry(),  # type: ignore[arg-type]
+                  rules=Rules.from_settings(settings))
 
 
 async def test_router_routes_by_operator_and_never_overfills() -> None:
     d = dialer_with(["jazz channels=2 cps=5 operators=jazz", "zong channels=1 cps=5 operators=zong only",
                      "national channels=1 cps=5"])
-    route = d._router(asyncio.get_running_loop().time())
+    route = d.pacer.router(d._operator)
     jazz, zong, ufone = "+923001234567", "+923111234567", "+923331234567"
     assert [route(jazz), route(jazz), route(jazz)] == ["jazz", "jazz", "national"]
     assert route(jazz) is None  # jazz and national full; zong is zong-only
@@ -149,7 +156,7 @@ async def test_router_routes_by_operator_and_never_overfills() -> None:
 
 async def test_router_refuses_a_trunk_whose_paced_queue_is_long() -> None:
     d = dialer_with(["slow channels=50 cps=1"])
-    route = d._router(asyncio.get_running_loop().time())
+    route = d.pacer.router(d._operator)
     # cps=1: two seconds of queue is two calls, however many channels are free.
     assert [route("+923001234567") for _ in range(3)] == ["slow", "slow", None]
 
@@ -157,8 +164,8 @@ async def test_router_refuses_a_trunk_whose_paced_queue_is_long() -> None:
 async def test_reserve_spaces_each_trunk_by_its_own_rate() -> None:
     d = dialer_with(["fast channels=9 cps=10", "slow channels=9 cps=2"], calls_per_second=100)
     t0 = asyncio.get_running_loop().time()
-    slow = [d._reserve("slow", 0.01) - t0 for _ in range(3)]
-    fast = [d._reserve("fast", 0.01) - t0 for _ in range(3)]
+    slow = [d.pacer.reserve("slow") - t0 for _ in range(3)]
+    fast = [d.pacer.reserve("fast") - t0 for _ in range(3)]
     assert [round(x, 2) for x in slow] == [0.0, 0.5, 1.0]
     # The fast trunk is not held up behind the slow one: only the engine-wide 0.01 s gap.
     assert fast[0] < 0.1 and fast[2] - fast[0] == pytest.approx(0.2, abs=0.02)
@@ -211,7 +218,7 @@ def test_reservations_respect_every_pace(order: list[str]) -> None:
                         calls_per_second=20)
         booked: dict[str, list[float]] = {"a": [], "b": [], "c": []}
         for name in order:
-            booked[name].append(d._reserve(name, 1 / 20))
+            booked[name].append(d.pacer.reserve(name))
         everything = sorted(t for times in booked.values() for t in times)
         assert all(b - a >= 1 / 20 - 1e-9 for a, b in itertools.pairwise(everything))
         for name, cps in (("a", 2), ("b", 5), ("c", 50)):

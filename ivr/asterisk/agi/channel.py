@@ -1,36 +1,51 @@
-"""Protocol layer: one answered call, as typed commands over a FastAGI connection.
+"""Protocol layer: one answered call, as typed commands over an AGI byte stream.
 
 Flows see only the ``Channel`` protocol: prompts, digits, recordings and variables, never
-an AGI string. ``AGIChannel`` implements it on the asyncio streams the server hands over;
-it sends one command at a time and turns every answer into a value or an exception from
-``ivr.errors``. Once the call is gone (``HANGUP``, 511, EOF) every further command raises
-CallerHungUp without touching the socket.
+an AGI string. ``AGIChannel`` implements it over a byte source and sink: the asyncio streams
+the FastAGI server hands over, or the classic script's pipes (``agi/script.py``); the two
+differ only in how they move bytes. It sends one command at a time and turns every answer
+(read by ``protocol.ResponseReader``) into a value or an exception from ``ivr.errors``. Once
+the call is gone (``HANGUP``, 511, EOF) every further command raises CallerHungUp without
+touching the stream. ``run_handler`` runs one call's handler and says how the call ended,
+for both transports.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import NoReturn, Protocol
+from typing import Literal, NoReturn, Protocol
 from urllib.parse import urlsplit
 
 from ivr.asterisk.agi.protocol import (
     DTMF_DIGITS,
-    MAX_LINE_BYTES,
     AGIResponse,
+    ResponseReader,
     build_command,
-    decode_line,
     digit_from_result,
     int_result,
-    is_multiline_end,
-    is_multiline_start,
-    parse_response,
 )
-from ivr.errors import AGICommandError, AGIProtocolError, CallerHungUp
+from ivr.errors import AGICommandError, AGIError, AGIProtocolError, CallerHungUp
 
-# A 520 usage text is a dozen lines; more than this is not Asterisk.
-_MAX_USAGE_LINES = 200
+_READ_CHUNK = 65536
+
+#: How a call's handler ended: it returned, the caller hung up, or it failed.
+Ending = Literal["completed", "hung_up", "error"]
+
+
+class ByteSource(Protocol):
+    """Where Asterisk's answers come from (``asyncio.StreamReader`` is one)."""
+
+    async def read(self, n: int) -> bytes: ...  # b"" once the peer has closed
+
+
+class ByteSink(Protocol):
+    """Where our commands go (``asyncio.StreamWriter`` is one)."""
+
+    def write(self, data: bytes) -> None: ...
+    async def drain(self) -> None: ...
 
 
 class Channel(Protocol):
@@ -68,20 +83,21 @@ def _ms(seconds: float) -> int:
 
 
 class AGIChannel:
-    """A Channel over one FastAGI connection."""
+    """A Channel over one AGI connection: its header block, a byte source and a byte sink."""
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        headers: dict[str, str],
+        reader: ByteSource,
+        writer: ByteSink,
+        headers: Mapping[str, str],
         *,
-        command_timeout: float = 3600.0,
+        command_timeout: float | None = 3600.0,
     ) -> None:
         self._reader = reader
         self._writer = writer
+        self._responses = ResponseReader()
         self._headers: Mapping[str, str] = MappingProxyType(dict(headers))
-        self._command_timeout = command_timeout
+        self._command_timeout = command_timeout  # None: the transport's own limits apply
         self._lock = asyncio.Lock()
         self._hung_up = False
         # After a timeout or garbage the next line may answer an older command: stop.
@@ -264,7 +280,7 @@ class AGIChannel:
                 self._hung_up = True
                 raise CallerHungUp(f"{name}: connection lost ({exc})") from exc
             except TimeoutError as exc:
-                self._broken = f"no answer to {name} in {self._command_timeout:g} s"
+                self._broken = f"no answer to {name} in {self._command_timeout or 0:g} s"
                 raise AGIProtocolError(self._broken) from exc
             except AGIProtocolError as exc:
                 self._broken = str(exc)
@@ -276,28 +292,31 @@ class AGIChannel:
                     self._broken = f"{name} was interrupted before its answer came"
 
     async def _read_response(self) -> AGIResponse:
-        """Read one answer, including a whole 520 usage block."""
-        line = await self._readline()
-        if not is_multiline_start(line):
-            return parse_response(line)
-        usage = [line[4:]]
-        while not is_multiline_end(line := await self._readline()):
-            usage.append(line)
-            if len(usage) > _MAX_USAGE_LINES:
-                raise AGIProtocolError("520 usage block does not end")
-        raise AGICommandError(520, "\n".join(usage))
-
-    async def _readline(self) -> str:
-        """Read one line; EOF means Asterisk closed the call."""
-        try:
-            raw = await self._reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError as exc:
-            raise CallerHungUp("Asterisk closed the AGI connection") from exc
-        except asyncio.LimitOverrunError as exc:
-            raise AGIProtocolError(f"AGI line longer than {MAX_LINE_BYTES} bytes") from exc
-        if len(raw) > MAX_LINE_BYTES:
-            raise AGIProtocolError(f"AGI line longer than {MAX_LINE_BYTES} bytes")
-        return decode_line(raw)
+        """Read one answer (a whole 520 usage block included), as many reads as it takes."""
+        while (resp := self._responses.next_response()) is None:
+            self._responses.feed(await self._reader.read(_READ_CHUNK))
+        return resp
 
 
-__all__ = ["AGIChannel", "Channel"]
+async def run_handler(channel: AGIChannel, handler: Callable[[AGIChannel], Awaitable[None]],
+                      *, transport: str, log: logging.Logger) -> Ending:
+    """Run one call's handler; log (to the transport's logger) and return how it ended:
+    completed, hung_up (a normal outcome, info) or error (warning, or a traceback for a bug)."""
+    args = channel.args
+    attempt = args[0] if args else "-"
+    try:
+        await handler(channel)
+    except CallerHungUp as exc:
+        log.info("%s: attempt %s: caller hung up (%s)", transport, attempt, exc)
+        return "hung_up"
+    except AGIError as exc:
+        log.warning("%s: attempt %s: AGI failed: %s", transport, attempt, exc)
+        return "error"
+    except Exception:
+        log.exception("%s: attempt %s: flow %r crashed", transport, attempt, channel.script)
+        return "error"
+    log.info("%s: attempt %s: %s finished", transport, attempt, channel.script)
+    return "completed"
+
+
+__all__ = ["AGIChannel", "ByteSink", "ByteSource", "Channel", "Ending", "run_handler"]

@@ -1,7 +1,8 @@
-"""Protocol layer: parse and quote FastAGI lines. Pure functions, no I/O.
+"""Protocol layer: parse and quote AGI lines, and read answers incrementally. Pure, no I/O.
 
-Everything that knows what an AGI line looks like lives here; the channel and the server
-only move bytes. The wire format is Asterisk's res_agi.c:
+Everything that knows what an AGI line looks like lives here; the channels and the server
+only move bytes (``ResponseReader`` is fed whatever bytes arrive, like h11, so the FastAGI
+socket and the classic AGI pipes share one reader). The wire format is Asterisk's res_agi.c:
 
 * Asterisk opens the connection and sends a header block, one ``agi_<name>: <value>``
   line each (``agi_channel: PJSIP/carrier-00000001``), ended by a blank line.
@@ -27,6 +28,9 @@ MAX_LINE_BYTES = 8192
 # beyond 2047 bytes, newline included, is cut off and the rest is run as a *second*
 # command. So an over-long line is an injection, just like an embedded newline.
 MAX_COMMAND_BYTES = 2047
+
+# A 520 usage text is a dozen lines; more than this is not Asterisk.
+MAX_USAGE_LINES = 200
 
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 
@@ -126,6 +130,74 @@ def parse_response(line: str) -> AGIResponse:
         if code in ("510", "520"):
             raise AGICommandError(int(code), message)
     raise AGIProtocolError(f"not an AGI response: {line[:80]!r}")
+
+
+class ResponseReader:
+    """Read Asterisk's answers from bytes fed in as they arrive; pure, no I/O (like h11).
+
+    ``feed(data)`` adds bytes (any split: half a line, several lines); ``feed(b"")`` says the
+    peer closed. ``next_response()`` returns the next whole answer, or None while more bytes
+    are needed, and raises as ``parse_response`` does: ``HANGUP`` and 511 are CallerHungUp,
+    510 is AGICommandError. A multi-line usage block is read whole and raised as one
+    AGICommandError(520, its text)::
+
+        520-Invalid command syntax.  Proper usage follows:
+        Usage: GET DATA <file to be streamed> [timeout] [maxdigits]
+        520 End of proper usage.
+
+    End of input before a whole answer is CallerHungUp; a line over ``max_line`` bytes, or a
+    usage block that never ends, is AGIProtocolError. Bytes after an answer (a ``HANGUP``
+    that came early) stay buffered for the next call.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES, max_usage_lines: int = MAX_USAGE_LINES):
+        self._buffer = bytearray()
+        self._eof = False
+        self._usage: list[str] | None = None  # inside a 520 block: the usage lines so far
+        self._max_line = max_line
+        self._max_usage_lines = max_usage_lines
+
+    @property
+    def closed(self) -> bool:
+        """Tell whether the peer has closed (no more bytes will come)."""
+        return self._eof
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes read from the peer; empty bytes mean the peer closed."""
+        if not data:
+            self._eof = True
+        else:
+            self._buffer += data
+
+    def next_response(self) -> AGIResponse | None:
+        """Return the next whole answer, or None if more bytes are needed."""
+        while (line := self._next_line()) is not None:
+            if self._usage is None:
+                if not is_multiline_start(line):
+                    return parse_response(line)
+                self._usage = [line[4:]]
+            elif is_multiline_end(line):
+                usage, self._usage = self._usage, None
+                raise AGICommandError(520, "\n".join(usage))
+            else:
+                self._usage.append(line)
+                if len(self._usage) > self._max_usage_lines:
+                    raise AGIProtocolError("520 usage block does not end")
+        return None
+
+    def _next_line(self) -> str | None:
+        end = self._buffer.find(b"\n")
+        if end < 0:
+            if len(self._buffer) > self._max_line:
+                raise AGIProtocolError(f"AGI line longer than {self._max_line} bytes")
+            if self._eof:
+                raise CallerHungUp("Asterisk closed the AGI connection")
+            return None
+        if end + 1 > self._max_line:
+            raise AGIProtocolError(f"AGI line longer than {self._max_line} bytes")
+        raw = bytes(self._buffer[:end + 1])
+        del self._buffer[:end + 1]
+        return decode_line(raw)
 
 
 def quote(arg: str) -> str:

@@ -3,40 +3,61 @@
 Asterisk starts the script for each answered call, writes the header block and the answers
 to its stdin, reads commands from its stdout, and waits for it to exit. pyst2 does the wire:
 it reads the header block, writes each command and turns Asterisk's SIGHUP into its hangup
-flag. Answers are read with the same parser as the FastAGI server (``agi/protocol.py``), so
-``ClassicChannel`` is an ``AGIChannel`` in every respect the flows can see: the same
-``Channel`` methods, the same values, the same exceptions. ``serve_one`` runs one handler on
-it and counts the ending the way the FastAGI server does. The wiring (store, survey session)
+flag. ``ClassicChannel`` is an ``AGIChannel`` whose byte source and sink are those pipes; the
+answers go through the same incremental reader (``agi/protocol.py``), so the flows see the
+same ``Channel`` methods, values and exceptions. ``serve_one`` runs one handler on it with
+the same ``run_handler`` as the FastAGI server. The wiring (store, survey session)
 is done by the entry point, ``ivr/classic_agi.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from types import MappingProxyType
 from typing import IO, Any
 
 from asterisk.agi import AGI, AGISIGHUPHangup  # pyst2
 
-from ivr.asterisk.agi.channel import AGIChannel
-from ivr.asterisk.agi.protocol import (
-    MAX_LINE_BYTES,
-    AGIResponse,
-    build_command,
-    is_multiline_end,
-    is_multiline_start,
-    parse_response,
-)
-from ivr.errors import AGICommandError, AGIError, AGIProtocolError, CallerHungUp
+from ivr.asterisk.agi.channel import AGIChannel, Ending, run_handler
+from ivr.asterisk.agi.protocol import MAX_LINE_BYTES
+from ivr.errors import CallerHungUp
 
 log = logging.getLogger(__name__)
 
-_MAX_USAGE_LINES = 200
+
+class _Pipes:
+    """pyst2's stdin and stdout as the channel's byte source and sink.
+
+    A SIGHUP from Asterisk (pyst2's hangup flag) or a closed pipe is the citizen gone.
+    """
+
+    def __init__(self, agi: Any) -> None:
+        self._agi = agi
+
+    async def read(self, n: int) -> bytes:
+        """Return one line from Asterisk (at most one too many bytes to see it is too long)."""
+        try:
+            raw = self._agi.stdin.readline(MAX_LINE_BYTES + 1)
+        except OSError as exc:
+            raise CallerHungUp(f"reading from Asterisk: {exc}") from exc
+        return raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+
+    def write(self, data: bytes) -> None:
+        """Send one command line through pyst2."""
+        try:
+            self._agi.test_hangup()  # Asterisk sent SIGHUP: the citizen is gone
+            self._agi.send_command(data.decode("utf-8").rstrip("\n"))
+        except AGISIGHUPHangup as exc:
+            raise CallerHungUp(str(exc)) from exc
+        except OSError as exc:  # EPIPE: Asterisk closed our stdout
+            why = "broken pipe" if exc.errno == errno.EPIPE else str(exc)
+            raise CallerHungUp(why) from exc
+
+    async def drain(self) -> None:
+        """Nothing to wait for: pyst2 flushes each command."""
 
 
 class ClassicChannel(AGIChannel):
@@ -47,64 +68,16 @@ class ClassicChannel(AGIChannel):
     """
 
     def __init__(self, agi: Any) -> None:
-        # AGIChannel's stream state is replaced by pyst2's pipes; its commands are reused.
+        pipes = _Pipes(agi)
+        # Asterisk's own AGI timeouts apply to pipes: no command timeout of ours.
+        super().__init__(pipes, pipes, {str(k): str(v) for k, v in agi.env.items()},
+                         command_timeout=None)
         self._agi = agi
-        self._headers = MappingProxyType({str(k): str(v) for k, v in agi.env.items()})
-        self._command_timeout = 0.0  # Asterisk's own AGI timeouts apply to pipes
-        self._lock = asyncio.Lock()
-        self._hung_up = False
-        self._broken: str | None = None
 
     @property
     def script(self) -> str:
         """Return the script name Asterisk ran (``rabta-agi``), without its directory."""
         return os.path.basename(self._headers.get("agi_request", ""))
-
-    async def _send(self, name: str, *args: str | int) -> AGIResponse:
-        """Send one command through pyst2 and return its parsed answer."""
-        if self._hung_up:
-            raise CallerHungUp(f"{name}: the call is already over")
-        if self._broken is not None:
-            raise AGIProtocolError(f"{name}: connection unusable ({self._broken})")
-        try:
-            self._agi.test_hangup()  # Asterisk sent SIGHUP: the citizen is gone
-            self._agi.send_command(build_command(name, *args).rstrip("\n"))
-            return self._read_answer()
-        except (CallerHungUp, AGISIGHUPHangup) as exc:
-            self._hung_up = True
-            if isinstance(exc, CallerHungUp):
-                raise
-            raise CallerHungUp(f"{name}: {exc}") from exc
-        except OSError as exc:
-            self._hung_up = True  # EPIPE: Asterisk closed our stdout
-            why = "broken pipe" if exc.errno == errno.EPIPE else str(exc)
-            raise CallerHungUp(f"{name}: {why}") from exc
-        except AGICommandError:
-            raise
-        except AGIProtocolError as exc:
-            self._broken = str(exc)
-            raise
-
-    def _read_answer(self) -> AGIResponse:
-        line = self._read_line()
-        if not is_multiline_start(line):
-            return parse_response(line)
-        usage = [line[4:]]
-        while not is_multiline_end(line := self._read_line()):
-            usage.append(line)
-            if len(usage) > _MAX_USAGE_LINES:
-                raise AGIProtocolError("520 usage block does not end")
-        raise AGICommandError(520, "\n".join(usage))
-
-    def _read_line(self) -> str:
-        raw = self._agi.stdin.readline(MAX_LINE_BYTES + 1)
-        if isinstance(raw, bytes):
-            raw = raw.decode("utf-8", "replace")
-        if not raw:
-            raise CallerHungUp("Asterisk closed the AGI pipe")
-        if len(raw) > MAX_LINE_BYTES:
-            raise AGIProtocolError(f"AGI line longer than {MAX_LINE_BYTES} bytes")
-        return str(raw).rstrip("\r\n")
 
 
 def open_channel(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout,
@@ -115,23 +88,10 @@ def open_channel(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout,
     return ClassicChannel(AGI(stdin=stdin, stdout=stdout, stderr=quiet))
 
 
-async def serve_one(channel: AGIChannel, handler: Callable[[AGIChannel], Awaitable[None]]) -> str:
+async def serve_one(channel: AGIChannel,
+                    handler: Callable[[AGIChannel], Awaitable[None]]) -> Ending:
     """Run handler on one call; return how it ended: completed, hung_up or error."""
-    args = channel.args
-    attempt = args[0] if args else "-"
-    try:
-        await handler(channel)
-    except CallerHungUp as exc:
-        log.info("classic AGI: attempt %s: caller hung up (%s)", attempt, exc)
-        return "hung_up"
-    except AGIError as exc:
-        log.warning("classic AGI: attempt %s: AGI failed: %s", attempt, exc)
-        return "error"
-    except Exception:
-        log.exception("classic AGI: attempt %s: flow crashed", attempt)
-        return "error"
-    log.info("classic AGI: attempt %s: finished", attempt)
-    return "completed"
+    return await run_handler(channel, handler, transport="classic AGI", log=log)
 
 
 __all__ = ["ClassicChannel", "open_channel", "serve_one"]

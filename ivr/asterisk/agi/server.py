@@ -17,9 +17,9 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ivr.asterisk.agi.channel import AGIChannel
+from ivr.asterisk.agi.channel import AGIChannel, run_handler
 from ivr.asterisk.agi.protocol import MAX_LINE_BYTES, decode_line, parse_header_line
-from ivr.errors import AGIError, AGIProtocolError, CallerHungUp, ConfigError
+from ivr.errors import AGIProtocolError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -191,20 +191,13 @@ class FastAGIServer:
             )
             return
         log.debug("FastAGI: attempt %s: %s on %s", attempt, channel.script, channel.channel_name)
-        try:
-            await handler(channel)
-        except CallerHungUp as exc:
-            self.stats.hung_up += 1
-            log.info("FastAGI: attempt %s: caller hung up (%s)", attempt, exc)
-        except AGIError as exc:
-            self.stats.errors += 1
-            log.warning("FastAGI: attempt %s: AGI failed: %s", attempt, exc)
-        except Exception:
-            self.stats.errors += 1
-            log.exception("FastAGI: attempt %s: flow %r crashed", attempt, channel.script)
-        else:
+        ending = await run_handler(channel, handler, transport="FastAGI", log=log)
+        if ending == "completed":
             self.stats.completed += 1
-            log.info("FastAGI: attempt %s: %s finished", attempt, channel.script)
+        elif ending == "hung_up":
+            self.stats.hung_up += 1
+        else:
+            self.stats.errors += 1
 
     async def _read_headers(self, reader: asyncio.StreamReader) -> dict[str, str]:
         """Read the header block up to its blank line, within the time and size limits."""
