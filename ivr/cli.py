@@ -18,7 +18,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr import __version__, audio, cli_prompts, cli_survey, cli_users, intake, phone, reports, simulator
+from ivr import (
+    __version__,
+    audio,
+    cli_prompts,
+    cli_sms,
+    cli_survey,
+    cli_users,
+    intake,
+    phone,
+    reports,
+    simulator,
+)
 from ivr.asterisk import rootfs
 from ivr.config import Settings, load_settings, replace, trunk_rules
 from ivr.errors import InputError, RabtaError
@@ -525,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_users.add_parsers(sub)  # users, apikeys
     cli_survey.add_parser(sub)  # survey check
     cli_prompts.add_parser(sub)  # prompts build | check
+    cli_sms.register(sub)  # sms check | status
     sub.add_parser("demo", help="everything on the embedded default: Asterisk, calls, report")
     return p
 
@@ -556,6 +568,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     cmd = args.command
+    if hasattr(args, "func"):  # commands registered by ivr/cli_<group>.py
+        return int(args.func(settings, args))
     if cmd == "asterisk":
         if args.action == "up":
             asterisk_up(settings, settings.phonebook)

@@ -119,6 +119,25 @@ class Settings:
     overview_interval: float = 2.0  # seconds between the live overview's checks for news
     export_max_rows: int = 1_000_000  # per-response exports stop here (XLSX holds 1,048,576)
 
+    # SMS through Kannel (docs/SMS.md). sms_url empty: no SMS at all.
+    sms_url: str = ""  # Kannel smsbox sendsms, e.g. http://127.0.0.1:13013/cgi-bin/sendsms
+    sms_username: str = ""  # Kannel sendsms-user
+    sms_password: str = ""
+    sms_sender: str = "8080"  # short code or sender id the citizen sees and replies to
+    sms_per_second: float = 10.0  # hand-overs to the gateway per second, at most
+    # Kannel posts delivery reports and citizens' messages to Rabta's web at this base URL,
+    # with this secret in the query; a post without it is refused (403).
+    sms_callback_url: str = ""  # e.g. http://127.0.0.1:8080
+    sms_secret: str = ""  # at least 16 characters when sms_url is set
+    sms_templates: Path | None = None  # default: sms/messages.toml of the checkout
+    sms_notice_lead: float = 3600.0  # seconds before the first call the notice goes
+    sms_retry_delay: float = 30.0  # seconds before trying a gateway that was down again
+    sms_doubt_after: float = 300.0  # a cut-off hand-over with no report goes again after this
+    sms_interval: float = 5.0  # seconds between the sender's rounds when idle
+    # Categories officials put citizens' free-text replies in.
+    sms_categories: tuple[str, ...] = ("complaint", "praise", "question", "wrong_number",
+                                       "other")
+
     log_level: str = "INFO"
     log_format: str = "text"  # text | json (one object per line, for log shippers)
 
@@ -233,6 +252,15 @@ def _validate(s: Settings) -> None:
     if s.min_responses < 1 or s.overview_interval <= 0 or s.export_max_rows < 1:
         raise ConfigError("min_responses and export_max_rows must be at least 1, "
                           "overview_interval positive")
+    if s.sms_url:
+        if len(s.sms_secret) < 16 or not s.sms_secret.isascii() or not s.sms_secret.isalnum():
+            raise ConfigError("sms_secret: with sms_url set, give at least 16 letters and digits "
+                              "(Kannel must send it with every delivery report and reply)")
+        if not s.sms_callback_url.startswith(("http://", "https://")):
+            raise ConfigError("sms_callback_url: with sms_url set, give the URL Kannel reaches "
+                              "Rabta's web at, e.g. http://127.0.0.1:8080")
+    if s.sms_per_second <= 0 or s.sms_retry_delay <= 0 or s.sms_interval <= 0:
+        raise ConfigError("sms_per_second, sms_retry_delay and sms_interval must be positive")
     from scheduler.policy import parse_window  # pure; importing it here is one-way
 
     try:

@@ -20,6 +20,7 @@ from ivr.directcalls import DirectCalls
 from ivr.errors import AMIConnectionError, TelephonyError
 from ivr.flows.session import SurveySessions
 from ivr.flows.studio import StudioSessions
+from ivr.sms.sender import SmsSender
 from ivr.store import SQLiteStore
 from scheduler import policy
 from scheduler.dialer import Dialer
@@ -52,6 +53,7 @@ class Engine:
         self.ami = self.amis[0]
         self.dialer = Dialer(store, self.amis, settings, self.calls, progress=progress)
         self.direct_calls = DirectCalls(store, self.amis, settings)  # officials' click-to-call
+        self.sms = SmsSender.from_settings(store, settings)  # None: SMS off (no sms_url)
 
     async def start(self) -> None:
         """Listen for FastAGI, connect AMI, and settle calls a previous run left open."""
@@ -71,9 +73,13 @@ class Engine:
                 log.warning("%s: AMI not answering; dialling through the other nodes until "
                             "it comes back", ami.name)
         await self.dialer.reconcile()
+        if self.sms is not None:
+            self.sms.start()
 
     async def close(self) -> None:
         """Stop accepting work and close connections (answers already given are stored)."""
+        if self.sms is not None:
+            await self.sms.close()
         await self.direct_calls.close()
         await asyncio.gather(*(a.close() for a in self.amis))
         await self.agi.close()

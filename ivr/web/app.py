@@ -100,7 +100,7 @@ async def healthz(request: web.Request) -> web.Response:
 def create_app(settings: Settings, store: SQLiteStore,
                engine: Engine | None = None) -> web.Application:
     """Build the web app around a store, and an engine for /metrics and /healthz if given."""
-    from ivr.web import api, auth, cases, dashboard, prompts  # here: they import this module's keys
+    from ivr.web import api, auth, cases, dashboard, prompts, sms  # here: they import this module's keys
 
     app = web.Application(client_max_size=20 * 2**20 + 2**16)  # prompt uploads (ivr.prompt_files)
     app[SETTINGS] = settings
@@ -115,4 +115,5 @@ def create_app(settings: Settings, store: SQLiteStore,
     cases.setup(app)
     dashboard.setup(app)
     prompts.setup(app)
+    sms.setup(app)  # Kannel's callbacks, the replies queue (docs/SMS.md)
     return app
