@@ -38,6 +38,12 @@ def _refuse(cls: type[web.HTTPException], reason: str) -> web.HTTPException:
     return cls(text=reason + "\n", content_type="text/plain")
 
 
+def _too_large() -> web.HTTPException:
+    return web.HTTPRequestEntityTooLarge(MAX_BODY, MAX_BODY + 1,
+                                         text=f"a message body over {MAX_BODY} bytes\n",
+                                         content_type="text/plain")
+
+
 def _check_secret(request: web.Request) -> None:
     expected = request.app[SETTINGS].sms_secret
     sent = request.query.get("secret", "")
@@ -76,10 +82,10 @@ async def inbound(request: web.Request) -> web.Response:
     except InvalidNumber as exc:
         raise _refuse(web.HTTPBadRequest, f"from: {exc}") from None
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise _refuse(web.HTTPRequestEntityTooLarge, f"a message body over {MAX_BODY} bytes")
+        raise _too_large()
     body = await request.content.read(MAX_BODY + 1)
     if len(body) > MAX_BODY:
-        raise _refuse(web.HTTPRequestEntityTooLarge, f"a message body over {MAX_BODY} bytes")
+        raise _too_large()
     charset = (request.charset or "utf-8").lower()
     try:
         text = body.decode(charset)

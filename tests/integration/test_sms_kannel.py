@@ -30,7 +30,7 @@ from ivr.store.sms import SmsStore
 from ivr.web.app import create_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kannel import Kannel, free_port  # noqa: E402
+from kannel import Kannel, free_port
 
 if not shutil.which("bearerbox", path="/usr/sbin") or not Path(
         "/usr/lib/kannel/test/fakesmsc").exists():
