@@ -15,6 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ivr.config import Settings, trunk_rules
 from ivr.engine import Engine
+from ivr.sms.metrics import SmsGauges
 from ivr.store import SQLiteStore
 
 ENGINE = web.AppKey("engine", Engine)
@@ -50,6 +51,7 @@ class Metrics:
         self.agi = Counter("rabta_fastagi_connections", "FastAGI connections by fate",
                            ["fate"], registry=r)
         self._agi_seen: dict[str, int] = {}
+        self.sms = SmsGauges(r)
 
     async def refresh(self, store: SQLiteStore, engine: Engine, settings: Settings) -> None:
         """Read current figures from the store and the engine."""
@@ -77,6 +79,7 @@ class Metrics:
             if delta > 0:
                 self.agi.labels(fate).inc(delta)
             self._agi_seen[fate] = n
+        await self.sms.refresh(store)
 
 
 METRICS = web.AppKey("metrics", Metrics)

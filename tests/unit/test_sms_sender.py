@@ -219,3 +219,26 @@ async def test_stop_puts_the_number_on_the_dnc_list_and_drops_queued_messages(
     assert await inbox.receive(sms, NUMBER, "بند", NOW, 86400) == "stop"
     assert [d["number"] for d in await store.dnc_list()] == [NUMBER]
     assert await states(store, tx) == {"survey": "failed"}
+
+
+async def test_metrics_show_messages_failures_per_operator_and_replies(
+        store: SQLiteStore, sender: SmsSender, gateway: FakeGateway) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from ivr.sms.metrics import SmsGauges
+
+    await add(store, "A", status="unreachable")
+    await add(store, "B", status="unreachable", number="+923331234567")
+    await sender.step(NOW)
+    sms = SmsStore(store)
+    await sms.report(2, 16, "failed", "NACK/", NOW)
+    await inbox.receive(sms, "+923001234567", "hello", NOW, 86400)
+    registry = CollectorRegistry()
+    gauges = SmsGauges(registry)
+    await gauges.refresh(store)
+    text = generate_latest(registry).decode()
+    assert 'rabta_sms_messages{kind="survey",state="sent"} 1.0' in text
+    assert 'rabta_sms_messages{kind="survey",state="failed"} 1.0' in text
+    assert 'rabta_sms_failed_by_operator{operator="ufone"} 1.0' in text
+    assert 'rabta_sms_inbound{kind="text"} 1.0' in text
+    assert "rabta_sms_replies_uncategorised 1.0" in text
