@@ -242,3 +242,12 @@ async def test_metrics_show_messages_failures_per_operator_and_replies(
     assert 'rabta_sms_failed_by_operator{operator="ufone"} 1.0' in text
     assert 'rabta_sms_inbound{kind="text"} 1.0' in text
     assert "rabta_sms_replies_uncategorised 1.0" in text
+
+
+async def test_a_number_put_on_the_dnc_list_after_planning_gets_nothing(
+        store: SQLiteStore, sender: SmsSender, gateway: FakeGateway) -> None:
+    tx = await add(store, "A", status="unreachable")
+    await SmsStore(store).plan(NOW, notice_lead=3600, max_age=86400)
+    await store.dnc_add([NUMBER], "admin", NOW)  # e.g. `rabta dnc add`, between two rounds
+    assert await sender.step(NOW) == 0
+    assert gateway.sent == [] and await states(store, tx) == {"survey": "failed"}
