@@ -150,3 +150,17 @@ async def test_officials_categorise_free_text_replies(sms_client: TestClient[Any
     assert (await SmsStore(store).replies())[0]["category"] == "complaint"
     forged = await sms_client.post(f"/sms/replies/{reply_id}", data={"category": "praise"})
     assert forged.status == 403  # no CSRF token
+
+
+async def test_the_case_page_shows_each_sms_and_its_state(sms_client: TestClient[Any, Any],
+                                                          store: SQLiteStore) -> None:
+    tx = await _tx(store)
+    sms = SmsStore(store)
+    await sms.record_answers(tx, NUMBER, "4 1", [("rating", "4"), ("bribe", "1")], NOW)
+    await sms.queue(tx, "case", NOW, NOW + timedelta(days=1))
+    await add_user(store, "over", Role.OVERSIGHT)
+    await signed_in(sms_client, "over")
+    page = await sms_client.get(f"/cases/{tx}")
+    html = await page.text()
+    assert page.status == 200 and 'id="sms"' in html
+    assert "<td>case</td>" in html and "status-queued" in html
