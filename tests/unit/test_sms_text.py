@@ -151,3 +151,38 @@ def test_kannel_sendsms_parameters() -> None:
 ])
 def test_delivery_report_types(status: int, answer: str, state: str | None) -> None:
     assert dlr_state(status, answer) == state
+
+
+def test_sms_check_prints_ok_or_each_problem_and_exits_accordingly(tmp_path: Path) -> None:
+    import io
+
+    from ivr import cli
+    from ivr.cli_sms import check
+
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD, encoding="utf-8")
+    out = io.StringIO()
+    assert check(good, out) == 0 and out.getvalue().startswith(f"OK {good}")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(GOOD.replace("{date}", "{day}"), encoding="utf-8")
+    out = io.StringIO()
+    assert check(bad, out) == 1
+    assert out.getvalue().splitlines()[0].startswith(f"{bad}:3: [notice] en: unknown placeholder "
+                                                     f"{{day}}")
+    assert cli.main(["--home", str(tmp_path), "sms", "check", str(good)]) == 0
+    assert cli.main(["--home", str(tmp_path), "sms", "check", str(bad)]) == 1
+    assert cli.main(["--home", str(tmp_path), "sms", "check", str(tmp_path / "none")]) == 1
+
+
+@pytest.mark.parametrize(("changes", "says"), [
+    ({"sms_url": "http://k/cgi-bin/sendsms"}, "sms_secret"),
+    ({"sms_url": "http://k/cgi-bin/sendsms", "sms_secret": "short"}, "sms_secret"),
+    ({"sms_url": "http://k/cgi-bin/sendsms", "sms_secret": "a" * 15 + "&"}, "sms_secret"),
+    ({"sms_url": "http://k/cgi-bin/sendsms", "sms_secret": "a" * 16}, "sms_callback_url"),
+    ({"sms_per_second": "0"}, "sms_per_second"),
+])
+def test_sms_settings_are_checked(changes: dict[str, str], says: str) -> None:
+    from ivr.config import load_settings
+
+    with pytest.raises(ConfigError, match=says):
+        load_settings(env={}, overrides=changes)
