@@ -68,6 +68,7 @@ class SmsSender:
         self.prefixes = policy.parse_prefixes(settings.operator_prefixes)
         self.zone = ZoneInfo(settings.timezone)
         self.handed_over = 0  # messages the gateway took since start
+        self._planned_at: datetime | None = None  # the last round's plan saw changes until then
         self.gateway_up = True
         self._task: asyncio.Task[None] | None = None
 
@@ -97,7 +98,12 @@ class SmsSender:
         """Plan, then hand over what is due; return how many messages the gateway took."""
         now = now or self.clock()
         s = self.settings
-        planned = await self.sms.plan(now, notice_lead=s.sms_notice_lead, max_age=s.max_age)
+        # Each round plans from what changed since the previous one (a minute's overlap for
+        # writes that committed late), not the whole max_age window again.
+        since = self._planned_at - timedelta(seconds=60) if self._planned_at else None
+        planned = await self.sms.plan(now, notice_lead=s.sms_notice_lead, max_age=s.max_age,
+                                      changed_since=since)
+        self._planned_at = now
         if any(planned.values()):
             log.info("SMS planned: %s", ", ".join(f"{n} {k}" for k, n in planned.items() if n))
         taken = 0

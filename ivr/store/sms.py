@@ -52,24 +52,30 @@ class SmsStore:
 
     # ------------------------------------------------------------------ planning
 
-    async def plan(self, now: datetime, *, notice_lead: float, max_age: float) -> dict[str, int]:
+    async def plan(self, now: datetime, *, notice_lead: float, max_age: float,
+                   changed_since: datetime | None = None) -> dict[str, int]:
         """Queue every message now due to be planned; return how many new ones of each kind.
 
         notice: a transaction not yet called whose first call is within notice_lead seconds
         (it expires at the call). thanks: a completed survey. case: a bribe report. outcome: a
         case that reached action taken. survey: a transaction the calls could not reach. Only
-        transactions changed within max_age seconds, never a do-not-call number; at most one
-        message of each kind per transaction (the table's UNIQUE).
+        transactions changed within max_age seconds (and since changed_since, when the caller
+        planned everything older already), never a do-not-call number; at most one message of
+        each kind per transaction (the table's UNIQUE).
         """
-        stamp, since = _ts(now), _ts(now - timedelta(seconds=max_age))
+        oldest = now - timedelta(seconds=max_age)
+        if changed_since is not None:
+            oldest = max(oldest, changed_since)
+        stamp, since = _ts(now), _ts(oldest)
         later = _ts(now + timedelta(seconds=max_age))
         lead = _ts(now + timedelta(seconds=notice_lead))
         plans = {
             "notice": ("t.status IN ('pending', 'scheduled') AND t.attempts = 0 "
                        "AND t.next_try_at <= :lead AND t.next_try_at > :now", "t.next_try_at"),
             "thanks": ("t.status = 'completed' AND t.updated_at >= :since", ":later"),
-            "case": ("t.updated_at >= :since AND t.id IN (SELECT transaction_id FROM answers "
-                     "WHERE question = 'bribe' AND value = '1')", ":later"),
+            "case": ("t.updated_at >= :since AND EXISTS (SELECT 1 FROM answers a WHERE "
+                     "a.transaction_id = t.id AND a.question = 'bribe' AND a.value = '1')",
+                     ":later"),
             "outcome": ("t.id IN (SELECT transaction_id FROM cases WHERE status = 'action_taken' "
                         "AND closed_at >= :since)", ":later"),
             "survey": ("t.status = 'unreachable' AND t.updated_at >= :since "

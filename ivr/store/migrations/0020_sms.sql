@@ -24,6 +24,9 @@ CREATE TABLE sms_messages (
 CREATE INDEX sms_messages_due ON sms_messages (not_before) WHERE state IN ('queued', 'sending');
 CREATE INDEX sms_messages_number ON sms_messages (number);
 
+-- the sender plans from what changed since its last round: this keeps that cheap
+CREATE INDEX transactions_updated ON transactions (updated_at);
+
 CREATE TABLE sms_reports (                             -- delivery reports, as they came
     id          INTEGER PRIMARY KEY,
     message_id  INTEGER NOT NULL REFERENCES sms_messages (id),
