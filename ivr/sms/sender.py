@@ -112,6 +112,11 @@ class SmsSender:
             if _parse(row["expires_at"]) <= now:
                 await self.sms.finish(mid, "expired", "its moment passed", now)
                 continue
+            if row["kind"] == "notice" and (row["attempts"] > 0 or row["tx_status"] not in (
+                    "pending", "scheduled")):
+                # Held (e.g. overnight, outside the window) until the first call went: too late.
+                await self.sms.finish(mid, "expired", "the first call was placed first", now)
+                continue
             if await self.sms.on_dnc(row["number"]):
                 await self.sms.finish(mid, "failed", "do-not-call", now)
                 continue

@@ -57,11 +57,12 @@ class SmsStore:
         """Queue every message now due to be planned; return how many new ones of each kind.
 
         notice: a transaction not yet called whose first call is within notice_lead seconds
-        (it expires at the call). thanks: a completed survey. case: a bribe report. outcome: a
-        case that reached action taken. survey: a transaction the calls could not reach. Only
-        transactions changed within max_age seconds (and since changed_since, when the caller
-        planned everything older already), never a do-not-call number; at most one message of
-        each kind per transaction (the table's UNIQUE).
+        (the sender drops it once the first call was placed). thanks: a completed survey.
+        case: a bribe report. outcome: a case that reached action taken. survey: a
+        transaction the calls could not reach. Only transactions changed within max_age
+        seconds (and since changed_since, when the caller planned everything older already),
+        never a do-not-call number; at most one message of each kind per transaction (the
+        table's UNIQUE).
         """
         oldest = now - timedelta(seconds=max_age)
         if changed_since is not None:
@@ -71,7 +72,7 @@ class SmsStore:
         lead = _ts(now + timedelta(seconds=notice_lead))
         plans = {
             "notice": ("t.status IN ('pending', 'scheduled') AND t.attempts = 0 "
-                       "AND t.next_try_at <= :lead AND t.next_try_at > :now", "t.next_try_at"),
+                       "AND t.next_try_at <= :lead AND t.next_try_at > :now", ":later"),
             "thanks": ("t.status = 'completed' AND t.updated_at >= :since", ":later"),
             "case": ("t.updated_at >= :since AND EXISTS (SELECT 1 FROM answers a WHERE "
                      "a.transaction_id = t.id AND a.question = 'bribe' AND a.value = '1')",
@@ -116,7 +117,8 @@ class SmsStore:
         doubt = _ts(now - timedelta(seconds=doubt_after))
         async with self._db.execute(
                 "SELECT m.id, m.transaction_id, m.kind, m.number, m.state, m.expires_at, "
-                "m.tries, t.office, t.service, t.visited_at, t.language, c.action AS action "
+                "m.tries, t.office, t.service, t.visited_at, t.language, t.attempts, "
+                "t.status AS tx_status, c.action AS action "
                 "FROM sms_messages m JOIN transactions t ON t.id = m.transaction_id "
                 "LEFT JOIN cases c ON c.transaction_id = t.id "
                 "WHERE (m.state = 'queued' AND m.not_before <= ?) "

@@ -143,13 +143,20 @@ async def test_a_refused_message_fails_and_is_not_resent(
     assert await states(store, tx) == {"survey": "failed"}
 
 
-async def test_an_expired_notice_is_not_sent(store: SQLiteStore, sender: SmsSender,
-                                            gateway: FakeGateway) -> None:
-    tx = await add(store, "A", first_call_in=600)
-    night = datetime(2026, 12, 2, 17, 0, tzinfo=UTC)
-    await SmsStore(store).plan(NOW, notice_lead=3600, max_age=3 * 86400)
-    assert await sender.step(night) == 0  # its first call time passed
-    assert await states(store, tx) == {"notice": "expired"} and gateway.sent == []
+async def test_a_notice_held_overnight_goes_at_the_window_unless_the_call_went_first(
+        store: SQLiteStore, sender: SmsSender, gateway: FakeGateway) -> None:
+    evening = datetime(2026, 12, 2, 14, 45, tzinfo=UTC)  # 19:45 in Lahore
+    due = (evening - NOW).total_seconds() + 3600  # first call due 20:45: outside the window
+    a = await add(store, "A", first_call_in=due)
+    b = await add(store, "B", first_call_in=due, number="+923001234568")
+    await SmsStore(store).plan(evening, notice_lead=7200, max_age=3 * 86400)
+    assert await sender.step(datetime(2026, 12, 2, 15, 30, tzinfo=UTC)) == 0  # 20:30: held
+    await store._tx([("UPDATE transactions SET attempts = 1, status = 'dialing' WHERE id = ?",
+                      (b,))])  # B's first call went at 09:00 sharp, before its notice
+    assert await sender.step(datetime(2026, 12, 3, 4, 0, 1, tzinfo=UTC)) == 1  # 09:00:01
+    assert [m.to for m in gateway.sent] == [NUMBER]
+    assert await states(store, a) == {"notice": "sent"}
+    assert await states(store, b) == {"notice": "expired"}
 
 
 async def test_thanks_case_number_and_outcome_follow_the_transaction(
