@@ -569,7 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     cmd = args.command
     if hasattr(args, "func"):  # commands registered by ivr/cli_<group>.py
-        return int(args.func(settings, args))
+        return int(args.func(args, settings))
     if cmd == "asterisk":
         if args.action == "up":
             asterisk_up(settings, settings.phonebook)

@@ -1,5 +1,8 @@
 """CLI, SMS: `rabta sms check [FILE]` (the templates' gate) and `rabta sms status`.
 
+`register(subparsers)`; each handler is bound by `set_defaults(func=...)` and called as
+`func(args, settings)`, the convention of the `ivr/cli/` package.
+
 Wiring only: checks are ivr.sms.text, figures ivr.store.sms. `check` prints ``OK ...`` or one
 ``file:line: problem`` per problem and exits 1 if there is any, like `rabta survey check`.
 """
@@ -59,7 +62,7 @@ def check(path: Path, out: TextIO | None = None) -> int:
     return 0
 
 
-def run_check(settings: Settings, args: argparse.Namespace) -> int:
+def run_check(args: argparse.Namespace, settings: Settings) -> int:
     return check(args.file or settings.sms_templates or smstext.TEMPLATES_FILE)
 
 
@@ -79,5 +82,5 @@ async def _status(settings: Settings, as_json: bool) -> int:
     return 0
 
 
-def run_status(settings: Settings, args: argparse.Namespace) -> int:
+def run_status(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_status(settings, args.json))
