@@ -131,6 +131,25 @@ class Settings:
     overview_interval: float = 2.0  # seconds between the live overview's checks for news
     export_max_rows: int = 1_000_000  # per-response exports stop here (XLSX holds 1,048,576)
 
+    # SMS through Kannel (docs/SMS.md). sms_url empty: no SMS at all.
+    sms_url: str = ""  # Kannel smsbox sendsms, e.g. http://127.0.0.1:13013/cgi-bin/sendsms
+    sms_username: str = ""  # Kannel sendsms-user
+    sms_password: str = ""
+    sms_sender: str = "8080"  # short code or sender id the citizen sees and replies to
+    sms_per_second: float = 10.0  # hand-overs to the gateway per second, at most
+    # Kannel posts delivery reports and citizens' messages to Rabta's web at this base URL,
+    # with this secret in the query; a post without it is refused (403).
+    sms_callback_url: str = ""  # e.g. http://127.0.0.1:8080
+    sms_secret: str = ""  # at least 16 characters when sms_url is set
+    sms_templates: Path | None = None  # default: sms/messages.toml of the checkout
+    sms_notice_lead: float = 3600.0  # seconds before the first call the notice goes
+    sms_retry_delay: float = 30.0  # seconds before trying a gateway that was down again
+    sms_doubt_after: float = 300.0  # a cut-off hand-over with no report goes again after this
+    sms_interval: float = 5.0  # seconds between the sender's rounds when idle
+    # Categories officials put citizens' free-text replies in.
+    sms_categories: tuple[str, ...] = ("complaint", "praise", "question", "wrong_number",
+                                       "other")
+
     log_level: str = "INFO"
     log_format: str = "text"  # text | json (one object per line, for log shippers)
 
@@ -192,7 +211,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
 # Settings that must be more than 0 (seconds, rates).
 POSITIVE = frozenset({"ami_ping_interval", "agi_header_timeout", "calls_per_second",
                       "ring_timeout", "max_age", "digit_timeout", "session_hours",
-                      "overview_interval", "web_read_timeout", "session_idle_minutes"})
+                      "overview_interval", "web_read_timeout", "session_idle_minutes",
+                      "sms_per_second", "sms_retry_delay", "sms_interval"})
 # Settings that take one of a few words (log_level in any case).
 CHOICES: dict[str, tuple[str, ...]] = {
     "log_level": LOG_LEVELS, "log_format": ("text", "json"),
@@ -292,6 +312,13 @@ def _validate(s: Settings) -> None:
     s.pbx_nodes()
     if s.studio_number and not (s.studio_number.isascii() and s.studio_number.isdigit()):
         raise ConfigError(f"studio_number: {s.studio_number!r} is not digits")
+    if s.sms_url:
+        if len(s.sms_secret) < 16 or not s.sms_secret.isascii() or not s.sms_secret.isalnum():
+            raise ConfigError("sms_secret: with sms_url set, give at least 16 letters and digits "
+                              "(Kannel must send it with every delivery report and reply)")
+        if not s.sms_callback_url.startswith(("http://", "https://")):
+            raise ConfigError("sms_callback_url: with sms_url set, give the URL Kannel reaches "
+                              "Rabta's web at, e.g. http://127.0.0.1:8080")
     # The rule strings (windows, holidays, quiet periods, retry delays, trunks, operator
     # prefixes) are checked where they are built, once: scheduler.rules.Rules.from_settings.
 

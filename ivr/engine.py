@@ -21,6 +21,7 @@ from ivr.directcalls import DirectCalls
 from ivr.errors import AMIConnectionError, TelephonyError
 from ivr.flows.session import SurveySessions
 from ivr.flows.studio import StudioSessions
+from ivr.sms.sender import SmsSender
 from ivr.store import SQLiteStore
 from ivr.trunks import Trunk
 from scheduler import policy
@@ -67,6 +68,7 @@ class Engine:
         # Each subscribes to the AMI events it needs (hangups of attempts; of direct calls).
         self.dialer = Dialer(store, self.amis, settings, self.calls, rules, progress=progress)
         self.direct_calls = DirectCalls(store, self.amis, settings, rules)  # click-to-call
+        self.sms = SmsSender.from_settings(store, settings, rules)  # None: SMS off (no sms_url)
 
     def health(self) -> EngineHealth:
         """Return the engine's own live figures (for /metrics, /healthz; ivr.services.status)."""
@@ -94,6 +96,8 @@ class Engine:
                 log.warning("%s: AMI not answering; dialling through the other nodes until "
                             "it comes back", ami.name)
         await self.dialer.reconcile()
+        if self.sms is not None:
+            self.sms.start()
 
     async def __aenter__(self) -> Engine:
         """Start (closing what did start if it fails); `async with` closes on the way out."""
@@ -109,6 +113,8 @@ class Engine:
 
     async def close(self) -> None:
         """Stop accepting work and close connections (answers already given are stored)."""
+        if self.sms is not None:
+            await self.sms.close()
         await self.direct_calls.close()
         await asyncio.gather(*(a.close() for a in self.amis))
         await self.agi.close()

@@ -22,6 +22,7 @@ import ivr.cli.demo as demo
 import ivr.cli.dnc as dnc
 import ivr.cli.prompts as prompts
 import ivr.cli.serve as serve
+import ivr.cli.sms as sms
 import ivr.cli.status as status
 import ivr.cli.survey as survey
 import ivr.cli.users as users
@@ -34,7 +35,7 @@ from scheduler.rules import Rules
 
 # The command groups, in the order `rabta --help` lists them.
 COMMANDS: tuple[ModuleType, ...] = (asterisk, data, serve, status, dnc, users, survey, prompts,
-                                    demo, completion)
+                                    sms, demo, completion)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,8 +26,9 @@ from ivr.config import Settings
 from ivr.engine import Engine
 from ivr.services import status
 from ivr.services.status import StatusSnapshot
+from ivr.sms.metrics import SmsGauges
 from ivr.store import SQLiteStore
-from ivr.web import api, auth, cases, common, dashboard, prompts
+from ivr.web import api, auth, cases, common, dashboard, prompts, sms
 from ivr.web.common import ENGINE, SETTINGS, STORE, WWW_AUTHENTICATE, Handler, json_error
 
 __all__ = ["ENGINE", "SETTINGS", "STORE", "create_app", "make_runner"]
@@ -63,6 +64,7 @@ class Metrics:
         self.agi = Counter("rabta_fastagi_connections", "FastAGI connections by fate",
                            ["fate"], registry=r)
         self._agi_seen: dict[str, int] = {}
+        self.sms = SmsGauges(r)
 
     def refresh(self, snap: StatusSnapshot) -> None:
         """Set the gauges from one status snapshot (ivr.services.status)."""
@@ -103,6 +105,7 @@ async def _snapshot(request: web.Request, read_store: bool) -> StatusSnapshot:
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
     m.refresh(await _snapshot(request, read_store=True))
+    await m.sms.refresh(request.app[STORE])  # SMS by kind and state (ivr.sms.metrics)
     return web.Response(body=generate_latest(m.registry),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -166,6 +169,7 @@ def create_app(settings: Settings, store: SQLiteStore,
     cases.setup(app)
     dashboard.setup(app)
     prompts.setup(app)
+    sms.setup(app)  # Kannel's callbacks, the replies queue (docs/SMS.md)
     return app
 
 

@@ -29,6 +29,7 @@ from ivr.cases import CaseAction, CaseStatus
 from ivr.directcalls import DirectCalls
 from ivr.errors import InputError, InvalidNumber, TelephonyError
 from ivr.results import may_reveal, scope_of
+from ivr.store.sms import SmsStore
 from ivr.web.common import (
     BODY_ERRORS,
     ENGINE,
@@ -175,7 +176,8 @@ async def _render_case(request: web.Request, user: User, report: dict[str, Any],
                   revealed=revealed, may_reveal=may_reveal(user.role), error=error,
                   notice=notice, statuses=list(CaseStatus), actions=list(CaseAction),
                   can_call=DIRECT_CALLS in request.app, phone_set=phone_set,
-                  csrf_token=_csrf(request))
+                  csrf_token=_csrf(request),
+                  sms=await SmsStore(request.app[STORE]).messages_of(report["id"]))
 
 
 async def _form(request: web.Request) -> dict[str, str]:

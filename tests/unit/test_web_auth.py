@@ -8,6 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from dashboard_matrix import DASHBOARD_EXPECTED, DASHBOARD_ROUTES
 from prompts_matrix import PROMPT_EXPECTED, PROMPT_FORMS, PROMPT_JSON, PROMPT_ROUTES
+from sms_matrix import SMS_EXPECTED, SMS_ROUTES
 from web_support import (
     ITEM,
     OFFICE,
@@ -275,8 +276,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "apikey_revoked": _ANON,
     "apikey_bogus": _ANON,
 }
-ROUTES += DASHBOARD_ROUTES + PROMPT_ROUTES
-EXPECTED = {p: {**cells, **DASHBOARD_EXPECTED[p], **PROMPT_EXPECTED[p]}
+ROUTES += DASHBOARD_ROUTES + PROMPT_ROUTES + SMS_ROUTES
+EXPECTED = {p: {**cells, **DASHBOARD_EXPECTED[p], **PROMPT_EXPECTED[p], **SMS_EXPECTED[p]}
             for p, cells in EXPECTED.items()}
 
 
@@ -305,7 +306,7 @@ async def test_role_endpoint_matrix(client: Client, store: SQLiteStore, principa
                                     route: str) -> None:
     headers = await _as(principal, client, store)
     method, path = route.split(" ")
-    path = path.replace("{version}", "999")  # no such prompt version
+    path = path.replace("{version}", "999").replace("{id}", "999")  # no such version, reply
     kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False}
     if route in PROMPT_FORMS:
         kwargs["data"] = {"csrf_token": headers.get("X-CSRF-Token", ""), **PROMPT_FORMS[route]}
