@@ -39,6 +39,7 @@ from ivr.web.common import (
     PAGE_HEADERS,
     SETTINGS,
     STORE,
+    FileResponse,
     Identity,
     form_text,
     identity,
@@ -286,8 +287,8 @@ async def overview_stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def overview_script(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "overview.js", headers={
+async def overview_script(request: web.Request) -> FileResponse:
+    return FileResponse(STATIC / "overview.js", headers={
         "Content-Type": "text/javascript", "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff"})
 
