@@ -35,6 +35,7 @@ from ivr.web.common import (
     ENGINE,
     SETTINGS,
     STORE,
+    FileResponse,
     form_text,
     id_param,
     identity,
@@ -287,7 +288,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
         await request.app[STORE].audit(f"user:{user.username}", "recording_listen",
                                        {"transaction": report["id"], "answer": answer},
                                        now(request))
-    return web.FileResponse(path, headers={"Content-Type": AUDIO_TYPE,
+    return FileResponse(path, headers={"Content-Type": AUDIO_TYPE,
                                            "Cache-Control": "private, no-store",
                                            "X-Content-Type-Options": "nosniff"})
 

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import jinja2
 from aiohttp import ClientPayloadError, web
@@ -277,6 +277,25 @@ def valid_range(header: str) -> bool:
     return not (start and end and int(end) < int(start))
 
 
+def _without_range(request: web.BaseRequest) -> web.BaseRequest:
+    headers: CIMultiDict[str] = CIMultiDict(request.headers)
+    del headers["Range"]
+    return request.clone(headers=headers)
+
+
+class FileResponse(web.FileResponse):
+    """aiohttp's FileResponse, ignoring a Range header that is not one strict byte range.
+
+    (aiohttp prepares a handler's response with the request as it arrived, not the one the
+    edge's middlewares passed on, so the file checks the header itself.)
+    """
+
+    async def prepare(self, request: web.BaseRequest) -> Any:
+        if "Range" in request.headers and not valid_range(request.headers["Range"]):
+            request = _without_range(request)
+        return await super().prepare(request)
+
+
 def body_limit(request: web.Request) -> int:
     """Return how many bytes this route's request body may have."""
     settings = request.app[SETTINGS]
@@ -301,15 +320,9 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
     limit = body_limit(request)
     if request.content_length is not None and request.content_length > limit:
         _too_large(request, limit)
-    headers: CIMultiDict[str] | None = None
     if "Range" in request.headers and not valid_range(request.headers["Range"]):
-        headers = CIMultiDict(request.headers)  # RFC 9110: a server may ignore a bad Range
-        del headers["Range"]
-    if headers is not None:
-        request = request.clone(client_max_size=limit, headers=headers)
-    else:
-        request = request.clone(client_max_size=limit)
-    return await handler(request)
+        request = cast(web.Request, _without_range(request))  # RFC 9110: may ignore it
+    return await handler(request.clone(client_max_size=limit))
 
 
 MIN_BODY_RATE = 64 * 1024  # bytes/s: a body may take web_read_timeout + its size at this rate

@@ -41,6 +41,7 @@ from ivr.web.common import (
     PAGE_HEADERS,
     SETTINGS,
     STORE,
+    FileResponse,
     Identity,
     form_text,
     identity,
@@ -255,8 +256,8 @@ async def overview_stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def overview_script(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "overview.js", headers={
+async def overview_script(request: web.Request) -> FileResponse:
+    return FileResponse(STATIC / "overview.js", headers={
         "Content-Type": "text/javascript", "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff"})
 
@@ -350,14 +351,18 @@ async def export_responses(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     await response.write(_csv(rows))
     count, chunk = 0, []
-    async for r in _response_rows(request, scope, filters, reveal, start, end):
-        chunk.append(r)
-        count += 1
-        if len(chunk) >= 2000:
+    try:
+        async for r in _response_rows(request, scope, filters, reveal, start, end):
+            chunk.append(r)
+            count += 1
+            if len(chunk) >= 2000:
+                await response.write(_csv(chunk).removeprefix(b"\xef\xbb\xbf"))
+                chunk = []
+        if chunk:
             await response.write(_csv(chunk).removeprefix(b"\xef\xbb\xbf"))
-            chunk = []
-    if chunk:
-        await response.write(_csv(chunk).removeprefix(b"\xef\xbb\xbf"))
+    except ConnectionResetError:  # the official closed the download: nothing left to answer
+        log.info("response export by %s stopped by the browser after %d rows", who.actor, count)
+        return response
     await store.audit(who.actor, "export", {"what": "responses", "format": fmt,
                                             "filters": filters.query(), "rows": count,
                                             "revealed": reveal}, when)

@@ -31,6 +31,7 @@ from ivr.web.common import (
     BODY_ERRORS,
     SETTINGS,
     STORE,
+    FileResponse,
     allow_body,
     form_text,
     id_param,
@@ -175,7 +176,7 @@ async def listen(request: web.Request) -> web.StreamResponse:
     path = Path(version.file).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise web.HTTPNotFound(text="The version's file is gone.")
-    return web.FileResponse(path, headers={"Content-Type": "audio/wav",
+    return FileResponse(path, headers={"Content-Type": "audio/wav",
                                            "Cache-Control": "private, no-store",
                                            "X-Content-Type-Options": "nosniff"})
 
