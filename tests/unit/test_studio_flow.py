@@ -157,9 +157,12 @@ def test_every_studio_prompt_is_in_the_manifest_in_every_language() -> None:
 
 
 def test_the_studio_number_routes_to_the_studio_context_only_when_set(tmp_path: Path) -> None:
-    pbx = rootfs.node_for(Settings(home=tmp_path)).pbx
-    off = rootfs.template_values(Settings(home=tmp_path), pbx)
-    on = rootfs.template_values(Settings(home=tmp_path, studio_number="4242"), pbx)
+    # A rootfs of our own: the unit tier never needs the real one to exist.
+    cache = tmp_path / "cache"
+    (cache / "rootfs" / "usr/lib/x86_64-linux-gnu/asterisk/modules").mkdir(parents=True)
+    pbx = rootfs.node_for(Settings(home=tmp_path, cache=cache)).pbx
+    off = rootfs.template_values(Settings(home=tmp_path, cache=cache), pbx)
+    on = rootfs.template_values(Settings(home=tmp_path, cache=cache, studio_number="4242"), pbx)
     assert off["studio_route"].startswith(";")
     assert on["studio_route"] == f"exten => 4242,1,Goto({V.CTX_STUDIO},s,1)"
     assert str(on["studio_agi"]).endswith(f"/{V.SCRIPT_STUDIO}")
