@@ -52,11 +52,21 @@ browser: setup
 screenshots: setup
 	$(BIN)/python tests/browser/screenshots.py
 
+# The tiers run side by side on two cores: the integration tier (real Asterisk, Kannel; its
+# own ports) in one process, unit + protocol + browser in another (test slot 1: other ports).
+# Each tier's output is kept whole; the run fails if either does.
 test: setup lint
-	$(BIN)/python -m pytest tests
+	@rm -f .test-fast.log; \
+	RABTA_TEST_SLOT=1 $(BIN)/python -m pytest tests/unit tests/protocol tests/browser \
+	  > .test-fast.log 2>&1 & fast=$$!; \
+	$(BIN)/python -m pytest tests/integration; slow=$$?; \
+	wait $$fast; quick=$$?; \
+	echo "===== unit, protocol and browser tiers ====="; cat .test-fast.log; \
+	echo "integration tier: exit $$slow; unit, protocol and browser tiers: exit $$quick"; \
+	test $$slow -eq 0 -a $$quick -eq 0
 
 bench: setup
 	$(BIN)/python bench/cpu_per_call.py --calls 100
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .test-fast.log
