@@ -101,6 +101,10 @@ class Settings:
     # Survey
     digit_timeout: float = 5.0  # seconds to wait for a key after a question
     question_tries: int = 2  # ask once, repeat once on invalid key or silence
+    # A key that ends a question's first prompt sooner than this cannot answer it (nobody has
+    # heard the question): it is taken as a late key from before and the question is asked
+    # again (ivr.flows.survey.is_early). 0 turns the rule off.
+    early_key_s: float = 0.4
     default_language: str = "ur"  # when the office gave none: Urdu first, as the programme does
     # The prompt studio's number: a call from the trunk to this DID (digits, as the trunk
     # delivers them) reaches the supervisors' recording menu (docs/OPERATIONS.md). Empty: none.
@@ -205,6 +209,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("max_attempts must be at least 1")
     if s.daily_capacity < 0:
         raise ConfigError("daily_capacity must be 0 (call everyone) or more")
+    if not 0 <= s.early_key_s <= 3:
+        raise ConfigError("early_key_s must be between 0 and 3 seconds")
     if s.question_tries < 1:
         raise ConfigError("question_tries must be at least 1")
     for net in s.agi_allow:
