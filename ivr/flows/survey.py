@@ -124,6 +124,29 @@ def tries_for(survey: Survey, q: Question, default_tries: int) -> int:
     return max(1, default_tries)
 
 
+async def play(channel: Channel, prompt: str, escape_digits: str = "") -> str | None:
+    """Play one prompt; a prompt that cannot be played is skipped with a warning naming it.
+
+    A missing or unplayable sound file must never end a citizen's call: the survey goes on
+    past it. A hang-up (CallerHungUp) still ends the call.
+    """
+    try:
+        return await channel.stream_file(sound(prompt), escape_digits)
+    except AGICommandError as exc:
+        log.warning("prompt %s: cannot play it, skipped: %s", prompt, exc)
+        return None
+
+
+async def _get_key(channel: Channel, prompt: str, timeout_s: float) -> str:
+    """Ask with one prompt and wait for a key; a prompt that cannot be played is skipped with
+    a warning naming it, and the citizen is given the same time to press a key."""
+    try:
+        return await channel.get_digits(sound(prompt), 1, timeout_s)
+    except AGICommandError as exc:
+        log.warning("prompt %s: cannot play it, waiting for a key without it: %s", prompt, exc)
+        return await channel.wait_for_digit(timeout_s) or ""
+
+
 def is_early(elapsed_s: float, *, first_prompt: bool, early_key_s: float) -> bool:
     """Return True when a key cannot be an answer: it ended the question's first prompt too soon.
 
@@ -145,11 +168,7 @@ async def _say(channel: Channel, preamble: Sequence[str], played: list[str],
     for i, prompt in enumerate(preamble):
         played.append(prompt)
         started = clock()
-        try:
-            key = await channel.stream_file(sound(prompt), ANY_KEY)
-        except AGICommandError as exc:
-            log.warning("prompt %s: cannot play it, skipped: %s", prompt, exc)
-            continue
+        key = await play(channel, prompt, ANY_KEY)
         if key:
             return key, (clock() - started if i == 0 else None)
     return "", None
@@ -177,7 +196,7 @@ async def ask(channel: Channel, survey: Survey, q: Question, *, tries: int,
         if not key:
             played.append(q.prompt)
             started = clock()
-            key = await channel.get_digits(sound(q.prompt), 1, timeout_s)
+            key = await _get_key(channel, q.prompt, timeout_s)
             elapsed = clock() - started if not preamble else None
         if key and key == survey.optout_key:
             return Asked(None, tuple(played), opted_out=True)
@@ -198,7 +217,7 @@ async def ask(channel: Channel, survey: Survey, q: Question, *, tries: int,
                  f"invalid key {key!r}" if key else "no key", n, tries)
         if key and n < tries:
             played.append(survey.invalid)
-            await channel.stream_file(sound(survey.invalid))
+            await play(channel, survey.invalid)
     return Asked(None, tuple(played))
 
 
@@ -215,7 +234,7 @@ async def record(channel: Channel, survey: Survey, q: Question, name: str, save:
     Asterisk writes `<astspooldir>/<name>-<question>.wav` on the PBX. A hang-up while
     recording still saves the answer (Asterisk keeps what was said) and then re-raises.
     """
-    await channel.stream_file(sound(q.prompt))
+    await play(channel, q.prompt)
     spool = await channel.get_variable(V.SPOOL_DIR)
     base = f"{name}-{q.id}"
     path = f"{spool.rstrip('/')}/{base}" if spool else base
@@ -248,9 +267,9 @@ async def choose_language(channel: Channel, *, tries: int = 2, timeout_s: float 
         for i, lang in enumerate(menu):
             await channel.set_variable(V.CHANNEL_LANGUAGE, lang)
             if i < len(menu) - 1:
-                key = await channel.stream_file(sound(LANGUAGE_MENU), ANY_KEY) or ""
+                key = await play(channel, LANGUAGE_MENU, ANY_KEY) or ""
             else:
-                key = await channel.get_digits(sound(LANGUAGE_MENU), 1, timeout_s)
+                key = await _get_key(channel, LANGUAGE_MENU, timeout_s)
             if key:
                 break
         if key in LANGUAGE_KEYS:
@@ -268,7 +287,7 @@ async def _opted_out(channel: Channel, survey: Survey, state: SurveyState, where
     if opt_out is not None:
         await opt_out()
     await channel.set_variable(V.RESULT, TxStatus.OPTED_OUT.value)
-    await channel.stream_file(sound(survey.optout_prompt))
+    await play(channel, survey.optout_prompt)
     return TxStatus.OPTED_OUT
 
 
@@ -292,7 +311,7 @@ async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: 
     """
     await channel.set_variable(V.CHANNEL_LANGUAGE, language)
     for prompt in survey.intro:
-        await channel.stream_file(sound(prompt))
+        await play(channel, prompt)
     if survey.confirm_visit and visit:
         q = visit_question(visit[-1])
         asked = await ask(channel, survey, q, tries=tries_for(survey, q, tries),
@@ -307,7 +326,7 @@ async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: 
                 log.info("visit confirmation: not me (a shared or wrong phone)")
                 state.not_me = True
                 await channel.set_variable(V.RESULT, state.result(survey).value)
-                await channel.stream_file(sound(NOT_ME_PROMPT))
+                await play(channel, NOT_ME_PROMPT)
                 return state.result(survey)
     qid = survey.start
     steps = 0
@@ -340,5 +359,5 @@ async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: 
         state.current = END
     result = state.result(survey)
     await channel.set_variable(V.RESULT, result.value)
-    await channel.stream_file(sound(survey.thanks))
+    await play(channel, survey.thanks)
     return result

@@ -94,3 +94,30 @@ async def test_the_opt_out_key_is_honoured_even_early() -> None:
     result, _, saved = await run([("9", 0.05)])
     assert result is TxStatus.OPTED_OUT
     assert saved.answers == []
+
+
+# ------------------------------------------------------------- a prompt that cannot be played
+
+
+@pytest.mark.parametrize("missing", [
+    "rabta/greeting", "rabta/optout-hint", "rabta/rating", "rabta/invalid",
+    "rabta/thanks",
+])
+async def test_a_missing_prompt_never_ends_the_call(missing: str, caplog: pytest.LogCaptureFixture
+                                                    ) -> None:
+    # Whatever prompt is missing, the survey goes on past it and a warning names it. A
+    # missing question prompt waits for a key without it (WAIT FOR DIGIT).
+    channel = FakeChannel(["7", "4", "2"], missing=frozenset({missing}), linger=True)
+    saved = Saved()
+    state = SurveyState()
+    with caplog.at_level("WARNING"):
+        result = await run_survey(channel, POLICE, saved, state, language="en", tries=2,
+                                  timeout_s=4.0, opt_out=OptOuts())
+    assert any(missing.split("/")[-1] in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
+    assert ("stream_file", "rabta/thanks") in channel.calls or missing == "rabta/thanks"
+    if missing == "rabta/rating":
+        assert ("wait_for_digit", 4.0) in channel.calls  # asked without its prompt
+    else:
+        assert saved.answers == [("rating", "4"), ("bribe", "2")]
+        assert result is TxStatus.COMPLETED
