@@ -104,7 +104,7 @@ class Settings:
     # A key that ends a question's first prompt sooner than this cannot answer it (nobody has
     # heard the question): it is taken as a late key from before and the question is asked
     # again (ivr.flows.survey.is_early). 0 turns the rule off.
-    early_key_s: float = 0.4
+    early_key_s: float = 1.0
     default_language: str = "ur"  # when the office gave none: Urdu first, as the programme does
     # The prompt studio's number: a call from the trunk to this DID (digits, as the trunk
     # delivers them) reaches the supervisors' recording menu (docs/OPERATIONS.md). Empty: none.

@@ -38,7 +38,7 @@ ANY_KEY = "".join(sorted(ALLOWED_KEYS))  # escape digits while a fragment of a q
 # A key that ends a question's first prompt sooner than this after it was sent cannot answer
 # it: nobody has heard the question yet. It is a key meant for what played before, arriving
 # late (under load a key pressed in the gap between two prompts lands on the next one).
-# The engine's default is the setting `early_key_s` (0.4 s); 0 turns the rule off.
+# The engine's default is the setting `early_key_s` (1.0 s); 0 turns the rule off.
 MAX_EARLY = 2  # early keys ignored per question; after that a key counts whenever it comes
 
 Clock = Callable[[], float]
