@@ -103,6 +103,10 @@ class Settings:
     # Survey
     digit_timeout: float = 5.0  # seconds to wait for a key after a question
     question_tries: int = 2  # ask once, repeat once on invalid key or silence
+    # A key that ends a question's first prompt sooner than this cannot answer it (nobody has
+    # heard the question): it is taken as a late key from before and the question is asked
+    # again (ivr.flows.survey.is_early). 0 turns the rule off.
+    early_key_s: float = 1.0
     default_language: str = "ur"  # when the office gave none: Urdu first, as the programme does
     # The prompt studio's number: a call from the trunk to this DID (digits, as the trunk
     # delivers them) reaches the supervisors' recording menu (docs/OPERATIONS.md). Empty: none.
@@ -205,7 +209,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "retry_delay": (0, None), "first_call_delay": (0, None), "cooldown_days": (0, None),
     "partial_callbacks": (0, None), "callback_delay": (0, None), "question_tries": (1, None),
     "api_max_batch": (1, None), "api_max_body": (1024, None), "min_responses": (1, None),
-    "export_max_rows": (1, None), "web_max_body": (1024, None),
+    "export_max_rows": (1, None), "web_max_body": (1024, None), "early_key_s": (0, 3),
     "login_per_minute_address": (1, None), "login_per_minute_account": (1, None),
 }
 # Settings that must be more than 0 (seconds, rates).

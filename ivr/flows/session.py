@@ -102,6 +102,7 @@ class SurveySessions:
             await run_survey(channel, survey, save, state, language=language,
                              tries=self.settings.question_tries,
                              timeout_s=self.settings.digit_timeout, opt_out=opt_out,
+                             early_key_s=self.settings.early_key_s,
                              recording_name=f"rabta-{attempt_id}", visit=visit)
             await channel.hangup()
         except CallerHungUp:

@@ -16,6 +16,7 @@ and, for a survey with `confirm_visit`, the visit confirmation spoken from fragm
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +35,13 @@ MAX_STEPS = 50  # questions asked in one call at most, so a looping survey canno
 RECORDING_FORMAT = "wav"
 RECORDING_STOP_KEYS = "#"
 ANY_KEY = "".join(sorted(ALLOWED_KEYS))  # escape digits while a fragment of a question plays
+# A key that ends a question's first prompt sooner than this after it was sent cannot answer
+# it: nobody has heard the question yet. It is a key meant for what played before, arriving
+# late (under load a key pressed in the gap between two prompts lands on the next one).
+# The engine's default is the setting `early_key_s` (1.0 s); 0 turns the rule off.
+MAX_EARLY = 2  # early keys ignored per question; after that a key counts whenever it comes
+
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,41 +124,88 @@ def tries_for(survey: Survey, q: Question, default_tries: int) -> int:
     return max(1, default_tries)
 
 
-async def _say(channel: Channel, preamble: Sequence[str], played: list[str]) -> str:
+async def play(channel: Channel, prompt: str, escape_digits: str = "") -> str | None:
+    """Play one prompt; a prompt that cannot be played is skipped with a warning naming it.
+
+    A missing or unplayable sound file must never end a citizen's call: the survey goes on
+    past it. A hang-up (CallerHungUp) still ends the call.
+    """
+    try:
+        return await channel.stream_file(sound(prompt), escape_digits)
+    except AGICommandError as exc:
+        log.warning("prompt %s: cannot play it, skipped: %s", prompt, exc)
+        return None
+
+
+async def _get_key(channel: Channel, prompt: str, timeout_s: float) -> str:
+    """Ask with one prompt and wait for a key; a prompt that cannot be played is skipped with
+    a warning naming it, and the citizen is given the same time to press a key."""
+    try:
+        return await channel.get_digits(sound(prompt), 1, timeout_s)
+    except AGICommandError as exc:
+        log.warning("prompt %s: cannot play it, waiting for a key without it: %s", prompt, exc)
+        return await channel.wait_for_digit(timeout_s) or ""
+
+
+def is_early(elapsed_s: float, *, first_prompt: bool, early_key_s: float) -> bool:
+    """Return True when a key cannot be an answer: it ended the question's first prompt too soon.
+
+    Only the first prompt of a question is judged: a key at the start of a later fragment or
+    of a repeat follows the question's own words. `elapsed_s` runs from sending the command to
+    its result, so it includes the round trip to the PBX; early_key_s <= 0 turns the rule off.
+    """
+    return first_prompt and early_key_s > 0 and elapsed_s < early_key_s
+
+
+async def _say(channel: Channel, preamble: Sequence[str], played: list[str],
+               clock: Clock) -> tuple[str, float | None]:
     """Play prompts that lead up to a question; return a key pressed meanwhile, or "".
 
-    A fragment that cannot be played (missing in this language) is skipped: the call goes on.
+    Also returns how long the first fragment played before a key ended it (None when the key
+    came later, or none came). A fragment that cannot be played (missing in this language)
+    is skipped: the call goes on.
     """
-    for prompt in preamble:
+    for i, prompt in enumerate(preamble):
         played.append(prompt)
-        try:
-            key = await channel.stream_file(sound(prompt), ANY_KEY)
-        except AGICommandError as exc:
-            log.warning("prompt %s: cannot play it, skipped: %s", prompt, exc)
-            continue
+        started = clock()
+        key = await play(channel, prompt, ANY_KEY)
         if key:
-            return key
-    return ""
+            return key, (clock() - started if i == 0 else None)
+    return "", None
 
 
 async def ask(channel: Channel, survey: Survey, q: Question, *, tries: int,
-              timeout_s: float, preamble: Sequence[str] = ()) -> Asked:
+              timeout_s: float, preamble: Sequence[str] = (), clock: Clock = time.monotonic,
+              early_key_s: float = 0.0) -> Asked:
     """Ask one key question until a valid key, the opt-out key, or `tries` runs out.
 
     The replay key asks again without using up a try (MAX_REPLAYS times); an invalid key
     plays the survey's `invalid` prompt before the next try, silence just asks again.
     preamble: prompts played before the question's own on every try (a key cuts them short).
+    A key that ends the question's very first prompt within `early_key_s` (`is_early`) is
+    not taken as its answer: the question is asked again without using up a try (MAX_EARLY
+    times). The opt-out key is honoured whenever it comes.
     """
     played: list[str] = []
     replays = 0
+    early = 0
     n = 0
     while n < tries:
-        key = await _say(channel, preamble, played)
+        first = n == 0 and replays == 0 and early < MAX_EARLY
+        key, elapsed = await _say(channel, preamble, played, clock)
         if not key:
             played.append(q.prompt)
-            key = await channel.get_digits(sound(q.prompt), 1, timeout_s)
+            started = clock()
+            key = await _get_key(channel, q.prompt, timeout_s)
+            elapsed = clock() - started if not preamble else None
         if key and key == survey.optout_key:
             return Asked(None, tuple(played), opted_out=True)
+        if key and elapsed is not None and is_early(elapsed, first_prompt=first,
+                                                    early_key_s=early_key_s):
+            early += 1
+            log.warning("question %s: key %r came %.2f s into its first prompt, too soon to "
+                        "answer it (a late key from before?): asking again", q.id, key, elapsed)
+            continue
         if key and key == survey.replay_key and replays < MAX_REPLAYS:
             replays += 1
             log.info("question %s: replay requested", q.id)
@@ -162,7 +217,7 @@ async def ask(channel: Channel, survey: Survey, q: Question, *, tries: int,
                  f"invalid key {key!r}" if key else "no key", n, tries)
         if key and n < tries:
             played.append(survey.invalid)
-            await channel.stream_file(sound(survey.invalid))
+            await play(channel, survey.invalid)
     return Asked(None, tuple(played))
 
 
@@ -179,7 +234,7 @@ async def record(channel: Channel, survey: Survey, q: Question, name: str, save:
     Asterisk writes `<astspooldir>/<name>-<question>.wav` on the PBX. A hang-up while
     recording still saves the answer (Asterisk keeps what was said) and then re-raises.
     """
-    await channel.stream_file(sound(q.prompt))
+    await play(channel, q.prompt)
     spool = await channel.get_variable(V.SPOOL_DIR)
     base = f"{name}-{q.id}"
     path = f"{spool.rstrip('/')}/{base}" if spool else base
@@ -212,9 +267,9 @@ async def choose_language(channel: Channel, *, tries: int = 2, timeout_s: float 
         for i, lang in enumerate(menu):
             await channel.set_variable(V.CHANNEL_LANGUAGE, lang)
             if i < len(menu) - 1:
-                key = await channel.stream_file(sound(LANGUAGE_MENU), ANY_KEY) or ""
+                key = await play(channel, LANGUAGE_MENU, ANY_KEY) or ""
             else:
-                key = await channel.get_digits(sound(LANGUAGE_MENU), 1, timeout_s)
+                key = await _get_key(channel, LANGUAGE_MENU, timeout_s)
             if key:
                 break
         if key in LANGUAGE_KEYS:
@@ -232,7 +287,7 @@ async def _opted_out(channel: Channel, survey: Survey, state: SurveyState, where
     if opt_out is not None:
         await opt_out()
     await channel.set_variable(V.RESULT, TxStatus.OPTED_OUT.value)
-    await channel.stream_file(sound(survey.optout_prompt))
+    await play(channel, survey.optout_prompt)
     return TxStatus.OPTED_OUT
 
 
@@ -244,22 +299,24 @@ def visit_question(prompt: str) -> Question:
 async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: SurveyState,
                      *, language: str, tries: int = 2, timeout_s: float = 5.0,
                      opt_out: OptOut | None = None, recording_name: str = "rabta",
-                     visit: Sequence[str] = ()) -> TxStatus:
+                     visit: Sequence[str] = (), clock: Clock = time.monotonic,
+                     early_key_s: float = 0.0) -> TxStatus:
     """Play the intro, confirm the visit, walk the questions by their branches, thank.
 
     Returns the result. tries: how often a question is asked when its definition does not
     say (settings question_tries); recording_name: the start of recording file names (e.g.
     the attempt); visit: the confirmation's prompt ids (`ivr.flows.visit.visit_prompts`),
     asked after the intro when the survey has `confirm_visit`: "not me" (2) ends the call
-    as unreachable, silence goes on with the questions.
+    as unreachable, silence goes on with the questions. clock, early_key_s: see `ask`.
     """
     await channel.set_variable(V.CHANNEL_LANGUAGE, language)
     for prompt in survey.intro:
-        await channel.stream_file(sound(prompt))
+        await play(channel, prompt)
     if survey.confirm_visit and visit:
         q = visit_question(visit[-1])
         asked = await ask(channel, survey, q, tries=tries_for(survey, q, tries),
-                          timeout_s=timeout_s, preamble=visit[:-1])
+                          timeout_s=timeout_s, preamble=visit[:-1], clock=clock,
+                          early_key_s=early_key_s)
         if asked.opted_out:
             return await _opted_out(channel, survey, state, q.id, opt_out)
         if asked.key is not None:
@@ -269,7 +326,7 @@ async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: 
                 log.info("visit confirmation: not me (a shared or wrong phone)")
                 state.not_me = True
                 await channel.set_variable(V.RESULT, state.result(survey).value)
-                await channel.stream_file(sound(NOT_ME_PROMPT))
+                await play(channel, NOT_ME_PROMPT)
                 return state.result(survey)
     qid = survey.start
     steps = 0
@@ -287,7 +344,7 @@ async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: 
             qid = q.then if value is not None else q.no_answer
             continue
         asked = await ask(channel, survey, q, tries=tries_for(survey, q, tries),
-                          timeout_s=timeout_s)
+                          timeout_s=timeout_s, clock=clock, early_key_s=early_key_s)
         if asked.opted_out:
             return await _opted_out(channel, survey, state, q.id, opt_out)
         if asked.key is None:
@@ -302,5 +359,5 @@ async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: 
         state.current = END
     result = state.result(survey)
     await channel.set_variable(V.RESULT, result.value)
-    await channel.stream_file(sound(survey.thanks))
+    await play(channel, survey.thanks)
     return result

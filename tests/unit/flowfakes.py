@@ -22,7 +22,8 @@ class FakeChannel:
     `hangup_at`: a sound whose playback the citizen hangs up during (stream_file raises).
     `record_raises`: what RECORD FILE does instead of returning (a hang-up, or a refusal).
     `press_during`: sound -> key the citizen presses while it plays (once; with escape digits).
-    `missing`: sounds that cannot be played (STREAM FILE fails as for a missing file).
+    `missing`: sounds that cannot be played (STREAM FILE and GET DATA fail as for a missing
+    file).
     """
 
     def __init__(self, keys: Script, *, linger: bool = False, hangup_at: str | None = None,
@@ -69,6 +70,8 @@ class FakeChannel:
 
     async def get_digits(self, prompt: str, max_digits: int, timeout_s: float) -> str:
         self.calls.append(("get_digits", prompt, max_digits, timeout_s))
+        if prompt in self.missing:
+            raise AGICommandError(200, f"GET DATA {prompt}: sound file missing or unplayable")
         if not self.keys:
             if self.linger:
                 return ""

@@ -31,7 +31,9 @@ async def call(store: SQLiteStore, tmp_path: Path, keys: Script, *, service: str
     await store.add_transactions([tx], T0)
     [attempt] = await store.claim_due(T0, 1)
     sessions = SurveySessions(
-        store, Settings(home=tmp_path), CallRegistry(), clock=lambda: T0,
+        # early_key_s=0: the fake channel answers at once, which the early-key rule (tested in
+        # test_survey_flow) would take for late keys.
+        store, Settings(home=tmp_path, early_key_s=0), CallRegistry(), clock=lambda: T0,
         next_step=lambda result, attempts, callbacks, now: policy.after_survey(
             result, attempts, callbacks, now, policy.RetryRules()))
     channel = FakeChannel(keys, args=[str(attempt.id)], **fake)  # type: ignore[arg-type]
