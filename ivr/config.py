@@ -118,6 +118,9 @@ class Settings:
     min_responses: int = 10
     overview_interval: float = 2.0  # seconds between the live overview's checks for news
     export_max_rows: int = 1_000_000  # per-response exports stop here (XLSX holds 1,048,576)
+    # Cases: days to review a bribe report and to act on it, "service=REVIEW/ACT" ("*" for
+    # every department); overdue cases escalate (ivr/accountability/deadlines.py).
+    case_deadlines: tuple[str, ...] = ("*=7/30",)
 
     log_level: str = "INFO"
     log_format: str = "text"  # text | json (one object per line, for log shippers)
@@ -233,6 +236,9 @@ def _validate(s: Settings) -> None:
     if s.min_responses < 1 or s.overview_interval <= 0 or s.export_max_rows < 1:
         raise ConfigError("min_responses and export_max_rows must be at least 1, "
                           "overview_interval positive")
+    from ivr.accountability.deadlines import parse_deadlines  # pure, one-way
+
+    parse_deadlines(s.case_deadlines)
     from scheduler.policy import parse_window  # pure; importing it here is one-way
 
     try:

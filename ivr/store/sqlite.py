@@ -26,6 +26,7 @@ import aiosqlite
 
 from ivr.errors import StoreError
 from ivr.models import Attempt, Outcome, Transaction, TxStatus
+from ivr.store.accountability import AccountabilityMixin
 from ivr.store.accounts import AccountsMixin
 from ivr.store.cases import CasesMixin
 from ivr.store.prompts import PromptsMixin
@@ -65,7 +66,7 @@ class SurveyContext:
     status: TxStatus
 
 
-class SQLiteStore(AccountsMixin, CasesMixin, ResultsMixin, PromptsMixin):
+class SQLiteStore(AccountsMixin, CasesMixin, ResultsMixin, PromptsMixin, AccountabilityMixin):
     """The embedded store."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:

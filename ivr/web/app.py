@@ -115,4 +115,6 @@ def create_app(settings: Settings, store: SQLiteStore,
     cases.setup(app)
     dashboard.setup(app)
     prompts.setup(app)
+    from ivr.web import accountability  # issue 16: its own module, its own routes
+    accountability.setup(app)
     return app

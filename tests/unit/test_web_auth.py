@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from accountability_matrix import ACCT_EXPECTED, ACCT_ROUTES
 from dashboard_matrix import DASHBOARD_EXPECTED, DASHBOARD_ROUTES
 from prompts_matrix import PROMPT_EXPECTED, PROMPT_FORMS, PROMPT_JSON, PROMPT_ROUTES
 from web_support import (
@@ -272,8 +273,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "apikey_revoked": _ANON,
     "apikey_bogus": _ANON,
 }
-ROUTES += DASHBOARD_ROUTES + PROMPT_ROUTES
-EXPECTED = {p: {**cells, **DASHBOARD_EXPECTED[p], **PROMPT_EXPECTED[p]}
+ROUTES += DASHBOARD_ROUTES + PROMPT_ROUTES + ACCT_ROUTES
+EXPECTED = {p: {**cells, **DASHBOARD_EXPECTED[p], **PROMPT_EXPECTED[p], **ACCT_EXPECTED[p]}
             for p, cells in EXPECTED.items()}
 
 

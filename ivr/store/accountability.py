@@ -1,0 +1,248 @@
+"""Store, accountability: what the integrity checks, scorecards, deadlines and the monthly
+report read, and the escalations the deadline rule writes (migration 0030).
+
+A mixin of SQLiteStore, beside the road. The rules are pure (ivr.accountability); this module
+only counts and records. Writes go through SQLiteStore's `_write()`; every escalation and its
+audit entry are written in one transaction. Scopes are passed as in ivr/store/cases.py:
+`services` (None: all) and `district` (None: all).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+
+from ivr.accountability.deadlines import Deadline, Level, decide
+from ivr.accountability.integrity import INVALID_CAUSES, OfficeCounts, Visit
+from ivr.cases import BRIBE_QUESTION, BRIBE_YES, CaseAction, CaseStatus
+from ivr.errors import StoreError
+
+_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
+_ACTOR = "system:deadlines"
+_SUMS = ("rated", "rated_w", "rated_w2", "satisfied_w", "bribe_n", "bribe_w", "bribe_w2",
+         "bribe_yes_w")
+
+
+def _ts(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        raise StoreError("naive datetime given to the store")
+    return dt.astimezone(UTC).strftime(_TS)
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.strptime(text, _TS).replace(tzinfo=UTC) if text else None
+
+
+def _scope(services: Sequence[str] | None, district: str | None) -> tuple[str, list[Any]]:
+    clauses, params = ["1"], list[Any]()
+    if services is not None:
+        clauses.append(f"t.service IN ({', '.join('?' * len(services)) or 'NULL'})")
+        params.extend(services)
+    if district is not None:
+        clauses.append("t.district = ?")
+        params.append(district)
+    return " AND ".join(clauses), params
+
+
+class AccountabilityMixin:
+    """Integrity counts, scorecard sums, deadlines and escalations, for SQLiteStore."""
+
+    if TYPE_CHECKING:
+        _db: aiosqlite.Connection
+
+        def _write(self) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]: ...
+
+    # ------------------------------------------------------------------ integrity
+
+    async def integrity_counts(self, start: datetime, end: datetime, *,
+                               services: Sequence[str] | None = None) -> list[OfficeCounts]:
+        """Return each office's transactions visited in [start, end) and what the calls found."""
+        where, params = _scope(services, None)
+        causes = ", ".join(str(c) for c in INVALID_CAUSES)
+        sql = (f"SELECT t.office, MIN(t.district), COUNT(*), SUM(t.attempts > 0), "
+               f"SUM(EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id "
+               f"AND a.cause IN ({causes}))), "
+               f"SUM(t.status = 'unreachable' AND COALESCE(t.closed_reason, '') != 'not_me'), "
+               f"SUM(COALESCE(t.closed_reason, '') = 'not_me') "
+               f"FROM transactions t WHERE t.visited_at >= ? AND t.visited_at < ? AND {where} "
+               f"GROUP BY t.office ORDER BY MIN(t.district), t.office")
+        async with self._db.execute(sql, [_ts(start), _ts(end), *params]) as cur:
+            return [OfficeCounts(r[0], r[1], int(r[2]), int(r[3] or 0), int(r[4] or 0),
+                                 int(r[5] or 0), int(r[6] or 0)) for r in await cur.fetchall()]
+
+    async def repeated_visits(self, start: datetime, end: datetime, *,
+                              services: Sequence[str] | None = None) -> list[Visit]:
+        """Return the visits in [start, end) of every number entered twice or more in it."""
+        where, params = _scope(services, None)
+        s, e = _ts(start), _ts(end)
+        sql = (f"SELECT t.mobile, t.office, t.district, t.service, t.official, t.visited_at "
+               f"FROM transactions t WHERE t.visited_at >= ? AND t.visited_at < ? AND {where} "
+               f"AND t.mobile IN (SELECT t.mobile FROM transactions t WHERE t.visited_at >= ? "
+               f"AND t.visited_at < ? AND {where} GROUP BY t.mobile HAVING COUNT(*) >= 2)")
+        async with self._db.execute(sql, [s, e, *params, s, e, *params]) as cur:
+            return [Visit(r[0], r[1], r[2], r[3], r[4], _parse(r[5]) or start)
+                    for r in await cur.fetchall()]
+
+    # ------------------------------------------------------------------ scorecards
+
+    async def scorecard_sums(self, by: str, start: date, end: date, *,
+                             services: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Return the results sums per office (with its district) or per official (with its
+        office and district) for visits on local days start..end, over the whole province."""
+        if by not in ("office", "official"):
+            raise ValueError(f"scorecard by {by!r}")
+        keys = "office, MIN(district) AS district" if by == "office" else \
+            "official, office, MIN(district) AS district"
+        group = "office" if by == "office" else "office, official"
+        where, params = _scope(services, None)
+        if by == "official":
+            where += " AND t.official != ''"
+        sums = ", ".join(f"SUM({c}) AS {c}" for c in _SUMS)
+        sql = (f"SELECT {keys}, {sums} FROM result_cells t WHERE t.day >= ? AND t.day <= ? "
+               f"AND {where} GROUP BY {group} ORDER BY {group}")
+        async with self._db.execute(sql, [start.isoformat(), end.isoformat(), *params]) as cur:
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def weekly_bribes(self, start: date, end: date, *,
+                            services: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Return bribe answers and weighted yes per (office, week's Monday), local days."""
+        where, params = _scope(services, None)
+        sql = (f"SELECT t.office, MIN(t.district) AS district, date(t.day, '-' || "
+               f"((CAST(strftime('%w', t.day) AS INTEGER) + 6) % 7) || ' days') AS week, "
+               f"SUM(t.bribe_n) AS n, SUM(t.bribe_w) AS w, SUM(t.bribe_yes_w) AS yes_w "
+               f"FROM result_cells t WHERE t.day >= ? AND t.day <= ? AND {where} "
+               f"GROUP BY t.office, week ORDER BY week, t.office")
+        async with self._db.execute(sql, [start.isoformat(), end.isoformat(), *params]) as cur:
+            return [dict(r) for r in await cur.fetchall()]
+
+    # ------------------------------------------------------------------ deadlines
+
+    async def apply_deadlines(self, now: datetime, default: Deadline,
+                              per_service: Mapping[str, Deadline]) -> list[dict[str, Any]]:
+        """Escalate every overdue open report one level (rule: deadlines.decide); return them.
+
+        The clock of a report starts at its first "yes" bribe answer. Each escalation is a
+        case_escalations row and an audit_log entry, in one transaction.
+        """
+        sql = (f"SELECT t.id, t.service, t.district, COALESCE(c.status, 'new') AS status, "
+               f"(SELECT MIN(a.answered_at) FROM answers a WHERE a.transaction_id = t.id "
+               f"AND a.question = '{BRIBE_QUESTION}' AND a.value = '{BRIBE_YES}') AS reported, "
+               f"(SELECT MAX(e.level) FROM case_escalations e WHERE e.transaction_id = t.id) "
+               f"AS level, (SELECT MAX(e.at) FROM case_escalations e "
+               f"WHERE e.transaction_id = t.id) AS escalated_at "
+               f"FROM transactions t LEFT JOIN cases c ON c.transaction_id = t.id "
+               f"WHERE t.id IN (SELECT transaction_id FROM answers WHERE question = "
+               f"'{BRIBE_QUESTION}' AND value = '{BRIBE_YES}') "
+               f"AND COALESCE(c.status, 'new') != 'action_taken'")
+        done = []
+        async with self._write() as db:
+            async with db.execute(sql) as cur:
+                rows = await cur.fetchall()
+            at = _ts(now)
+            for r in rows:
+                reported = _parse(r["reported"])
+                if reported is None:
+                    continue
+                decision = decide(CaseStatus(r["status"]), reported, Level(r["level"] or 0),
+                                  _parse(r["escalated_at"]),
+                                  per_service.get(r["service"], default), now)
+                if decision.escalate_to is None or decision.due_at is None:
+                    continue
+                record = {"transaction_id": r["id"], "level": int(decision.escalate_to),
+                          "to": decision.escalate_to.name.lower(), "stage": decision.stage,
+                          "due_at": _ts(decision.due_at)}
+                await db.execute(
+                    "INSERT INTO case_escalations (transaction_id, level, at, stage, due_at, "
+                    "actor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (r["id"], int(decision.escalate_to), at, decision.stage,
+                     record["due_at"], _ACTOR))
+                await db.execute(
+                    "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
+                    (at, _ACTOR, "case_escalated", json.dumps(record)))
+                done.append(record)
+        return done
+
+    async def escalated_reports(self, level: Level, *, services: Sequence[str] | None = None,
+                                district: str | None = None) -> list[dict[str, Any]]:
+        """Return open reports now at exactly `level`, in a scope, with their escalation trail."""
+        where, params = _scope(services, district)
+        sql = (f"SELECT t.id, t.office, t.service, t.district, t.official, t.visited_at, "
+               f"COALESCE(c.status, 'new') AS case_status, e.level, e.at AS escalated_at, "
+               f"e.stage, e.due_at FROM case_escalations e "
+               f"JOIN transactions t ON t.id = e.transaction_id "
+               f"LEFT JOIN cases c ON c.transaction_id = t.id "
+               f"WHERE e.level = ? AND COALESCE(c.status, 'new') != 'action_taken' "
+               f"AND NOT EXISTS (SELECT 1 FROM case_escalations h WHERE "
+               f"h.transaction_id = e.transaction_id AND h.level > e.level) AND {where} "
+               f"ORDER BY e.due_at, t.id")
+        async with self._db.execute(sql, [int(level), *params]) as cur:
+            rows = [dict(r) for r in await cur.fetchall()]
+        for row in rows:
+            async with self._db.execute(
+                    "SELECT level, at, stage, due_at, actor FROM case_escalations "
+                    "WHERE transaction_id = ? ORDER BY level", (row["id"],)) as cur:
+                row["trail"] = [dict(x) for x in await cur.fetchall()]
+        return rows
+
+    async def overdue_by_district(self, *, services: Sequence[str] | None = None,
+                                  district: str | None = None) -> dict[str, dict[str, int]]:
+        """Return per district the open reports escalated (overdue): at department, at oversight."""
+        where, params = _scope(services, district)
+        sql = (f"SELECT t.district, SUM(m.level = 1), SUM(m.level = 2) FROM "
+               f"(SELECT transaction_id, MAX(level) AS level FROM case_escalations "
+               f"GROUP BY transaction_id) m JOIN transactions t ON t.id = m.transaction_id "
+               f"LEFT JOIN cases c ON c.transaction_id = t.id "
+               f"WHERE COALESCE(c.status, 'new') != 'action_taken' AND {where} "
+               f"GROUP BY t.district")
+        async with self._db.execute(sql, params) as cur:
+            return {r[0]: {"overdue": int(r[1] or 0) + int(r[2] or 0),
+                           "at_department": int(r[1] or 0), "at_oversight": int(r[2] or 0)}
+                    for r in await cur.fetchall()}
+
+    # ------------------------------------------------------------------ the monthly report
+
+    async def monthly_figures(self, start: datetime, end: datetime, first_day: date,
+                              last_day: date, district: str | None = None,
+                              services: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Return per district: transactions entered, citizens contacted, responses, the
+        results sums (local visit days first_day..last_day) and actions taken by kind."""
+        where, d_params = _scope(services, district)
+        d_where = f"AND {where}"
+        s, e = _ts(start), _ts(end)
+        out: dict[str, dict[str, Any]] = {}
+
+        def row(name: str) -> dict[str, Any]:
+            return out.setdefault(name, {"district": name, "transactions": 0, "contacted": 0,
+                                         "responses": 0, **{c: 0 for c in _SUMS},
+                                         **{a.value: 0 for a in CaseAction}})
+        async with self._db.execute(
+                f"SELECT t.district, COUNT(*), "
+                f"SUM(EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id "
+                f"AND a.answered_at IS NOT NULL)), "
+                f"SUM(EXISTS (SELECT 1 FROM answers a WHERE a.transaction_id = t.id "
+                f"AND a.question IN ('rating', 'bribe'))) "
+                f"FROM transactions t WHERE t.visited_at >= ? AND t.visited_at < ? {d_where} "
+                f"GROUP BY t.district", [s, e, *d_params]) as cur:
+            for r in await cur.fetchall():
+                row(r[0]).update(transactions=int(r[1]), contacted=int(r[2] or 0),
+                                 responses=int(r[3] or 0))
+        sums = ", ".join(f"SUM({c})" for c in _SUMS)
+        async with self._db.execute(
+                f"SELECT t.district, {sums} FROM result_days t WHERE t.day >= ? AND t.day <= ? "
+                f"{d_where} GROUP BY t.district",
+                [first_day.isoformat(), last_day.isoformat(), *d_params]) as cur:
+            for r in await cur.fetchall():
+                row(r[0]).update({c: r[i + 1] or 0 for i, c in enumerate(_SUMS)})
+        async with self._db.execute(
+                f"SELECT t.district, c.action, COUNT(*) FROM cases c "
+                f"JOIN transactions t ON t.id = c.transaction_id "
+                f"WHERE c.closed_at >= ? AND c.closed_at < ? AND c.action IS NOT NULL {d_where} "
+                f"GROUP BY t.district, c.action", [s, e, *d_params]) as cur:
+            for r in await cur.fetchall():
+                row(r[0])[r[1]] = int(r[2])
+        return [out[k] for k in sorted(out)]

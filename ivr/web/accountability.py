@@ -1,0 +1,211 @@
+"""Web, accountability: data integrity, fair scorecards, bribe-rate alerts, escalated cases and
+the monthly district report, as pages, JSON and downloads. Beside the road, after the answers.
+
+    GET /accountability                       the page: integrity flags, scorecard, alerts,
+                                              the cases escalated to the caller's level
+    GET /api/v1/accountability/integrity      ?from&to (default: the last 28 days)
+    GET /api/v1/accountability/scorecard      ?from&to&by=office|official&measure=satisfaction|bribe
+    GET /api/v1/accountability/alerts         ?week=YYYY-MM-DD (default: this week)
+    GET /api/v1/accountability/escalated      open reports escalated to the caller's level
+    GET /export/integrity.csv                 every office's shares and flags
+    GET /reports/monthly                      ?month=YYYY-MM[&district=][&format=html|pdf]
+    GET /api/v1/reports/monthly               the JSON behind it
+
+Who sees what: as on the results pages (ivr.results.scope_of): oversight everything, a
+department its services, a district officer its district; other roles 403, office API keys
+403, nobody signed in 302 to /login (pages) or 401 (API). Escalated cases are listed for the
+level they were escalated to only: department (level 1) or oversight (level 2); a district
+officer's own overdue cases have left their list. Reading the escalated list or the monthly
+report first applies the deadline rule at the app's `now` (ivr.accountability.deadlines).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from ivr import results
+from ivr.accountability import reading, report
+from ivr.accountability.deadlines import Level
+from ivr.accounts import Role, User, describe_scope
+from ivr.errors import InputError
+from ivr.web.app import SETTINGS, STORE
+from ivr.web.auth import render
+from ivr.web.common import API_PREFIX, identity, json_error, now
+
+_LEVEL_OF = {Role.DEPARTMENT: Level.DEPARTMENT, Role.OVERSIGHT: Level.OVERSIGHT}
+
+
+def _viewer(request: web.Request) -> tuple[User, results.Scope]:
+    """Return the signed-in official and their results scope, or refuse (302/401/403)."""
+    who = identity(request)
+    api = request.path.startswith(API_PREFIX)
+    if who is None or who.user is None:
+        if who is not None and who.key is not None:
+            raise json_error(web.HTTPForbidden, "office API keys may only post transactions")
+        if api:
+            raise json_error(web.HTTPUnauthorized, "authentication required: sign in",
+                             headers={"WWW-Authenticate": 'Bearer realm="rabta"'})
+        raise web.HTTPFound("/login")
+    scope = results.scope_of(who.user.role, who.user.scope)
+    if scope is None:
+        message = f"role {who.user.role.value} may not see accountability figures"
+        if api:
+            raise json_error(web.HTTPForbidden, message, {"role": who.user.role.value})
+        raise web.HTTPForbidden(text=message)
+    return who.user, scope
+
+
+def _zone(request: web.Request) -> ZoneInfo:
+    return ZoneInfo(request.app[SETTINGS].timezone)
+
+
+def _today(request: web.Request) -> date:
+    return results.local_day(now(request), _zone(request))
+
+
+def _period(request: web.Request) -> reading.Period:
+    return reading.period(dict(request.query), _today(request), _zone(request))
+
+
+def _week(request: web.Request) -> date:
+    raw = request.query.get("week", "").strip()
+    if not raw:
+        return _today(request)
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InputError(f"week: {raw[:40]!r} is not a date (YYYY-MM-DD)") from None
+
+
+async def _integrity(request: web.Request, scope: results.Scope) -> dict[str, Any]:
+    return await reading.integrity(request.app[STORE], _period(request),
+                                   services=scope.services, district=scope.district)
+
+
+async def _scorecard(request: web.Request, scope: results.Scope) -> dict[str, Any]:
+    return await reading.scorecard(request.app[STORE], request.app[SETTINGS], _period(request),
+                                   request.query.get("by"), request.query.get("measure"),
+                                   services=scope.services, district=scope.district)
+
+
+async def _alerts(request: web.Request, scope: results.Scope) -> dict[str, Any]:
+    return await reading.alerts(request.app[STORE], _week(request), services=scope.services,
+                                district=scope.district)
+
+
+async def _escalated(request: web.Request, user: User, scope: results.Scope
+                     ) -> list[dict[str, Any]]:
+    level = _LEVEL_OF.get(user.role)
+    if level is None:  # a district officer: their overdue cases went up, not to them
+        await reading.apply_deadlines(request.app[STORE], request.app[SETTINGS], now(request))
+        return []
+    rows = await reading.escalated(request.app[STORE], request.app[SETTINGS], level,
+                                   now(request), services=scope.services, district=scope.district)
+    return [{k: v for k, v in r.items() if k != "mobile"} for r in rows]
+
+
+async def integrity_api(request: web.Request) -> web.Response:
+    _, scope = _viewer(request)
+    return web.json_response(await _integrity(request, scope))
+
+
+async def scorecard_api(request: web.Request) -> web.Response:
+    _, scope = _viewer(request)
+    return web.json_response(await _scorecard(request, scope))
+
+
+async def alerts_api(request: web.Request) -> web.Response:
+    _, scope = _viewer(request)
+    return web.json_response(await _alerts(request, scope))
+
+
+async def escalated_api(request: web.Request) -> web.Response:
+    user, scope = _viewer(request)
+    return web.json_response({"role": user.role.value,
+                              "reports": await _escalated(request, user, scope)})
+
+
+async def page(request: web.Request) -> web.Response:
+    """The accountability page: integrity, scorecard, alerts and escalated cases in scope."""
+    user, scope = _viewer(request)
+    who = identity(request)
+    assert who is not None and who.session is not None
+    return render(request, "accountability.html", user=user,
+                  scope=describe_scope(user.role, user.scope),
+                  integrity=await _integrity(request, scope),
+                  scorecard=await _scorecard(request, scope), alerts=await _alerts(request, scope),
+                  escalated=await _escalated(request, user, scope), pct=report.pct,
+                  csrf_token=who.session.csrf_token, query=dict(request.query))
+
+
+async def integrity_csv(request: web.Request) -> web.Response:
+    """Every office's shares (office, district, province, with intervals) and its flags."""
+    _, scope = _viewer(request)
+    data = await _integrity(request, scope)
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["office", "district", "transactions", "dialled", "measure", "count", "of",
+                "share", "low", "high", "district_share", "province_share", "flags"])
+    for o in data["offices"]:
+        for measure, s in o["shares"].items():
+            reasons = "; ".join(f["reason"] for f in o["flags"] if f["measure"] == measure)
+            w.writerow([o["office"], o["district"], o["transactions"], o["dialled"], measure,
+                        s["office"]["count"], s["office"]["of"], s["office"]["value"],
+                        s["office"]["low"], s["office"]["high"], s["district"]["value"],
+                        s["province"]["value"], reasons])
+    return web.Response(body=out.getvalue().encode(), content_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="integrity.csv"',
+                                 "Cache-Control": "private, no-store"})
+
+
+async def _monthly(request: web.Request) -> dict[str, Any]:
+    _, scope = _viewer(request)
+    month = request.query.get("month", "").strip() or _today(request).strftime("%Y-%m")
+    district = scope.district or results.parse_filters(
+        {"district": request.query.get("district", "")}).district
+    return await reading.monthly(request.app[STORE], request.app[SETTINGS], month,
+                                 _zone(request), now(request), services=scope.services,
+                                 district=district)
+
+
+async def monthly_api(request: web.Request) -> web.Response:
+    return web.json_response(await _monthly(request))
+
+
+async def monthly_download(request: web.Request) -> web.Response:
+    """The monthly report as HTML (shown) or PDF (downloaded)."""
+    fmt = request.query.get("format", "html").strip()
+    if fmt not in ("html", "pdf"):
+        raise InputError(f"format: {fmt[:20]!r} is not html or pdf")
+    data = await _monthly(request)
+    if fmt == "html":
+        return web.Response(text=report.to_html(data), content_type="text/html",
+                            headers={"Cache-Control": "private, no-store"})
+    name = f"rabta-{data['month']}-{data['scope']}.pdf".replace(" ", "_")
+    return web.Response(body=report.to_pdf(data), content_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                 "Cache-Control": "private, no-store"})
+
+
+ROUTES = [
+    ("GET", "/accountability", page),
+    ("GET", "/api/v1/accountability/integrity", integrity_api),
+    ("GET", "/api/v1/accountability/scorecard", scorecard_api),
+    ("GET", "/api/v1/accountability/alerts", alerts_api),
+    ("GET", "/api/v1/accountability/escalated", escalated_api),
+    ("GET", "/export/integrity.csv", integrity_csv),
+    ("GET", "/reports/monthly", monthly_download),
+    ("GET", "/api/v1/reports/monthly", monthly_api),
+]
+
+
+def setup(app: web.Application) -> None:
+    """Add the accountability pages, API and downloads."""
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
