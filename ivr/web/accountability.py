@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -108,6 +109,13 @@ async def _escalated(request: web.Request, user: User, scope: results.Scope
     rows = await reading.escalated(request.app[STORE], request.app[SETTINGS], level,
                                    now(request), services=scope.services, district=scope.district)
     return [{k: v for k, v in r.items() if k != "mobile"} for r in rows]
+
+
+async def deadlines_overdue(request: web.Request, services: Sequence[str] | None,
+                            district: str | None) -> dict[str, dict[str, int]]:
+    """Apply the deadlines now; return per district the overdue (escalated) open reports."""
+    await reading.apply_deadlines(request.app[STORE], request.app[SETTINGS], now(request))
+    return await request.app[STORE].overdue_by_district(services=services, district=district)
 
 
 async def integrity_api(request: web.Request) -> web.Response:

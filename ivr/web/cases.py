@@ -29,6 +29,7 @@ from ivr.accounts import Area, Role, User, may
 from ivr.cases import CaseAction, CaseStatus
 from ivr.directcalls import DirectCalls
 from ivr.errors import InputError, InvalidNumber, TelephonyError
+from ivr.web.accountability import deadlines_overdue
 from ivr.web.app import ENGINE, SETTINGS, STORE
 from ivr.web.auth import render
 from ivr.web.common import API_PREFIX, identity, json_error, now
@@ -319,7 +320,10 @@ async def actions_report(request: web.Request) -> web.Response:
     user = _user(request)
     services, district = scope_of(user)
     rows = await request.app[STORE].actions_by_district(services=services, district=district)
-    columns = ["reports", "new", "under_review", "action_taken", *[a.value for a in CaseAction]]
+    overdue = await deadlines_overdue(request, services, district)  # issue 16: escalated cases
+    rows = [{**r, "overdue": overdue.get(r["district"], {}).get("overdue", 0)} for r in rows]
+    columns = ["reports", "new", "under_review", "action_taken", *[a.value for a in CaseAction],
+               "overdue"]
     totals = {c: sum(r[c] for r in rows) for c in columns}
     if _api(request):
         return web.json_response({"districts": rows, "total": totals})

@@ -1,4 +1,4 @@
-"""The accountability pages' cells of the role x endpoint matrix in test_web_auth.py (kept apart to merge easily)."""
+"""The accountability pages' cells of the role x endpoint matrix in test_web_auth.py (kept apart)."""
 
 from __future__ import annotations
 

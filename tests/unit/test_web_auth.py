@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from accountability_matrix import ACCT_EXPECTED, ACCT_ROUTES
+from aiohttp.test_utils import TestClient, TestServer
 from dashboard_matrix import DASHBOARD_EXPECTED, DASHBOARD_ROUTES
 from prompts_matrix import PROMPT_EXPECTED, PROMPT_FORMS, PROMPT_JSON, PROMPT_ROUTES
 from web_support import (
