@@ -525,6 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_users.add_parsers(sub)  # users, apikeys
     cli_survey.add_parser(sub)  # survey check
     cli_prompts.add_parser(sub)  # prompts build | check
+    from ivr import cli_accountability  # report monthly (issue 16)
+    cli_accountability.register(sub)
     sub.add_parser("demo", help="everything on the embedded default: Asterisk, calls, report")
     return p
 
@@ -574,6 +576,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "serve":
         return asyncio.run(do_run(settings, until_idle=False, show_progress=False,
                                   serve_web=True))
+    if getattr(args, "func", None) is not None:  # commands registered by ivr/cli_*.py modules
+        return int(args.func(settings, args))
     if cmd == "report":
         return asyncio.run(do_report(settings, args.by, args.format))
     if cmd == "export":
