@@ -30,7 +30,7 @@ from ivr.accountability.stats import (
     excess_p,
     fit_beta_binomial,
     holm,
-    posterior,
+    posteriors,
     separated_ranks,
 )
 
@@ -90,12 +90,15 @@ def scorecard(units: Sequence[Unit], min_n: int, *, higher_is_better: bool = Tru
     if prior is None:
         prior = fit_beta_binomial([u.x for u in units], [u.n for u in units])
     rows = []
+    usable = [u for u in units if u.answers >= max(min_n, 1) and u.n > 0]
+    posts = dict(zip((id(u) for u in usable),
+                     posteriors([u.x for u in usable], [u.n for u in usable], prior), strict=True))
     for u in units:
-        if u.answers < max(min_n, 1) or u.n <= 0:
+        post = posts.get(id(u))
+        if post is None:
             rows.append(ScoreRow(u.name, u.group, u.answers, None, None, None, None,
                                  notes=[f"fewer than {min_n} answers: no figure, no rank"]))
             continue
-        post = posterior(u.x, u.n, prior)
         raw = u.x / u.n
         row = ScoreRow(u.name, u.group, u.answers, raw, post.mean, post.low, post.high)
         if not post.low <= raw <= post.high and u.n < prior.a + prior.b:

@@ -22,7 +22,7 @@ from scipy.stats import beta as beta_dist
 from scipy.stats import hypergeom
 
 __all__ = ["ALPHA", "BetaPrior", "Posterior", "excess_p", "excess_ps", "fit_beta_binomial", "holm",
-           "posterior", "separated_ranks"]
+           "posterior", "posteriors", "separated_ranks"]
 
 ALPHA = 0.05  # the family-wise false-flag rate every flag and alert is held to
 MAX_PRECISION = 1e6  # a + b beyond this: no spread between members worth modelling
@@ -117,8 +117,10 @@ def fit_beta_binomial(x: Sequence[float], n: Sequence[float]) -> BetaPrior:
         return value if math.isfinite(value) else math.inf
 
     start = np.array([special.logit(pooled), math.log(precision)])
-    res = optimize.minimize(neg, start, method="Nelder-Mead",
-                            options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 4000})
+    start = np.clip(start, [-20.0, -10.0], [20.0, math.log(MAX_PRECISION)])
+    res = optimize.minimize(neg, start, method="L-BFGS-B",
+                            bounds=[(-20.0, 20.0), (-10.0, math.log(MAX_PRECISION))],
+                            options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 500})
     theta = res.x if res.fun <= neg(start) else start
     mu = float(np.clip(special.expit(theta[0]), 1e-9, 1 - 1e-9))
     s = math.exp(float(np.clip(theta[1], -10.0, math.log(MAX_PRECISION))))
@@ -142,6 +144,20 @@ def posterior(x: float, n: float, prior: BetaPrior, level: float = 0.95) -> Post
     return Posterior(a / (a + b), float(low), float(high))
 
 
+def posteriors(x: Sequence[float], n: Sequence[float], prior: BetaPrior, level: float = 0.95
+               ) -> list[Posterior]:
+    """Return posterior() for many members at once (vectorised inverse incomplete beta)."""
+    a = prior.a + np.asarray(x, dtype=float)
+    b = prior.b + np.asarray(n, dtype=float) - np.asarray(x, dtype=float)
+    if a.size == 0:
+        return []
+    tail = (1 - level) / 2
+    low, high = special.betaincinv(a, b, tail), special.betaincinv(a, b, 1 - tail)
+    mean = a / (a + b)
+    return [Posterior(float(m), float(lo), float(hi)) for m, lo, hi in zip(mean, low, high,
+                                                                           strict=True)]
+
+
 def separated_ranks(intervals: Sequence[tuple[float, float]]
                     ) -> list[tuple[int | None, int, int]]:
     """Rank members (higher is better) only where their intervals separate them from all others.
@@ -151,11 +167,17 @@ def separated_ranks(intervals: Sequence[tuple[float, float]]
     best == worst (the member's interval overlaps no other), else None: where intervals
     overlap, the order is not known, so none is given.
     """
-    out = []
+    if not intervals:
+        return []
+    lo = np.array([i[0] for i in intervals], dtype=float)
+    hi = np.array([i[1] for i in intervals], dtype=float)
     count = len(intervals)
-    for i, (lo, hi) in enumerate(intervals):
-        above = sum(1 for j, (lo2, _) in enumerate(intervals) if j != i and lo2 > hi)
-        below = sum(1 for j, (_, hi2) in enumerate(intervals) if j != i and hi2 < lo)
-        best, worst = 1 + above, count - below
+    # wholly above member i: lo_j > hi_i; wholly below: hi_j < lo_i (never i itself, as
+    # lo_i <= hi_i)
+    above = count - np.searchsorted(np.sort(lo), hi, side="right")
+    below = np.searchsorted(np.sort(hi), lo, side="left")
+    out: list[tuple[int | None, int, int]] = []
+    for a, b in zip(above, below, strict=True):
+        best, worst = 1 + int(a), count - int(b)
         out.append((best if best == worst else None, best, worst))
     return out
