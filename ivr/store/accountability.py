@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
+from ivr.accountability.arms import Experiment, assign
 from ivr.accountability.deadlines import Deadline, Level, decide
 from ivr.accountability.integrity import INVALID_CAUSES, OfficeCounts, Visit
 from ivr.cases import BRIBE_QUESTION, BRIBE_YES, CaseAction, CaseStatus
-from ivr.errors import StoreError
+from ivr.errors import InputError, StoreError
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 _ACTOR = "system:deadlines"
+_RANDOM = random.SystemRandom()  # arms: unpredictable, so nobody can steer one
 _SUMS = ("rated", "rated_w", "rated_w2", "satisfied_w", "bribe_n", "bribe_w", "bribe_w2",
          "bribe_yes_w")
 
@@ -246,3 +249,108 @@ class AccountabilityMixin:
             for r in await cur.fetchall():
                 row(r[0])[r[1]] = int(r[2])
         return [out[k] for k in sorted(out)]
+
+    # ------------------------------------------------------------------ randomised arms
+
+    async def start_experiment(self, experiment: Experiment, now: datetime) -> None:
+        """Start an experiment (InputError if one of that name exists), audited."""
+        async with self._write() as db:
+            async with db.execute("SELECT 1 FROM experiments WHERE name = ?",
+                                  (experiment.name,)) as cur:
+                if await cur.fetchone():
+                    raise InputError(f"experiment {experiment.name!r} exists already "
+                                     "(a stopped one keeps its name and its data)")
+            await db.execute("INSERT INTO experiments (name, arms, started_at) VALUES (?, ?, ?)",
+                             (experiment.name, json.dumps(list(experiment.arms)), _ts(now)))
+            await db.execute(
+                "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
+                (_ts(now), "cli", "experiment_start",
+                 json.dumps({"name": experiment.name, "arms": list(experiment.arms)})))
+
+    async def stop_experiment(self, name: str, now: datetime) -> bool:
+        """Stop a running experiment; False if there is no such running experiment."""
+        async with self._write() as db:
+            cur = await db.execute("UPDATE experiments SET stopped_at = ? WHERE name = ? AND "
+                                   "stopped_at IS NULL", (_ts(now), name))
+            if cur.rowcount == 1:
+                await db.execute(
+                    "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
+                    (_ts(now), "cli", "experiment_stop", json.dumps({"name": name})))
+            return cur.rowcount == 1
+
+    async def experiments(self) -> list[dict[str, Any]]:
+        """Return every experiment, running first, with how many transactions each arm has."""
+        async with self._db.execute(
+                "SELECT e.name, e.arms, e.started_at, e.stopped_at, "
+                "(SELECT COUNT(*) FROM transaction_arms a WHERE a.experiment = e.name) AS n "
+                "FROM experiments e ORDER BY e.stopped_at IS NOT NULL, e.started_at") as cur:
+            return [{**dict(r), "arms": json.loads(r["arms"])} for r in await cur.fetchall()]
+
+    async def arm_counts(self, name: str, *, services: Sequence[str] | None = None,
+                         district: str | None = None) -> tuple[list[str], dict[str, dict[str, int]]]:
+        """Return an experiment's arms and, per arm: assigned, completed, rated, satisfied,
+        bribe_n, bribe_yes (the latest answer to each question counts). InputError if unknown."""
+        async with self._db.execute("SELECT arms FROM experiments WHERE name = ?",
+                                    (name,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise InputError(f"experiment {name[:40]!r}: no such experiment")
+        arms = json.loads(row[0])
+        where, params = _scope(services, district)
+        latest = ("(SELECT s.{col} FROM answers l JOIN answer_scores s ON s.question = l.question "
+                  "AND s.value = l.value WHERE l.transaction_id = t.id AND l.question = '{q}' "
+                  "ORDER BY l.id DESC LIMIT 1)")
+        sql = (f"SELECT x.arm, COUNT(*), SUM(t.status = 'completed'), "
+               f"SUM({latest.format(col='rated', q='rating')} = 1), "
+               f"SUM({latest.format(col='satisfied', q='rating')} = 1), "
+               f"SUM({latest.format(col='bribe', q='bribe')} = 1), "
+               f"SUM({latest.format(col='bribe_yes', q='bribe')} = 1) "
+               f"FROM transaction_arms x JOIN transactions t ON t.id = x.transaction_id "
+               f"WHERE x.experiment = ? AND {where} GROUP BY x.arm")
+        out: dict[str, dict[str, int]] = {}
+        async with self._db.execute(sql, [name, *params]) as cur:
+            for r in await cur.fetchall():
+                out[r[0]] = dict(zip(("assigned", "completed", "rated", "satisfied", "bribe_n",
+                                      "bribe_yes"), (int(v or 0) for v in r[1:]), strict=True))
+        return arms, out
+
+    async def arm_rows(self, name: str) -> list[dict[str, Any]]:
+        """Return one row per transaction of an experiment, for causal analysis (no numbers,
+        no names): its arm, when and where, how the calls went, and its latest answers."""
+        async with self._db.execute(
+                "SELECT t.id AS transaction_id, x.arm, t.visited_at, t.district, t.service, "
+                "t.office, t.official, t.status, t.attempts, t.selection_probability, "
+                "(SELECT COUNT(*) FROM attempts a WHERE a.transaction_id = t.id "
+                "AND a.answered_at IS NOT NULL) > 0 AS contacted, "
+                "(SELECT l.value FROM answers l WHERE l.transaction_id = t.id AND "
+                "l.question = 'rating' ORDER BY l.id DESC LIMIT 1) AS rating, "
+                "(SELECT l.value FROM answers l WHERE l.transaction_id = t.id AND "
+                "l.question = 'bribe' ORDER BY l.id DESC LIMIT 1) AS bribe "
+                "FROM transaction_arms x JOIN transactions t ON t.id = x.transaction_id "
+                "WHERE x.experiment = ? ORDER BY t.id", (name,)) as cur:
+            return [dict(r) for r in await cur.fetchall()]
+
+
+async def assign_arms(db: aiosqlite.Connection, created_at: str, inserted: int) -> int:
+    """Give the `inserted` transactions just created (at `created_at`) one arm of each running
+    experiment (ivr.accountability.arms.assign, from the system's random source). Called by
+    the intake's insert, inside its write transaction; returns how many arms were stored."""
+    if inserted <= 0:
+        return 0
+    async with db.execute("SELECT name, arms FROM experiments WHERE stopped_at IS NULL "
+                          "ORDER BY name") as cur:
+        running = [Experiment(r[0], tuple(json.loads(r[1]))) for r in await cur.fetchall()]
+    if not running:
+        return 0
+    async with db.execute(
+            "SELECT id FROM transactions t WHERE t.id > (SELECT MAX(id) FROM transactions) - ? "
+            "AND t.created_at = ? AND NOT EXISTS "
+            "(SELECT 1 FROM transaction_arms x WHERE x.transaction_id = t.id)",
+            (inserted, created_at)) as cur:
+        ids = [r[0] for r in await cur.fetchall()]
+    drawn = assign(running, len(ids), _RANDOM)
+    rows = [(tx, name, arm) for tx, arms in zip(ids, drawn, strict=True)
+            for name, arm in arms.items()]
+    await db.executemany("INSERT INTO transaction_arms (transaction_id, experiment, arm) "
+                         "VALUES (?, ?, ?)", rows)
+    return len(rows)

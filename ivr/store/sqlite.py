@@ -26,7 +26,7 @@ import aiosqlite
 
 from ivr.errors import StoreError
 from ivr.models import Attempt, Outcome, Transaction, TxStatus
-from ivr.store.accountability import AccountabilityMixin
+from ivr.store.accountability import AccountabilityMixin, assign_arms
 from ivr.store.accounts import AccountsMixin
 from ivr.store.cases import CasesMixin
 from ivr.store.prompts import PromptsMixin
@@ -181,6 +181,7 @@ class SQLiteStore(AccountsMixin, CasesMixin, ResultsMixin, PromptsMixin, Account
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (office, ref) DO NOTHING",
                 rows)
             inserted = db.total_changes - before
+            await assign_arms(db, stamp, inserted)  # randomised arms of running experiments (issue 16)
         return inserted, len(rows) - inserted
 
     # ------------------------------------------------------------------ dialer

@@ -10,6 +10,10 @@ the monthly district report, as pages, JSON and downloads. Beside the road, afte
     GET /export/integrity.csv                 every office's shares and flags
     GET /reports/monthly                      ?month=YYYY-MM[&district=][&format=html|pdf]
     GET /api/v1/reports/monthly               the JSON behind it
+    GET /api/v1/accountability/arms           every experiment; ?experiment=NAME: its arms'
+                                              results with intervals, differences, balance
+    GET /export/arms.csv?experiment=NAME      one row per transaction, for causal analysis:
+                                              oversight only (single responses)
 
 Who sees what: as on the results pages (ivr.results.scope_of): oversight everything, a
 department its services, a district officer its district; other roles 403, office API keys
@@ -31,7 +35,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from ivr import results
-from ivr.accountability import reading, report
+from ivr.accountability import arms, reading, report
 from ivr.accountability.deadlines import Level
 from ivr.accounts import Role, User, describe_scope
 from ivr.errors import InputError
@@ -201,6 +205,39 @@ async def monthly_download(request: web.Request) -> web.Response:
                                  "Cache-Control": "private, no-store"})
 
 
+async def arms_api(request: web.Request) -> web.Response:
+    """Every experiment, or one experiment's results per arm (scope applies to the counts)."""
+    _, scope = _viewer(request)
+    store = request.app[STORE]
+    name = request.query.get("experiment", "").strip()
+    if not name:
+        return web.json_response({"experiments": await store.experiments()})
+    arms_, counts = await store.arm_counts(name, services=scope.services,
+                                           district=scope.district)
+    return web.json_response({"experiment": name, **arms.compare(arms_, counts)})
+
+
+async def arms_csv(request: web.Request) -> web.Response:
+    """One row per transaction of an experiment (no numbers, no names): oversight only."""
+    user, _ = _viewer(request)
+    if not results.may_export_responses(user.role):
+        raise web.HTTPForbidden(text="only oversight may export single responses")
+    name = request.query.get("experiment", "").strip()
+    await request.app[STORE].arm_counts(name)  # InputError (400) if there is no such one
+    rows = await request.app[STORE].arm_rows(name)
+    out = io.StringIO()
+    w = csv.writer(out)
+    columns = ["transaction_id", "arm", "visited_at", "district", "service", "office",
+               "official", "status", "attempts", "selection_probability", "contacted",
+               "rating", "bribe"]
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([r[c] for c in columns])
+    return web.Response(body=out.getvalue().encode(), content_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="arms-{name}.csv"',
+                                 "Cache-Control": "private, no-store"})
+
+
 ROUTES = [
     ("GET", "/accountability", page),
     ("GET", "/api/v1/accountability/integrity", integrity_api),
@@ -210,6 +247,8 @@ ROUTES = [
     ("GET", "/export/integrity.csv", integrity_csv),
     ("GET", "/reports/monthly", monthly_download),
     ("GET", "/api/v1/reports/monthly", monthly_api),
+    ("GET", "/api/v1/accountability/arms", arms_api),
+    ("GET", "/export/arms.csv", arms_csv),
 ]
 
 
