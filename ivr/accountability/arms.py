@@ -9,6 +9,11 @@ Pure, no I/O:
   cryptographic source, so nobody can predict or steer an arm);
 - `balance`: Pearson's chi-square test that the arms' counts fit equal allocation (a p-value
   well above 0.001 is what a fair draw gives; a tiny one means the assignment is broken);
+- `first_call_delay`: the one experiment the engine acts on by itself: `first_call`, whose
+  arms are delays after the visit ("2h", "24h", "90m", "1d"); the store sets each
+  transaction's first call time from its arm (the calling window still applies at dial time).
+  Other experiments (a greeting's wording...) are stored and analysed; what they change is up
+  to the survey that reads them.
 - `compare`: each arm's share (completion, satisfaction, bribe reports) with its 95% Wilson
   interval, and each arm's difference from the first (the control) with Newcombe's hybrid
   score interval (method 10, Newcombe 1998).
@@ -21,6 +26,7 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from scipy.stats import chisquare
@@ -28,14 +34,18 @@ from scipy.stats import chisquare
 from ivr.errors import InputError
 from ivr.results import wilson
 
-__all__ = ["MEASURES", "Experiment", "assign", "balance", "compare", "newcombe",
-           "parse_experiment"]
+__all__ = ["FIRST_CALL", "MEASURES", "Experiment", "assign", "balance", "compare",
+           "first_call_delay", "newcombe", "parse_experiment"]
+
+FIRST_CALL = "first_call"  # the experiment whose arms are delays of the first call
 
 MEASURES = {"completed": "completed the survey (of those assigned)",
             "satisfied": "rated 4 or 5 (of ratings)",
             "bribe": "reported a bribe (of bribe answers)"}
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _ARM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
+_DELAY = re.compile(r"(\d{1,4})([mhd])")
+_UNIT = {"m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +68,21 @@ def parse_experiment(name: str, arms: Sequence[str]) -> Experiment:
             raise InputError(f"arm {arm[:40]!r}: letters, digits, '_', '.', '-' (at most 40)")
     if len(set(arms)) != len(arms):
         raise InputError("arms must differ")
+    if name == FIRST_CALL:
+        for arm in arms:
+            if first_call_delay(arm) is None:
+                raise InputError(f"first_call arm {arm[:40]!r}: a delay after the visit, "
+                                 "e.g. 90m, 2h, 24h or 1d (at most 30 days)")
     return Experiment(name, tuple(arms))
+
+
+def first_call_delay(arm: str) -> timedelta | None:
+    """Return a first_call arm's delay after the visit ("2h" -> 2 hours), or None if not one."""
+    m = _DELAY.fullmatch(arm)
+    if not m:
+        return None
+    delay = timedelta(seconds=int(m[1]) * _UNIT[m[2]])
+    return delay if delay <= timedelta(days=30) else None
 
 
 def assign(experiments: Sequence[Experiment], count: int, rng: random.Random

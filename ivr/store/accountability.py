@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from ivr.accountability.arms import Experiment, assign
+from ivr.accountability.arms import FIRST_CALL, Experiment, assign, first_call_delay
 from ivr.accountability.deadlines import Deadline, Level, decide
 from ivr.accountability.integrity import INVALID_CAUSES, OfficeCounts, Visit
 from ivr.cases import BRIBE_QUESTION, BRIBE_YES, CaseAction, CaseStatus
@@ -343,14 +343,24 @@ async def assign_arms(db: aiosqlite.Connection, created_at: str, inserted: int) 
     if not running:
         return 0
     async with db.execute(
-            "SELECT id FROM transactions t WHERE t.id > (SELECT MAX(id) FROM transactions) - ? "
-            "AND t.created_at = ? AND NOT EXISTS "
+            "SELECT id, visited_at FROM transactions t WHERE t.id > "
+            "(SELECT MAX(id) FROM transactions) - ? AND t.created_at = ? AND NOT EXISTS "
             "(SELECT 1 FROM transaction_arms x WHERE x.transaction_id = t.id)",
             (inserted, created_at)) as cur:
-        ids = [r[0] for r in await cur.fetchall()]
-    drawn = assign(running, len(ids), _RANDOM)
-    rows = [(tx, name, arm) for tx, arms in zip(ids, drawn, strict=True)
+        new = [(r[0], r[1]) for r in await cur.fetchall()]
+    drawn = assign(running, len(new), _RANDOM)
+    rows = [(tx, name, arm) for (tx, _), arms in zip(new, drawn, strict=True)
             for name, arm in arms.items()]
     await db.executemany("INSERT INTO transaction_arms (transaction_id, experiment, arm) "
                          "VALUES (?, ?, ?)", rows)
+    # first_call: the arm is the first call's delay after the visit (never before now)
+    now = _parse(created_at)
+    times = []
+    for (tx, visited), arms in zip(new, drawn, strict=True):
+        delay = first_call_delay(arms.get(FIRST_CALL, ""))
+        visit = _parse(visited)
+        if delay is not None and visit is not None and now is not None:
+            times.append((_ts(max(now, visit + delay)), tx))
+    if times:
+        await db.executemany("UPDATE transactions SET next_try_at = ? WHERE id = ?", times)
     return len(rows)

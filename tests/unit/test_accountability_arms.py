@@ -160,3 +160,16 @@ def test_the_cli_starts_lists_and_reports(tmp_path: Any, monkeypatch: pytest.Mon
     assert cli.main([*db, "experiments", "stop", "greeting"]) == 0
     assert cli.main([*db, "experiments", "stop", "greeting"]) == 2
     assert cli_accountability.__doc__ and "experiments" in cli_accountability.__doc__
+
+
+async def test_first_call_arms_set_the_first_call_time(store: SQLiteStore) -> None:
+    with pytest.raises(InputError, match="delay"):
+        parse_experiment("first_call", ["2h", "soon"])
+    await store.start_experiment(parse_experiment("first_call", ["2h", "24h"]), NOW)
+    await store.add_transactions(_txs(0, 200), NOW)  # visited an hour before NOW
+    arms = {r["transaction_id"]: r["arm"] for r in await store.arm_rows("first_call")}
+    early = await store.claim_due(NOW + timedelta(hours=1, minutes=1), 500)
+    assert {a.transaction_id for a in early} == {t for t, a in arms.items() if a == "2h"}
+    late = await store.claim_due(NOW + timedelta(hours=23, minutes=1), 500)
+    assert {a.transaction_id for a in late} == {t for t, a in arms.items() if a == "24h"}
+    assert 50 < len(early) < 150  # both arms drawn (a 1-in-10^12 chance otherwise)
