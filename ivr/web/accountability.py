@@ -256,3 +256,50 @@ def setup(app: web.Application) -> None:
     """Add the accountability pages, API and downloads."""
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
+
+
+def openapi_parts() -> dict[str, Any]:
+    """Return the accountability API's OpenAPI paths (merged into the intake API's document)."""
+    err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    refusals = {"400": {"description": "a parameter that is not usable (the reason)", **err},
+                "401": {"description": "not signed in", **err},
+                "403": {"description": "an office API key or a role that sees no results",
+                        **err}}
+    security: list[dict[str, list[str]]] = [{"session": []}]
+
+    def q(name: str, description: str, **schema: Any) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "description": description,
+                "schema": {"type": "string", **schema}}
+    period = [q("from", "first local day, YYYY-MM-DD (default: 27 days before `to`)",
+                format="date"),
+              q("to", "last local day, YYYY-MM-DD (default: today)", format="date")]
+
+    def get(op: str, summary: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"get": {"summary": summary, "operationId": op, "security": security,
+                        "parameters": params, "responses": {"200": {
+                            "description": "see docs/API.md and docs/ACCOUNTABILITY.md",
+                            "content": {"application/json": {"schema": {"type": "object"}}}},
+                            **refusals}}}
+    return {
+        "/api/v1/accountability/integrity": get(
+            "getIntegrity", "Data integrity per office, against its district and the province, "
+            "flagged beyond chance (Holm, family-wise 5%)", period),
+        "/api/v1/accountability/scorecard": get(
+            "getScorecard", "Fair scorecard: shrunk rates, credible intervals, ranks only where "
+            "intervals separate", [*period, q("by", "office | official",
+                                              enum=["office", "official"]),
+                                   q("measure", "satisfaction | bribe",
+                                     enum=["satisfaction", "bribe"])]),
+        "/api/v1/accountability/alerts": get(
+            "getAlerts", "Offices whose bribe-report rate rose beyond chance this week",
+            [q("week", "a day of the week, YYYY-MM-DD (default: today)", format="date")]),
+        "/api/v1/accountability/escalated": get(
+            "getEscalated", "Open bribe reports escalated to the caller's level", []),
+        "/api/v1/accountability/arms": get(
+            "getArms", "Experiments, or one experiment's results per arm with intervals",
+            [q("experiment", "the experiment's name")]),
+        "/api/v1/reports/monthly": get(
+            "getMonthlyReport", "The monthly district report",
+            [q("month", "YYYY-MM (default: this month)"),
+             q("district", "one district (a district officer: always their own)")]),
+    }
