@@ -22,7 +22,7 @@ from ivr.cases import CaseAction
 from ivr.results import estimate, kish_n
 
 __all__ = ["MEASURES", "alerts_view", "integrity_view", "monthly_view", "scorecard_view",
-           "units_of"]
+           "trend_view", "units_of"]
 
 MEASURES = ("satisfaction", "bribe")
 RULES = NumberRules()
@@ -95,6 +95,19 @@ def scorecard_view(rows: Sequence[Mapping[str, Any]], by: str, measure: str, min
             "group_mean": round(prior.mean, 4), "prior": {"a": round(prior.a, 4),
                                                           "b": round(prior.b, 4)},
             "rows": out}
+
+
+def trend_view(rows: Sequence[Mapping[str, Any]], by: str, measure: str, min_n: int, *,
+               district: str | None = None) -> dict[str, Any]:
+    """Return the scorecard week by week (each week's prior fitted on that week's units)."""
+    weeks: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for r in rows:
+        weeks[r["week"]].append(r)
+    out = []
+    for week in sorted(weeks):
+        view = scorecard_view(weeks[week], by, measure, min_n, district=district)
+        out.append({"week": week, "group_mean": view["group_mean"], "rows": view["rows"]})
+    return {"by": by, "measure": measure, "min_responses": min_n, "weeks": out}
 
 
 def alerts_view(weekly: Sequence[Mapping[str, Any]], week: date, *,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ivr.store import SQLiteStore
 
 __all__ = ["Period", "alerts", "apply_deadlines", "escalated", "integrity", "month_period",
-           "monthly", "period", "scorecard"]
+           "monthly", "period", "scorecard", "trend"]
 
 MAX_DAYS = 366
 
@@ -94,6 +94,18 @@ async def scorecard(store: SQLiteStore, settings: Settings, p: Period, by: str |
     measure = _choice(measure, figures.MEASURES, "measure")
     rows = await store.scorecard_sums(by, p.first, p.last, services=services)
     out = figures.scorecard_view(rows, by, measure, settings.min_responses, district=district)
+    out["period"] = p.as_dict()
+    return out
+
+
+async def trend(store: SQLiteStore, settings: Settings, p: Period, by: str | None,
+                measure: str | None, *, services: Sequence[str] | None = None,
+                district: str | None = None) -> dict[str, Any]:
+    """Return the weekly trend of the fair scorecard over a period."""
+    by = _choice(by, ("office", "official"), "by")
+    measure = _choice(measure, figures.MEASURES, "measure")
+    rows = await store.weekly_sums(by, p.first, p.last, services=services)
+    out = figures.trend_view(rows, by, measure, settings.min_responses, district=district)
     out["period"] = p.as_dict()
     return out
 

@@ -111,6 +111,24 @@ class AccountabilityMixin:
         async with self._db.execute(sql, [start.isoformat(), end.isoformat(), *params]) as cur:
             return [dict(r) for r in await cur.fetchall()]
 
+    async def weekly_sums(self, by: str, start: date, end: date, *,
+                          services: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Return scorecard_sums per (week's Monday, office or official), oldest week first."""
+        if by not in ("office", "official"):
+            raise ValueError(f"scorecard by {by!r}")
+        keys = "t.office, MIN(t.district) AS district" if by == "office" else \
+            "t.official, t.office, MIN(t.district) AS district"
+        group = "week, t.office" if by == "office" else "week, t.office, t.official"
+        where, params = _scope(services, None)
+        if by == "official":
+            where += " AND t.official != ''"
+        sums = ", ".join(f"SUM(t.{c}) AS {c}" for c in _SUMS)
+        sql = (f"SELECT date(t.day, '-' || ((CAST(strftime('%w', t.day) AS INTEGER) + 6) % 7) "
+               f"|| ' days') AS week, {keys}, {sums} FROM result_cells t "
+               f"WHERE t.day >= ? AND t.day <= ? AND {where} GROUP BY {group} ORDER BY {group}")
+        async with self._db.execute(sql, [start.isoformat(), end.isoformat(), *params]) as cur:
+            return [dict(r) for r in await cur.fetchall()]
+
     async def weekly_bribes(self, start: date, end: date, *,
                             services: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Return bribe answers and weighted yes per (office, week's Monday), local days."""

@@ -5,6 +5,7 @@ the monthly district report, as pages, JSON and downloads. Beside the road, afte
                                               the cases escalated to the caller's level
     GET /api/v1/accountability/integrity      ?from&to (default: the last 28 days)
     GET /api/v1/accountability/scorecard      ?from&to&by=office|official&measure=satisfaction|bribe
+    GET /api/v1/accountability/trend          the scorecard week by week (same parameters)
     GET /api/v1/accountability/alerts         ?week=YYYY-MM-DD (default: this week)
     GET /api/v1/accountability/escalated      open reports escalated to the caller's level
     GET /export/integrity.csv                 every office's shares and flags
@@ -132,6 +133,14 @@ async def scorecard_api(request: web.Request) -> web.Response:
     return web.json_response(await _scorecard(request, scope))
 
 
+async def trend_api(request: web.Request) -> web.Response:
+    _, scope = _viewer(request)
+    data = await reading.trend(request.app[STORE], request.app[SETTINGS], _period(request),
+                               request.query.get("by"), request.query.get("measure"),
+                               services=scope.services, district=scope.district)
+    return web.json_response(data)
+
+
 async def alerts_api(request: web.Request) -> web.Response:
     _, scope = _viewer(request)
     return web.json_response(await _alerts(request, scope))
@@ -242,6 +251,7 @@ ROUTES = [
     ("GET", "/accountability", page),
     ("GET", "/api/v1/accountability/integrity", integrity_api),
     ("GET", "/api/v1/accountability/scorecard", scorecard_api),
+    ("GET", "/api/v1/accountability/trend", trend_api),
     ("GET", "/api/v1/accountability/alerts", alerts_api),
     ("GET", "/api/v1/accountability/escalated", escalated_api),
     ("GET", "/export/integrity.csv", integrity_csv),
@@ -290,6 +300,10 @@ def openapi_parts() -> dict[str, Any]:
                                               enum=["office", "official"]),
                                    q("measure", "satisfaction | bribe",
                                      enum=["satisfaction", "bribe"])]),
+        "/api/v1/accountability/trend": get(
+            "getTrend", "The fair scorecard week by week",
+            [*period, q("by", "office | official", enum=["office", "official"]),
+             q("measure", "satisfaction | bribe", enum=["satisfaction", "bribe"])]),
         "/api/v1/accountability/alerts": get(
             "getAlerts", "Offices whose bribe-report rate rose beyond chance this week",
             [q("week", "a day of the week, YYYY-MM-DD (default: today)", format="date")]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 ACCT_ROUTES = ["GET /accountability", "GET /api/v1/accountability/integrity",
                "GET /api/v1/accountability/scorecard", "GET /api/v1/accountability/alerts",
+               "GET /api/v1/accountability/trend",
                "GET /api/v1/accountability/escalated", "GET /export/integrity.csv",
                "GET /reports/monthly", "GET /api/v1/reports/monthly",
                "GET /api/v1/accountability/arms", "GET /export/arms.csv"]

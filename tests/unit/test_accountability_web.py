@@ -197,3 +197,26 @@ async def test_a_district_officer_gets_the_report_of_their_district_only(
         assert body["district"] == "Lahore"
         assert [d["district"] for d in body["districts"]] == ["Lahore"]
         assert body["total"]["transactions"] == 3
+
+
+async def test_scorecard_and_weekly_trend_from_the_stored_answers(
+        store: SQLiteStore, web_settings: Settings) -> None:
+    from resultsdata import made_up
+    await made_up(store, NOW)
+    async with start_client(store, web_settings, Clock(NOW)) as client:
+        await _as(client, store, "o", Role.OVERSIGHT)
+        card = await (await client.get(
+            "/api/v1/accountability/scorecard?by=office&measure=satisfaction")).json()
+        shown = [r for r in card["rows"] if not r["suppressed"]]
+        assert shown and all(r["low"] <= r["value"] <= r["high"] for r in shown)
+        for a in shown:  # no rank where intervals overlap
+            for b in shown:
+                if a is not b and not (a["high"] < b["low"] or b["high"] < a["low"]):
+                    assert a["rank"] is None and b["rank"] is None
+        trend = await (await client.get(
+            "/api/v1/accountability/trend?by=office&measure=bribe")).json()
+        assert len(trend["weeks"]) >= 4
+        assert trend["weeks"] == sorted(trend["weeks"], key=lambda w: w["week"])
+        await _as(client, store, "d", Role.DISTRICT)  # Lahore only
+        card = await (await client.get("/api/v1/accountability/scorecard")).json()
+        assert {r["district"] for r in card["rows"]} == {"Lahore"}
