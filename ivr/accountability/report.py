@@ -20,7 +20,7 @@ __all__ = ["interval", "pct", "to_html", "to_pdf"]
 _FONT = Path("/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf")
 _BOLD = Path("/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf")
 _COLUMNS = ["District", "Entered", "Contacted", "Responses", "Satisfied", "Bribe reports",
-            "Actions", "Integrity flags", "Overdue cases"]
+            "Actions", "Integrity flags", "Overdue now"]
 
 
 def pct(value: float | None) -> str:
