@@ -8,8 +8,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # debootstrap builds the Asterisk rootfs; espeak-ng makes the prompts offline, sox checks audio;
 # ffmpeg lets pydub read any audio format; python3-venv gives Debian's python a venv;
-# chromium is the real browser the browser tests drive with Playwright (tests/browser).
-SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium kannel kannel-extras
+# chromium is the real browser the browser tests drive with Playwright (tests/browser);
+# kannel and kannel-extras (bearerbox, smsbox, fakesmsc) carry the SMS tests;
+# poppler-utils (pdftotext) reads the monthly PDF back in its test; fonts-noto-core is its font.
+SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium kannel kannel-extras \
+                   poppler-utils fonts-noto-core
 
 .PHONY: setup system venv demo test unit lint integration browser screenshots bench clean
 

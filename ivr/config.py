@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr.accountability.deadlines import parse_deadlines
 from ivr.errors import ConfigError
 
 
@@ -134,6 +135,9 @@ class Settings:
     min_responses: int = 10
     overview_interval: float = 2.0  # seconds between the live overview's checks for news
     export_max_rows: int = 1_000_000  # per-response exports stop here (XLSX holds 1,048,576)
+    # Cases: days to review a bribe report and to act on it, "service=REVIEW/ACT" ("*" for
+    # every department); overdue cases escalate (ivr/accountability/deadlines.py).
+    case_deadlines: tuple[str, ...] = ("*=7/30",)
 
     # SMS through Kannel (docs/SMS.md). sms_url empty: no SMS at all.
     sms_url: str = ""  # Kannel smsbox sendsms, e.g. http://127.0.0.1:13013/cgi-bin/sendsms
@@ -323,6 +327,7 @@ def _validate(s: Settings) -> None:
         if not s.sms_callback_url.startswith(("http://", "https://")):
             raise ConfigError("sms_callback_url: with sms_url set, give the URL Kannel reaches "
                               "Rabta's web at, e.g. http://127.0.0.1:8080")
+    parse_deadlines(s.case_deadlines)  # case deadlines per department (pure; ConfigError)
     # The rule strings (windows, holidays, quiet periods, retry delays, trunks, operator
     # prefixes) are checked where they are built, once: scheduler.rules.Rules.from_settings.
 

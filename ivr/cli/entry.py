@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import ivr.cli.accountability as accountability
 import ivr.cli.asterisk as asterisk
 import ivr.cli.completion as completion
 import ivr.cli.data as data
@@ -34,8 +35,9 @@ from ivr.errors import RabtaError
 from scheduler.rules import Rules
 
 # The command groups, in the order `rabta --help` lists them.
-COMMANDS: tuple[ModuleType, ...] = (asterisk, data, serve, status, dnc, users, survey, prompts,
-                                    sms, demo, completion)
+# accountability adds `report monthly` under data's `report`, so it comes after data.
+COMMANDS: tuple[ModuleType, ...] = (asterisk, data, accountability, serve, status, dnc, users,
+                                    survey, prompts, sms, demo, completion)
 
 
 def build_parser() -> argparse.ArgumentParser:

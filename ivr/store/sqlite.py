@@ -26,6 +26,7 @@ import aiosqlite
 
 from ivr.errors import StoreError
 from ivr.models import FINAL, Attempt, Outcome, Transaction, TxStatus
+from ivr.store.accountability import AccountabilityMixin, assign_arms
 from ivr.store.accounts import AccountsMixin
 from ivr.store.cases import CasesMixin
 from ivr.store.prompts import PromptsMixin
@@ -65,7 +66,7 @@ class SurveyContext:
     status: TxStatus
 
 
-class SQLiteStore(AccountsMixin, CasesMixin, ResultsMixin, PromptsMixin):
+class SQLiteStore(AccountsMixin, CasesMixin, ResultsMixin, PromptsMixin, AccountabilityMixin):
     """The embedded store."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
@@ -189,6 +190,7 @@ class SQLiteStore(AccountsMixin, CasesMixin, ResultsMixin, PromptsMixin):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (office, ref) DO NOTHING",
                 rows)
             inserted = db.total_changes - before
+            await assign_arms(db, stamp, inserted)  # randomised arms of running experiments (issue 16)
         return inserted, len(rows) - inserted
 
     # ------------------------------------------------------------------ dialer

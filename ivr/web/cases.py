@@ -30,6 +30,7 @@ from ivr.directcalls import DirectCalls
 from ivr.errors import InputError, InvalidNumber, TelephonyError
 from ivr.results import may_reveal, scope_of
 from ivr.store.sms import SmsStore
+from ivr.web.accountability import deadlines_overdue
 from ivr.web.common import (
     BODY_ERRORS,
     ENGINE,
@@ -301,7 +302,10 @@ async def actions_report(request: web.Request) -> web.Response:
     user = _user(request)
     services, district = _scope(user)
     rows = await request.app[STORE].actions_by_district(services=services, district=district)
-    columns = ["reports", "new", "under_review", "action_taken", *[a.value for a in CaseAction]]
+    overdue = await deadlines_overdue(request, services, district)  # issue 16: escalated cases
+    rows = [{**r, "overdue": overdue.get(r["district"], {}).get("overdue", 0)} for r in rows]
+    columns = ["reports", "new", "under_review", "action_taken", *[a.value for a in CaseAction],
+               "overdue"]
     totals = {c: sum(r[c] for r in rows) for c in columns}
     if _api(request):
         return web.json_response({"districts": rows, "total": totals})

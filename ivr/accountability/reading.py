@@ -1,0 +1,152 @@
+"""Accountability, reading: the one module of the package that awaits the store.
+
+It asks the store (ivr/store/accountability.py) for counts and sums over a period, passes
+them through the pure figures (ivr.accountability.figures), and returns what the web pages,
+the JSON API and `rabta report monthly` show, all the same way. Scope: `services` (a
+department) is applied in SQL, `district` (a district officer) to the computed rows, so that
+every office is still set against its whole district and the province.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from ivr.accountability import figures
+from ivr.accountability.deadlines import Level, parse_deadlines
+from ivr.errors import InputError
+
+if TYPE_CHECKING:
+    from ivr.config import Settings
+    from ivr.store import SQLiteStore
+
+__all__ = ["Period", "alerts", "apply_deadlines", "escalated", "integrity", "month_period",
+           "monthly", "period", "scorecard", "trend"]
+
+MAX_DAYS = 366
+
+
+class Period:
+    """Local days first..last and the UTC moments [start, end) they span."""
+
+    def __init__(self, first: date, last: date, zone: tzinfo) -> None:
+        self.first, self.last = first, last
+        self.start = datetime.combine(first, time(), zone)
+        self.end = datetime.combine(last + timedelta(days=1), time(), zone)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"from": self.first.isoformat(), "to": self.last.isoformat()}
+
+
+def _day(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"{name}: {text[:40]!r} is not a date (YYYY-MM-DD)") from None
+
+
+def period(query: dict[str, str], today: date, zone: tzinfo, days: int = 28) -> Period:
+    """Return the period a request asks for (from, to), by default the last `days` days."""
+    last = _day(query["to"], "to") if query.get("to", "").strip() else today
+    first = (_day(query["from"], "from") if query.get("from", "").strip()
+             else last - timedelta(days=days - 1))
+    if last < first:
+        raise InputError("to: the range ends before it starts")
+    if (last - first).days >= MAX_DAYS:
+        raise InputError(f"to: a range of at most {MAX_DAYS} days")
+    return Period(first, last, zone)
+
+
+def month_period(month: str, zone: tzinfo) -> Period:
+    """Return the period of a month written YYYY-MM, or raise InputError."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
+    if not m or not 1 <= int(m[2]) <= 12 or int(m[1]) < 2000:
+        raise InputError(f"month: {month[:20]!r} is not a month (YYYY-MM, e.g. 2026-11)")
+    first = date(int(m[1]), int(m[2]), 1)
+    nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return Period(first, nxt - timedelta(days=1), zone)
+
+
+async def integrity(store: SQLiteStore, p: Period, *, services: Sequence[str] | None = None,
+                    district: str | None = None) -> dict[str, Any]:
+    """Return the integrity report of a period in a scope."""
+    counts = await store.integrity_counts(p.start, p.end, services=services)
+    visits = await store.repeated_visits(p.start, p.end, services=services)
+    out = figures.integrity_view(counts, visits, district=district)
+    out["period"] = p.as_dict()
+    return out
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], name: str) -> str:
+    value = (value or allowed[0]).strip()
+    if value not in allowed:
+        raise InputError(f"{name}: {value[:40]!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+async def scorecard(store: SQLiteStore, settings: Settings, p: Period, by: str | None,
+                    measure: str | None, *, services: Sequence[str] | None = None,
+                    district: str | None = None) -> dict[str, Any]:
+    """Return the fair scorecard of a period (by office|official, satisfaction|bribe)."""
+    by = _choice(by, ("office", "official"), "by")
+    measure = _choice(measure, figures.MEASURES, "measure")
+    rows = await store.scorecard_sums(by, p.first, p.last, services=services)
+    out = figures.scorecard_view(rows, by, measure, settings.min_responses, district=district)
+    out["period"] = p.as_dict()
+    return out
+
+
+async def trend(store: SQLiteStore, settings: Settings, p: Period, by: str | None,
+                measure: str | None, *, services: Sequence[str] | None = None,
+                district: str | None = None) -> dict[str, Any]:
+    """Return the weekly trend of the fair scorecard over a period."""
+    by = _choice(by, ("office", "official"), "by")
+    measure = _choice(measure, figures.MEASURES, "measure")
+    rows = await store.weekly_sums(by, p.first, p.last, services=services)
+    out = figures.trend_view(rows, by, measure, settings.min_responses, district=district)
+    out["period"] = p.as_dict()
+    return out
+
+
+async def alerts(store: SQLiteStore, week: date, *, services: Sequence[str] | None = None,
+                 district: str | None = None) -> dict[str, Any]:
+    """Return the bribe-rate alerts of the week starting on `week`'s Monday."""
+    monday = week - timedelta(days=week.weekday())
+    rows = await store.weekly_bribes(monday - timedelta(days=7), monday + timedelta(days=6),
+                                     services=services)
+    return figures.alerts_view(rows, monday, district=district)
+
+
+async def apply_deadlines(store: SQLiteStore, settings: Settings, now: datetime
+                          ) -> list[dict[str, Any]]:
+    """Escalate every overdue report one level now (config: case_deadlines)."""
+    default, per = parse_deadlines(settings.case_deadlines)
+    return await store.apply_deadlines(now, default, per)
+
+
+async def escalated(store: SQLiteStore, settings: Settings, level: Level, now: datetime, *,
+                    services: Sequence[str] | None = None, district: str | None = None
+                    ) -> list[dict[str, Any]]:
+    """Apply the deadlines at `now`, then return the open reports now at `level`."""
+    await apply_deadlines(store, settings, now)
+    return await store.escalated_reports(level, services=services, district=district)
+
+
+async def monthly(store: SQLiteStore, settings: Settings, month: str, zone: tzinfo,
+                  now: datetime, *, services: Sequence[str] | None = None,
+                  district: str | None = None) -> dict[str, Any]:
+    """Return the monthly district report (per district and for the province or district)."""
+    p = month_period(month, zone)
+    await apply_deadlines(store, settings, now)
+    rows = await store.monthly_figures(p.start, p.end, p.first, p.last, district=district,
+                                       services=services)
+    integ = await integrity(store, p, services=services, district=district)
+    offices = await scorecard(store, settings, p, "office", "satisfaction", services=services,
+                              district=district)
+    overdue = await store.overdue_by_district(services=services, district=district)
+    out = figures.monthly_view(month, rows, integ, offices, overdue, settings.min_responses,
+                               district)
+    out["period"] = p.as_dict()
+    return out
