@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr import __version__, audio, cli_prompts, cli_survey, cli_users, intake, phone, reports, simulator
-from ivr.asterisk import rootfs
+from ivr import __version__, audio, cli_prompts, cli_survey, cli_users, intake, phone, reports
 from ivr.config import Settings, load_settings, replace, trunk_rules
 from ivr.errors import InputError, RabtaError
+from ivr.lab import rootfs, simulator
 from ivr.store import open_store
 from scheduler import policy
 

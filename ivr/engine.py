@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from ivr.asterisk import rootfs
 from ivr.asterisk import variables as V
 from ivr.asterisk.agi.server import FastAGIServer
 from ivr.asterisk.ami import AMI
@@ -20,6 +19,7 @@ from ivr.directcalls import DirectCalls
 from ivr.errors import AMIConnectionError, TelephonyError
 from ivr.flows.session import SurveySessions
 from ivr.flows.studio import StudioSessions
+from ivr.lab import rootfs
 from ivr.store import SQLiteStore
 from scheduler import policy
 from scheduler.dialer import Dialer
