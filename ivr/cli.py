@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr import __version__, audio, cli_prompts, cli_survey, cli_users, intake, phone, reports
+from ivr import __version__, audio, cli_dialplan, cli_prompts, cli_survey, cli_users, intake, phone, reports
 from ivr.config import Settings, load_settings, replace, trunk_rules
 from ivr.errors import InputError, RabtaError
 from ivr.lab import rootfs, simulator
@@ -525,6 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_users.add_parsers(sub)  # users, apikeys
     cli_survey.add_parser(sub)  # survey check
     cli_prompts.add_parser(sub)  # prompts build | check
+    cli_dialplan.register(sub)  # dialplan render | diff | check
     sub.add_parser("demo", help="everything on the embedded default: Asterisk, calls, report")
     return p
 
@@ -556,6 +557,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     cmd = args.command
+    if getattr(args, "func", None) is not None:  # commands that register(subparsers)
+        return int(args.func(settings, args))
     if cmd == "asterisk":
         if args.action == "up":
             asterisk_up(settings, settings.phonebook)

@@ -78,7 +78,9 @@ def strip_comment(line: str) -> str:
 
 def _split_args(args: str) -> list[str]:
     """Split application arguments at top-level commas (not inside (), ${} or quotes)."""
-    out, depth, cur, quote = [], 0, [], False
+    out: list[str] = []
+    cur: list[str] = []
+    depth, quote = 0, False
     for ch in args:
         if ch == '"':
             quote = not quote
@@ -181,8 +183,7 @@ def _jump_targets(step: Step, here: str) -> list[tuple[str, str | None]]:
         elif len(parts) == 2:
             ctx, exten = here, parts[0]
         else:
-            ctx, exten = here, None  # a priority or label in this extension: already walked
-            continue
+            continue  # a priority or label in this extension: walked with it already
         out.append((ctx, None if "$" in exten else exten))
     return out
 

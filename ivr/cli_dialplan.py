@@ -1,0 +1,228 @@
+"""CLI, dialplan: `rabta dialplan render|diff|check`, the gate before a PBX config goes live.
+
+Wiring only: rendering is ivr.render, the static checks ivr.dialplan_check, the throw-away
+Asterisk ivr.lab.sandbox. `check` prints one finding per problem, each with its severity and
+fix, and exits 1 if any is high, so CI can run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from ivr import audio, render
+from ivr import dialplan_check as C
+from ivr.config import Settings
+from ivr.errors import AsteriskSetupError, ConfigError, InputError
+from ivr.lab import rootfs as lab
+from ivr.lab import sandbox
+
+CHECK_SECRET = "rendered-for-the-check-only"  # never written to a node
+_SECRET_LINE = re.compile(r"^(\s*secret\s*=\s*).*$", re.MULTILINE)
+
+
+def register(subparsers: Any) -> None:
+    """Add `rabta dialplan render|diff|check` to the `rabta` parser's subcommands."""
+    p = subparsers.add_parser(
+        "dialplan", help="render, compare and check the PBX config Rabta puts into Asterisk",
+        description="Render the PBX config (dialplan, PJSIP trunks, AMI user) for a target, "
+                    "compare it with what a directory holds, or check it before it goes live.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="targets: lab (the local rootfs node), dedicated (a whole /etc/asterisk for an "
+               "Asterisk that runs only Rabta), include (files an existing Asterisk or FreePBX "
+               "includes)\n\nexamples:\n"
+               "  rabta dialplan render --target dedicated --out rendered/\n"
+               "  rabta dialplan diff --target dedicated --out /etc/asterisk\n"
+               "  rabta dialplan check --target include")
+    sub = p.add_subparsers(dest="dialplan_action", required=True, metavar="ACTION")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--target", choices=render.TARGETS, default="lab")
+    common.add_argument("--templates", type=Path, default=render.TEMPLATES,
+                        help="template directory (default: the dialplans/ Rabta ships)")
+    r = sub.add_parser("render", parents=[common], help="write the rendered files into a directory",
+                       description="Write the target's files into --out (manager files 0600). "
+                                   "The include target also prints the #include lines to add.",
+                       epilog="example: rabta dialplan render --target include --out /etc/asterisk/rabta")
+    r.add_argument("--out", type=Path, required=True)
+    r.set_defaults(func=do_render)
+    d = sub.add_parser("diff", parents=[common], help="show how a directory differs from a fresh rendering",
+                       description="Unified diff of --out against a fresh rendering (secrets "
+                                   "masked); exit 1 if they differ.",
+                       epilog="example: rabta dialplan diff --target dedicated --out /etc/asterisk")
+    d.add_argument("--out", type=Path, required=True)
+    d.set_defaults(func=do_diff)
+    c = sub.add_parser("check", parents=[common], help="check the rendering before it goes live",
+                       description="Placeholders resolved; needed contexts present; prompts "
+                                   "installed; toll-fraud walk; then the files load in a "
+                                   "throw-away Asterisk (no port opened). Exit 1 on any high "
+                                   "finding.",
+                       epilog="example: rabta dialplan check --target dedicated --sounds "
+                              "/usr/share/asterisk/sounds")
+    c.add_argument("--sounds", type=Path, default=None,
+                   help="the PBX's sounds directory (default: the lab rootfs's, or "
+                        "/usr/share/asterisk/sounds for the other targets)")
+    c.add_argument("--no-load", action="store_true",
+                   help="static checks only: skip the throw-away Asterisk")
+    c.set_defaults(func=do_check)
+
+
+# ---------------------------------------------------------------- render / diff
+
+
+def rendered(settings: Settings, target: str, templates: Path) -> dict[str, str]:
+    """Return {relative path: text} of everything the target renders (lab: both instances)."""
+    if target != "lab":
+        return render.target_files(settings, target, templates)
+    node = lab.node_for(settings)
+    out = {}
+    for inst in node.instances:
+        secret = lab.ami_secret(settings) if inst.role == "pbx" else ""
+        files = render.render_files(settings, inst.spec(), "lab", secret, templates)
+        out.update({f"{inst.role}/{name}": text for name, text in files.items()})
+    return out
+
+
+def do_render(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Write a target's files into --out; print them and any #include lines."""
+    out = out or sys.stdout
+    files = rendered(settings, args.target, args.templates)
+    groups: dict[Path, dict[str, str]] = {}
+    for rel, text in files.items():
+        path = args.out / rel
+        groups.setdefault(path.parent, {})[path.name] = text
+    for directory, group in sorted(groups.items()):
+        for path in render.write_files(directory, group):
+            print(f"wrote {path}", file=out)
+    if args.target == "include":
+        print("\nAdd these lines to the site's config (then `dialplan reload`, "
+              "`module reload res_pjsip.so`, `manager reload`):", file=out)
+        for name, (custom, stock) in render.INCLUDE_FILES.items():
+            print(f'  #include "{(args.out / name).resolve()}"   ; in {custom} (FreePBX) or {stock}',
+                  file=out)
+    return 0
+
+
+def mask(text: str) -> str:
+    """Hide secrets in a config file's text (for diffs and history)."""
+    return _SECRET_LINE.sub(r"\1********", text)
+
+
+def diff_texts(old: dict[str, str], new: dict[str, str]) -> str:
+    """Return a unified diff of two renderings, secrets masked."""
+    chunks: list[str] = []
+    for name in sorted(set(old) | set(new)):
+        a, b = mask(old.get(name, "")), mask(new.get(name, ""))
+        if a != b:
+            chunks.extend(difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
+                                               f"a/{name}", f"b/{name}"))
+    return "".join(chunks)
+
+
+def read_tree(directory: Path, names: list[str]) -> dict[str, str]:
+    """Read the named files under directory (missing ones are absent from the result)."""
+    found = {}
+    for name in names:
+        path = directory / name
+        if path.is_file():
+            found[name] = path.read_text(errors="replace")
+    return found
+
+
+def do_diff(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Print how --out differs from a fresh rendering; 0 if identical, 1 if not."""
+    out = out or sys.stdout
+    if not args.out.is_dir():
+        raise InputError(f"{args.out}: no such directory")
+    new = rendered(settings, args.target, args.templates)
+    text = diff_texts(read_tree(args.out, list(new)), new)
+    out.write(text or f"{args.out}: same as a fresh rendering\n")
+    return 1 if text else 0
+
+
+# ---------------------------------------------------------------- check
+
+
+def prompt_finder(settings: Settings, target: str, sounds: Path | None) -> Callable[[str], bool]:
+    """Return a function saying whether a prompt is installed in every language Rabta speaks."""
+    def lang_dir(lang: str) -> Path:
+        if sounds is not None:
+            return sounds / lang
+        if target == "lab":
+            return lab.sounds_dir(settings.rootfs, lang)
+        return Path("/usr/share/asterisk/sounds") / lang
+
+    def exists(name: str) -> bool:
+        for lang in audio.LANGUAGES:
+            base = lang_dir(lang) / name
+            if not any(base.with_name(base.name + ext).is_file() for ext in C.SOUND_EXTS):
+                return False
+        return True
+
+    return exists
+
+
+def sandbox_tree(settings: Settings, target: str, files: dict[str, str],
+                 templates: Path) -> dict[str, str]:
+    """Return the whole tree the throw-away Asterisk loads for a target's PBX files."""
+    if target == "include":
+        base = render.render_files(settings, render.pbx_instance(settings), "dedicated",
+                                   CHECK_SECRET, templates)
+        tree = {k: v for k, v in base.items()
+                if k not in ("extensions.conf", "pjsip.conf", "manager.conf")}
+        tree.update(sandbox.shell_files(files, target))
+        return tree
+    return dict(files)
+
+
+def run_check(settings: Settings, target: str, templates: Path = render.TEMPLATES,
+              sounds: Path | None = None, load: bool = True,
+              files: dict[str, str] | None = None) -> list[C.Finding]:
+    """Run every check on a target's rendering (or on given files); return the findings."""
+    if files is None:
+        try:
+            files = render.target_files(settings, target, templates, ami_secret=CHECK_SECRET)
+        except AsteriskSetupError as exc:  # an unknown {{ placeholder }}
+            return [C.Finding(C.HIGH, str(exc), "define the value in ivr/render.py or fix the "
+                                                "placeholder's name in the template")]
+    findings = [C.Finding(C.HIGH, f"{name}: an unresolved placeholder is left: {m.group(0)}",
+                          "fix the template")
+                for name, text in files.items() for m in re.finditer(r"\{\{.*?\}\}", text)]
+    ext = files.get("extensions.conf") or files.get("extensions_rabta.conf", "")
+    pjsip = files.get("pjsip.conf") or files.get("pjsip_rabta.conf", "")
+    findings += C.check_all(ext, pjsip, studio=bool(settings.studio_number),
+                            prompt_exists=prompt_finder(settings, target, sounds))
+    if load and not findings:
+        result = sandbox.load(settings.rootfs, sandbox_tree(settings, target, files, templates))
+        if not result.booted:
+            findings.append(C.Finding(C.HIGH, "the throw-away Asterisk did not start on these "
+                                              "files:\n    " + "\n    ".join(result.problems),
+                                      "fix the lines Asterisk names"))
+        for line in result.problems:
+            findings.append(C.Finding(C.HIGH, f"Asterisk: {line.split('] ', 1)[-1]}",
+                                      "fix the line Asterisk names, then check again"))
+        needed = C.needed_contexts(bool(settings.studio_number))
+        for what in result.missing(needed, C.endpoint_contexts(pjsip)):
+            findings.append(C.Finding(C.HIGH, f"loaded in Asterisk: {what}",
+                                      "see Asterisk's lines above"))
+    return findings
+
+
+def do_check(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Check a target's rendering; print the findings; 1 if any is high."""
+    out = out or sys.stdout
+    try:
+        findings = run_check(settings, args.target, args.templates, args.sounds,
+                             load=not args.no_load)
+    except ConfigError:
+        raise
+    for f in findings:
+        print(f, file=out)
+    high = sum(1 for f in findings if f.severity == C.HIGH)
+    print(f"dialplan check ({args.target}): {len(findings)} finding(s), {high} high"
+          if findings else f"dialplan check ({args.target}): OK", file=out)
+    return 1 if high else 0
