@@ -18,7 +18,19 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr import __version__, audio, cli_dialplan, cli_prompts, cli_survey, cli_users, intake, phone, reports
+from ivr import (
+    __version__,
+    audio,
+    cli_backup,
+    cli_dialplan,
+    cli_doctor,
+    cli_prompts,
+    cli_survey,
+    cli_users,
+    intake,
+    phone,
+    reports,
+)
 from ivr.config import Settings, load_settings, replace, trunk_rules
 from ivr.errors import InputError, RabtaError
 from ivr.lab import rootfs, simulator
@@ -526,6 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_survey.add_parser(sub)  # survey check
     cli_prompts.add_parser(sub)  # prompts build | check
     cli_dialplan.register(sub)  # dialplan render | diff | check
+    cli_doctor.register(sub)  # doctor
+    cli_backup.register(sub)  # backup, restore
     sub.add_parser("demo", help="everything on the embedded default: Asterisk, calls, report")
     return p
 

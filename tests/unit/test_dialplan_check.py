@@ -16,6 +16,7 @@ from ivr import dialplan_check as C
 from ivr.asterisk import variables as V
 from ivr.config import Settings
 
+
 @pytest.fixture
 def templates(tmp_path: Path) -> Path:
     """A private copy of dialplans/ for a test to break."""
