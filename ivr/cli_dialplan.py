@@ -1,8 +1,9 @@
-"""CLI, dialplan: `rabta dialplan render|diff|check`, the gate before a PBX config goes live.
+"""CLI, dialplan: `rabta dialplan render|diff|check|deploy|rollback|history`.
 
 Wiring only: rendering is ivr.render, the static checks ivr.dialplan_check, the throw-away
-Asterisk ivr.lab.sandbox. `check` prints one finding per problem, each with its severity and
-fix, and exits 1 if any is high, so CI can run it.
+Asterisk ivr.lab.sandbox, deploys ivr.deploy through an admin channel of ivr.lab.admin.
+`check` prints one finding per problem, each with its severity and fix, and exits 1 if any is
+high, so CI can run it; `deploy` runs `check` first, then writes, reloads and verifies.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from ivr import audio, render
+from ivr import audio, deploy, render
 from ivr import dialplan_check as C
 from ivr.config import Settings
 from ivr.errors import AsteriskSetupError, ConfigError, InputError
 from ivr.lab import rootfs as lab
 from ivr.lab import sandbox
+from ivr.lab.admin import HostAdmin, LabAdmin
 
 CHECK_SECRET = "rendered-for-the-check-only"  # never written to a node
 _SECRET_LINE = re.compile(r"^(\s*secret\s*=\s*).*$", re.MULTILINE)
@@ -69,6 +71,35 @@ def register(subparsers: Any) -> None:
     c.add_argument("--no-load", action="store_true",
                    help="static checks only: skip the throw-away Asterisk")
     c.set_defaults(func=do_check)
+    dep = sub.add_parser(
+        "deploy", parents=[common], help="check, write to the node, reload, verify; roll back by itself",
+        description="Render and check (as `check` does), write the reloadable files (extensions, "
+                    "pjsip, manager) to the node, reload them through the node's CLI socket "
+                    "(never the engine's AMI user), verify what is loaded, and put the previous "
+                    "files back at once if verification fails. Every deploy is kept "
+                    "(`history`). Exit 0 when the change is live, 1 otherwise.",
+        epilog="examples:\n  rabta dialplan deploy                      # the lab node\n"
+               "  rabta dialplan deploy --target dedicated --etc /etc/asterisk",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    dep.add_argument("--etc", type=Path, default=None,
+                     help="dedicated/include: the node's config dir (default /etc/asterisk)")
+    dep.add_argument("--sounds", type=Path, default=None)
+    dep.add_argument("--no-check", action="store_true",
+                     help="skip `check` (an emergency); verification after the reload still guards")
+    dep.set_defaults(func=do_deploy)
+    rb = sub.add_parser("rollback", parents=[common], help="deploy a kept deploy's files again",
+                        description="Write the files of deploy ID back, reload and verify (a new "
+                                    "deploy in the history).",
+                        epilog="example: rabta dialplan rollback 3")
+    rb.add_argument("id", type=int)
+    rb.add_argument("--etc", type=Path, default=None)
+    rb.set_defaults(func=do_rollback)
+    h = sub.add_parser("history", help="every deploy: id, when, who, result",
+                       description="List every deploy kept under <home>/deploys; --diff shows "
+                                   "each one's change (secrets masked).",
+                       epilog="example: rabta dialplan history --diff")
+    h.add_argument("--diff", action="store_true")
+    h.set_defaults(func=do_history)
 
 
 # ---------------------------------------------------------------- render / diff
@@ -226,3 +257,84 @@ def do_check(settings: Settings, args: argparse.Namespace, out: TextIO | None = 
     print(f"dialplan check ({args.target}): {len(findings)} finding(s), {high} high"
           if findings else f"dialplan check ({args.target}): OK", file=out)
     return 1 if high else 0
+
+
+# ---------------------------------------------------------------- deploy
+
+
+RELOADABLE = ("extensions.conf", "pjsip.conf", "manager.conf")
+
+
+def admin_channel(settings: Settings, target: str, etc: Path | None) -> deploy.AdminChannel:
+    """Return the admin channel to the node a target deploys to."""
+    if target == "lab":
+        pbx = lab.node_for(settings).pbx
+        if lab.pid_of(pbx) is None:
+            raise AsteriskSetupError(f"{pbx.name} is not running: `rabta asterisk up` first")
+        return LabAdmin(pbx)
+    return HostAdmin(etc or Path("/etc/asterisk"))
+
+
+def deploy_files(settings: Settings, target: str, templates: Path) -> dict[str, str]:
+    """Return the files a deploy writes: the reloadable ones of the target's rendering."""
+    if target == "include":
+        return render.target_files(settings, target, templates)
+    if target == "lab":
+        spec = lab.node_for(settings).pbx.spec()
+        files = render.render_files(settings, spec, "lab", lab.ami_secret(settings), templates)
+    else:
+        files = render.target_files(settings, target, templates)
+    return {k: v for k, v in files.items() if k in RELOADABLE}
+
+
+def _report(rec: deploy.Record, out: TextIO) -> int:
+    print(f"deploy {rec.id} to {rec.node}: {rec.result} ({rec.reason})", file=out)
+    return 0 if rec.result == "live" else 1
+
+
+def history_of(settings: Settings) -> deploy.History:
+    """Return the deploy history of this RABTA_HOME."""
+    return deploy.History(settings.home / "deploys")
+
+
+def do_deploy(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Check, then deploy a target's rendering to its node; 0 if live."""
+    out = out or sys.stdout
+    channel = admin_channel(settings, args.target, args.etc)
+    files = deploy_files(settings, args.target, args.templates)
+    refused = ""
+    if not args.no_check:
+        findings = run_check(settings, args.target, args.templates, args.sounds)
+        high = [f for f in findings if f.severity == C.HIGH]
+        for f in findings:
+            print(f, file=out)
+        if high:
+            refused = f"check found {len(high)} high finding(s): {high[0].what}"
+    rec = deploy.apply(channel, files, history_of(settings),
+                       needed=C.needed_contexts(bool(settings.studio_number)), refused=refused)
+    return _report(rec, out)
+
+
+def do_rollback(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Deploy a kept deploy's files again."""
+    out = out or sys.stdout
+    history = history_of(settings)
+    _rec, files = history.get(args.id)
+    channel = admin_channel(settings, args.target, args.etc)
+    rec = deploy.apply(channel, files, history, source=f"rollback to {args.id}",
+                       needed=C.needed_contexts(bool(settings.studio_number)))
+    return _report(rec, out)
+
+
+def do_history(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Print every deploy, newest last."""
+    out = out or sys.stdout
+    records = history_of(settings).all()
+    if not records:
+        print("no deploys yet", file=out)
+    for rec in records:
+        print(f"{rec.id:4d}  {rec.when}  {rec.who:<10} {rec.node:<20} {rec.result:<12} "
+              f"{rec.source}: {rec.reason}", file=out)
+        if args.diff and rec.diff:
+            out.write(rec.diff)
+    return 0

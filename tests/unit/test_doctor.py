@@ -13,8 +13,8 @@ from ivr import cli_doctor, doctor, render
 from ivr.config import Settings
 from ivr.dialplan_check import HIGH, Finding
 from ivr.lab import rootfs as lab
-from ivr.store import open_store
 from ivr.store import backup as B
+from ivr.store import open_store
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
