@@ -8,8 +8,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # debootstrap builds the Asterisk rootfs; espeak-ng makes the prompts offline, sox checks audio;
 # ffmpeg lets pydub read any audio format; python3-venv gives Debian's python a venv;
-# chromium is the real browser the browser tests drive with Playwright (tests/browser).
-SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium
+# chromium is the real browser the browser tests drive with Playwright (tests/browser);
+# systemd-analyze verifies deploy/systemd/, fail2ban-regex the jail, unshare (util-linux) keeps
+# `rabta dialplan check`'s throw-away Asterisk off the network.
+SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium systemd fail2ban util-linux
 
 .PHONY: setup system venv demo test unit lint integration browser screenshots bench clean
 
