@@ -70,6 +70,11 @@ class Settings:
     # trunk ('only' trunks carry just their operators). Empty: the one trunk above, limited by
     # max_concurrent and calls_per_second. host empty: the local carrier simulator.
     trunks: tuple[str, ...] = ()
+    # The SIP side of trunks, one "name key=value ..." each: host=, register=yes, username=,
+    # password= / password_env=, match=, transport=udp|tcp|tls, tls_cert=, tls_key=, tls_ca=,
+    # srtp=yes, codecs=alaw, dtmf=rfc4733|inband|info|auto, callerid=, from_user=,
+    # from_domain= (ivr/trunk_sip.py; docs/OPERATIONS.md). Empty: the local carrier simulator.
+    trunk_sip: tuple[str, ...] = ()
     # Mobile operator by national prefix; the longest matching prefix wins (0300=... beats 030).
     # Warid merged into Jazz, so 032 is Jazz.
     operator_prefixes: tuple[str, ...] = ("030=jazz", "031=zong", "032=jazz", "033=ufone",
@@ -243,7 +248,10 @@ def _validate(s: Settings) -> None:
         policy_rules(s)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    trunk_rules(s)
+    trunks, _ = trunk_rules(s)
+    from ivr import trunk_sip  # pure; refuses a bad trunk at start, naming the key
+
+    trunk_sip.parse_all(s.trunk_sip, {t.name for t in trunks})
 
 
 def _pairs(items: tuple[str, ...], key: str) -> dict[str, str]:

@@ -26,9 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ivr import trunk_sip
 from ivr.asterisk import variables as V
 from ivr.config import Settings, trunk_rules
 from ivr.errors import AsteriskSetupError, ConfigError
+from ivr.trunk_sip import TrunkSip
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO_ROOT / "dialplans"
@@ -154,25 +156,117 @@ def studio_route(settings: Settings) -> str:
     return f"exten => {settings.studio_number},1,Goto({V.CTX_STUDIO},s,1)"
 
 
+def sip_specs(settings: Settings) -> dict[str, TrunkSip]:
+    """Return the checked SIP side of each trunk that has one (setting trunk_sip)."""
+    trunks, _ = trunk_rules(settings)
+    return trunk_sip.parse_all(settings.trunk_sip, {t.name for t in trunks})
+
+
+def transport_of(spec: TrunkSip | None, udp: str) -> str:
+    """Return the transport section a trunk uses."""
+    if spec is None or spec.transport == "udp":
+        return udp
+    return udp.replace("udp", spec.transport)
+
+
+def endpoint_options(spec: TrunkSip | None, udp: str) -> str:
+    """Return endpoint lines a trunk's SIP settings add (later lines override earlier ones)."""
+    if spec is None:
+        return ""
+    lines = [f"transport = {transport_of(spec, udp)}", "disallow = all",
+             f"allow = {','.join(spec.codecs)}", f"dtmf_mode = {spec.dtmf}"]
+    if spec.auth:
+        lines.append(f"outbound_auth = {spec.name}-auth")
+    if spec.srtp:
+        lines += ["media_encryption = sdes", "media_encryption_optimistic = no"]
+    if spec.callerid:
+        lines.append(f"callerid = {spec.callerid}")
+    if spec.from_user:
+        lines.append(f"from_user = {spec.from_user}")
+    if spec.from_domain:
+        lines.append(f"from_domain = {spec.from_domain}")
+    return "; from trunk_sip:\n" + "\n".join(lines)
+
+
+def auth_sections(spec: TrunkSip | None, udp: str) -> str:
+    """Return the auth and registration sections of a trunk's SIP settings."""
+    if spec is None or not spec.auth:
+        return ""
+    out = (f"\n[{spec.name}-auth]\ntype = auth\nauth_type = userpass\n"
+           f"username = {spec.username}\npassword = {spec.password}\n")
+    if spec.register:
+        scheme = "sips" if spec.transport == "tls" else "sip"
+        out += (f"\n[{spec.name}-reg]\ntype = registration\n"
+                f"transport = {transport_of(spec, udp)}\noutbound_auth = {spec.name}-auth\n"
+                f"server_uri = {scheme}:{spec.host}\n"
+                f"client_uri = {scheme}:{spec.username}@{spec.host.rsplit(':', 1)[0]}\n"
+                f"contact_user = {spec.username}\nretry_interval = 20\n"
+                f"forbidden_retry_interval = 20\nauth_rejection_permanent = no\n"
+                f"max_retries = 100000\nexpiration = 300\nline = yes\nendpoint = {spec.name}\n")
+    return out
+
+
+def extra_transports(settings: Settings, inst: Instance, udp: str) -> str:
+    """Return TCP/TLS transports the trunks' SIP settings need (TLS on sip_port + 1)."""
+    specs = list(sip_specs(settings).values()) if inst.role == "pbx" else []
+    out = []
+    if any(t.transport == "tcp" for t in specs):
+        out.append(f"\n[{udp.replace('udp', 'tcp')}]\ntype = transport\nprotocol = tcp\n"
+                   f"bind = {inst.sip_bind}:{inst.sip_port}\n")
+    tls = [t for t in specs if t.transport == "tls"]
+    if tls:
+        t = tls[0]
+        out.append(f"\n[{udp.replace('udp', 'tls')}]\ntype = transport\nprotocol = tls\n"
+                   f"bind = {inst.sip_bind}:{inst.sip_port + 1}\ncert_file = {t.tls_cert}\n"
+                   f"priv_key_file = {t.tls_key}\nmethod = tlsv1_2\n"
+                   + (f"ca_list_file = {t.tls_ca}\nverify_server = yes\n" if t.tls_ca else ""))
+    return "".join(out)
+
+
+def contact_of(spec: TrunkSip | None, default: str) -> str:
+    """Return the AOR contact of a trunk."""
+    if spec is None or not spec.host:
+        return f"sip:{default}"
+    if spec.transport == "tls":
+        return f"sips:{spec.host};transport=tls"
+    return f"sip:{spec.host}" + (";transport=tcp" if spec.transport == "tcp" else "")
+
+
+def match_of(spec: TrunkSip | None, default: str) -> str:
+    """Return the identify match of a trunk: its addresses, else its host, else the default."""
+    if spec is None:
+        return default
+    if spec.match:
+        return ",".join(spec.match)
+    return spec.host.rsplit(":", 1)[0] if spec.host.count(":") == 1 else spec.host
+
+
 def trunk_endpoints(settings: Settings, transport: str = TRANSPORT) -> str:
     """Render a PJSIP endpoint and AOR for every configured trunk besides the main one.
 
-    They all send from this PBX; an inbound call is matched to the main trunk by its address.
-    A trunk without host= reaches the local carrier simulator.
+    They all send from this PBX; an inbound call is matched to the main trunk by its address,
+    or to a trunk by its own match= (trunk_sip). A trunk without host= reaches the local
+    carrier simulator.
     """
     trunks, _ = trunk_rules(settings)
+    specs = sip_specs(settings)
     out = []
     for t in trunks:
         if t.name == settings.trunk:
             continue
-        contact = t.host or f"127.0.0.1:{settings.carrier_sip_port}"
+        spec = specs.get(t.name)
+        contact = contact_of(spec, t.host or f"127.0.0.1:{settings.carrier_sip_port}")
+        options = endpoint_options(spec, transport)
         out.append(
             f"\n; trunk {t.name}: {t.channels} channels, {t.cps:g} calls/s\n"
             f"[{t.name}]\ntype = endpoint\ntransport = {transport}\n"
             f"context = {V.CTX_INBOUND}\ndisallow = all\nallow = alaw,ulaw\n"
             f"dtmf_mode = rfc4733\ndirect_media = no\nrtp_symmetric = yes\n"
-            f"rtp_timeout = 15\naors = {t.name}\n\n"
-            f"[{t.name}]\ntype = aor\ncontact = sip:{contact}\n")
+            f"rtp_timeout = 15\naors = {t.name}\n{options}\n\n"
+            f"[{t.name}]\ntype = aor\ncontact = {contact}\n"
+            + (f"\n[{t.name}]\ntype = identify\nendpoint = {t.name}\n"
+               f"match = {match_of(spec, '')}\n" if spec and spec.match else "")
+            + auth_sections(spec, transport))
     return "".join(out)
 
 
@@ -185,6 +279,8 @@ def template_values(settings: Settings, inst: Instance, target: str = "lab",
                    "res_clioriginate.so"])  # `channel originate`: tests call into the PBX
     lay = inst.layout
     transport = f"{PREFIX}-{TRANSPORT}" if target == "include" else TRANSPORT
+    spec = sip_specs(settings).get(settings.trunk) if pbx else None
+    peer_default = f"{inst.peer_host}:{inst.peer_port}"
     return {
         "instance": inst.name,
         "etc_dir": lay.etc_dir,
@@ -214,6 +310,11 @@ def template_values(settings: Settings, inst: Instance, target: str = "lab",
         "agi_hold": agi_hold(settings),
         "agi_dir": lay.agi_dir,
         "trunk_endpoints": trunk_endpoints(settings, transport) if pbx else "",
+        "peer_options": endpoint_options(spec, transport),
+        "peer_contact": contact_of(spec, peer_default),
+        "peer_match": match_of(spec, inst.peer_host),
+        "peer_sections": auth_sections(spec, transport),
+        "extra_transports": extra_transports(settings, inst, transport),
         "studio_route": studio_route(settings),
         "studio_agi": f"{agi_url(settings)}/{V.SCRIPT_STUDIO}",
     }
