@@ -237,6 +237,10 @@ def run_check(settings: Settings, target: str, templates: Path = render.TEMPLATE
             findings.append(C.Finding(C.HIGH, f"Asterisk: {line.split('] ', 1)[-1]}",
                                       "fix the line Asterisk names, then check again"))
         needed = C.needed_contexts(bool(settings.studio_number))
+        for reg in C.sections_of_type(pjsip, "registration"):
+            if reg not in result.registrations:
+                findings.append(C.Finding(C.HIGH, f"loaded in Asterisk: registration {reg} did not load",
+                                          "see Asterisk's lines above"))
         for what in result.missing(needed, C.endpoint_contexts(pjsip)):
             findings.append(C.Finding(C.HIGH, f"loaded in Asterisk: {what}",
                                       "see Asterisk's lines above"))

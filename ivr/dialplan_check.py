@@ -225,6 +225,22 @@ def endpoint_contexts(pjsip: str) -> dict[str, str]:
     return out
 
 
+def sections_of_type(pjsip: str, kind: str) -> list[str]:
+    """Return the names of every `type = kind` section of a pjsip.conf text."""
+    out: list[str] = []
+    section: str | None = None
+    for raw in pjsip.splitlines():
+        line = strip_comment(raw).strip()
+        m = _SECTION.match(line)
+        if m:
+            section = m.group(1).split("(")[0].strip()
+            continue
+        key, sep, value = line.partition("=")
+        if sep and section and key.strip().lower() == "type" and value.strip().lower() == kind:
+            out.append(section)
+    return out
+
+
 def toll_fraud(contexts: Mapping[str, Context], entries: Iterable[str],
                bridge: str = V.CTX_BRIDGE) -> list[Finding]:
     """Walk from the entry contexts; report every reachable dangerous step or unprovable jump."""

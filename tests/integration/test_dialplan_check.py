@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from ivr import cli_dialplan, render
 from ivr import dialplan_check as C
-from ivr.config import Settings, load_settings
+from ivr.config import Settings, load_settings, replace
 from ivr.lab import rootfs as lab
 
 SLOT_PORT = 15060 + int(__import__("os").environ.get("RABTA_TEST_SLOT", "0"))
@@ -87,3 +88,18 @@ def test_a_dialplan_syntax_error_is_shown(settings: Settings, sounds: Path, temp
          " same => n,Hangup()\n same => n,Verbose(1,unclosed\n")
     found = "\n".join(f.what for f in cli_dialplan.run_check(settings, "dedicated", templates, sounds))
     assert "No closing parenthesis found? 'Verbose(1,unclosed' at line" in found
+
+
+def test_a_registering_tls_srtp_trunk_loads(settings: Settings, sounds: Path, tmp_path: Path) -> None:
+    # A self-signed certificate, made here; the sandbox sees copies of the files the config names.
+    cert, key = tmp_path / "pbx.crt", tmp_path / "pbx.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=rabta-pbx", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    s = replace(settings, trunks=("rabta-carrier channels=30 cps=5", "rabta-ip channels=4 cps=1"),
+                trunk_sip=(f"rabta-carrier host=127.0.0.1:5999 register=yes username=u1 "
+                           f"password=p1-secret transport=tls tls_cert={cert} tls_key={key} "
+                           f"srtp=yes codecs=alaw dtmf=rfc4733 from_user=u1 from_domain=example.pk",
+                           "rabta-ip match=203.0.113.0/24 host=203.0.113.5 dtmf=inband"))
+    for target in ("dedicated", "include"):
+        assert cli_dialplan.run_check(s, target, sounds=sounds) == [], target
