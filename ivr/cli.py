@@ -183,9 +183,13 @@ def asterisk_status(settings: Settings) -> int:
             continue
         version = rootfs.cli(inst, "core show version").split(" built")[0].strip()
         print(f"{inst.name}: running, pid {pid}, SIP 127.0.0.1:{inst.sip_port}, {version}")
+        for line in rootfs.describe(inst, settings.max_concurrent if inst.role == "pbx" else None):
+            print(line)
+    started = time.monotonic()
     ami = rootfs.ami_answers(settings)
+    rtt = f", greeting in {(time.monotonic() - started) * 1000:.1f} ms" if ami else ""
     ok = ok and ami
-    print(f"AMI {settings.ami_host}:{settings.ami_port}: {'answering' if ami else 'not answering'}")
+    print(f"AMI {settings.ami_host}:{settings.ami_port}: {'answering' if ami else 'not answering'}{rtt}")
     return 0 if ok else 3
 
 

@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -537,3 +538,23 @@ def install_classic_agi(settings: Settings, inst: Instance) -> None:
                f"/usr/bin/python3 -m ivr.classic_agi \"$@\"\n")
     _write_atomic(bindir / CLASSIC_SCRIPT, wrapper, 0o755)
     bind_database(settings)
+
+
+def describe(inst: Instance, max_channels: int | None = None) -> list[str]:
+    """Return status lines of a running instance: uptime, channels in use, trunk registrations."""
+    lines = []
+    up = cli(inst, "core show uptime seconds")
+    m = re.search(r"System uptime:\s*(\d+)", up)
+    if m:
+        lines.append(f"  uptime {int(m.group(1)) // 3600} h {int(m.group(1)) % 3600 // 60} min")
+    count = cli(inst, "core show channels count")
+    m = re.search(r"(\d+) active call", count)
+    if m:
+        limit = f" of {max_channels}" if max_channels else ""
+        lines.append(f"  calls in use: {m.group(1)}{limit}")
+    if inst.role == "pbx":
+        regs = cli(inst, "pjsip show registrations")
+        for reg, uri, status in re.findall(r"^\s*(\S+?)/(\S+)\s+\S+\s+(\S+)", regs, re.MULTILINE):
+            if reg != "<Registration":
+                lines.append(f"  trunk registration {reg} ({uri}): {status}")
+    return lines

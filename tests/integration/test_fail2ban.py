@@ -16,6 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from ivr.config import Settings
 from ivr.lab import rootfs
 
@@ -66,3 +68,13 @@ def test_sip_brute_force_lands_in_the_jails_filter(node_settings: Settings) -> N
     matched = [line for line in res.stdout.splitlines() if ATTACKER in line]
     assert len(matched) >= TRIES, res.stdout[-3000:]
     assert int(jail["rabta-asterisk"]["maxretry"]) <= TRIES  # this many tries gets banned
+
+
+def test_asterisk_status_shows_uptime_calls_and_ami_round_trip(
+        node_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from ivr import cli
+
+    assert cli.asterisk_status(node_settings) == 0
+    out = capsys.readouterr().out
+    assert "uptime" in out and f"calls in use: 0 of {node_settings.max_concurrent}" in out
+    assert "greeting in" in out
