@@ -114,7 +114,7 @@ def rendered(settings: Settings, target: str, templates: Path) -> dict[str, str]
     for inst in node.instances:
         secret = lab.ami_secret(settings) if inst.role == "pbx" else ""
         files = render.render_files(settings, inst.spec(), "lab", secret, templates)
-        out.update({f"{inst.role}/{name}": text for name, text in files.items()})
+        out.update({f"{inst.name}/{name}": text for name, text in files.items()})
     return out
 
 
@@ -129,6 +129,11 @@ def do_render(settings: Settings, args: argparse.Namespace, out: TextIO | None =
     for directory, group in sorted(groups.items()):
         for path in render.write_files(directory, group):
             print(f"wrote {path}", file=out)
+    if args.target == "lab":  # the carrier's extensions.conf includes it; keep one that exists
+        book = args.out / lab.node_for(settings).carrier.name / "phonebook.conf"
+        if not book.exists():
+            render.write_files(book.parent, {book.name: "; empty phone book\n"})
+            print(f"wrote {book}", file=out)
     if args.target == "include":
         print("\nAdd these lines to the site's config (then `dialplan reload`, "
               "`module reload res_pjsip.so`, `manager reload`):", file=out)

@@ -97,3 +97,27 @@ def test_unknown_target_is_refused(tmp_path: Path) -> None:
 def test_drop_sections_keeps_everything_else() -> None:
     text = "[general]\na = 1\n[rabta-x]\nexten => s,1,NoOp()\n[globals]\nX=1\n[rabta-y]\nb=2\n"
     assert render.drop_sections(text) == "[rabta-x]\nexten => s,1,NoOp()\n[rabta-y]\nb=2\n"
+
+
+def test_cli_render_then_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from ivr import cli_dialplan
+
+    s = settings(tmp_path, ami_secret="a-long-admin-secret-123")
+    args = argparse.Namespace(target="lab", templates=render.TEMPLATES, out=tmp_path / "r")
+    assert cli_dialplan.do_render(s, args) == 0
+    assert (tmp_path / "r" / "rabta-pbx" / "extensions.conf").is_file()
+    assert (tmp_path / "r" / "rabta-carrier" / "phonebook.conf").is_file()  # compose mounts it
+    assert cli_dialplan.do_diff(s, args) == 0
+    ext = tmp_path / "r" / "rabta-pbx" / "extensions.conf"
+    ext.write_text(ext.read_text().replace("Playback(rabta/inbound-notice)", "Playback(x)", 1))
+    capsys.readouterr()
+    assert cli_dialplan.do_diff(s, args) == 1
+    out = capsys.readouterr().out
+    assert "-exten => _X.,1,Answer()" not in out and "+ same => n,Playback(rabta/inbound-notice)" in out
+    assert "a-long-admin-secret-123" not in out
+    inc = argparse.Namespace(target="include", templates=render.TEMPLATES, out=tmp_path / "i")
+    s2 = settings(tmp_path, ami_secret="x" * 24, trunk="rabta-carrier", ami_user="rabta-e")
+    assert cli_dialplan.do_render(s2, inc) == 0
+    assert "#include" in capsys.readouterr().out
