@@ -84,6 +84,8 @@ def register(subparsers: Any) -> None:
     dep.add_argument("--etc", type=Path, default=None,
                      help="dedicated/include: the node's config dir (default /etc/asterisk)")
     dep.add_argument("--sounds", type=Path, default=None)
+    dep.add_argument("--log", type=Path, default=Path("/var/log/asterisk/messages.log"),
+                     help="dedicated/include: the node's messages log, read for reload errors")
     dep.add_argument("--no-check", action="store_true",
                      help="skip `check` (an emergency); verification after the reload still guards")
     dep.set_defaults(func=do_deploy)
@@ -274,14 +276,17 @@ def do_check(settings: Settings, args: argparse.Namespace, out: TextIO | None = 
 RELOADABLE = ("extensions.conf", "pjsip.conf", "manager.conf")
 
 
-def admin_channel(settings: Settings, target: str, etc: Path | None) -> deploy.AdminChannel:
+def admin_channel(settings: Settings, target: str, etc: Path | None,
+                  log: Path | None = None) -> deploy.AdminChannel:
     """Return the admin channel to the node a target deploys to."""
     if target == "lab":
         pbx = lab.node_for(settings).pbx
         if lab.pid_of(pbx) is None:
             raise AsteriskSetupError(f"{pbx.name} is not running: `rabta asterisk up` first")
         return LabAdmin(pbx)
-    return HostAdmin(etc or Path("/etc/asterisk"))
+    if log is None:
+        return HostAdmin(etc or Path("/etc/asterisk"))
+    return HostAdmin(etc or Path("/etc/asterisk"), log=log)
 
 
 def deploy_files(settings: Settings, target: str, templates: Path) -> dict[str, str]:
@@ -309,7 +314,7 @@ def history_of(settings: Settings) -> deploy.History:
 def do_deploy(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Check, then deploy a target's rendering to its node; 0 if live."""
     out = out or sys.stdout
-    channel = admin_channel(settings, args.target, args.etc)
+    channel = admin_channel(settings, args.target, args.etc, getattr(args, "log", None))
     files = deploy_files(settings, args.target, args.templates)
     refused = ""
     if not args.no_check:

@@ -36,6 +36,24 @@ class AdminChannel(Protocol):
     def read(self, names: Iterable[str]) -> dict[str, str]: ...
     def write(self, files: Mapping[str, str]) -> None: ...
     def command(self, command: str) -> str: ...
+    def log_mark(self) -> int: ...
+    def log_since(self, mark: int) -> str: ...
+
+
+# What a reload logs when it refuses part of a file. On a reload Asterisk keeps the previous
+# object for a section it cannot apply, so "is it loaded" alone would pass a broken file.
+_CONFIG_SOURCES = ("config.c", "config_options.c", "res_sorcery_config.c", "pbx_config.c",
+                   "res_pjsip/config_", "manager.c", "res_pjsip_outbound_registration.c: Invalid")
+_PROBLEM = re.compile(r"\b(ERROR|WARNING)\[\d+\]")
+
+
+def reload_problems(log: str) -> list[str]:
+    """Return the config errors and warnings Asterisk logged during a reload."""
+    out = []
+    for line in log.splitlines():
+        if _PROBLEM.search(line) and any(src in line for src in _CONFIG_SOURCES):
+            out.append(line.split("] ", 1)[-1].strip())
+    return list(dict.fromkeys(out))
 
 
 @dataclass(frozen=True)
@@ -164,11 +182,13 @@ def apply(channel: AdminChannel, files: Mapping[str, str], history: History, *,
         history.record(rec, files)
         return rec
     needed = list(needed)
+    mark = channel.log_mark()
     channel.write(files)
     for cmd in RELOADS:
         channel.command(cmd)
     contexts, endpoints = expected(files, needed)
-    problems = verify(channel, contexts, endpoints, manager_user(files))
+    problems = [f"Asterisk: {line}" for line in reload_problems(channel.log_since(mark))]
+    problems += verify(channel, contexts, endpoints, manager_user(files))
     if not problems:
         rec = Record(result="live", reason="verified: " + ", ".join(
             [f"{len(contexts)} contexts", f"{len(endpoints)} endpoints"]), **base)  # type: ignore[arg-type]

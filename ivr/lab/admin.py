@@ -9,12 +9,30 @@ Neither uses AMI: the engine's AMI user has no rights to reload anything, by des
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ivr.errors import AsteriskSetupError
 from ivr.lab import rootfs
 from ivr.render import write_files
+
+
+def _log_mark(log: Path) -> int:
+    try:
+        return log.stat().st_size
+    except OSError:
+        return 0
+
+
+def _log_since(log: Path, mark: int, wait: float = 0.5) -> str:
+    time.sleep(wait)  # the logger thread writes a moment after the reload returns
+    try:
+        with log.open("rb") as f:
+            f.seek(mark)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _read(etc: Path, names: Iterable[str]) -> dict[str, str]:
@@ -33,6 +51,7 @@ class LabAdmin:
         self.inst = inst
         self.name = inst.name
         self.etc = inst.host_path(inst.etc)
+        self.log = inst.host_path(f"{inst.log_dir}/messages.log")
 
     def read(self, names: Iterable[str]) -> dict[str, str]:
         return _read(self.etc, names)
@@ -43,12 +62,20 @@ class LabAdmin:
     def command(self, command: str) -> str:
         return rootfs.cli(self.inst, command)
 
+    def log_mark(self) -> int:
+        return _log_mark(self.log)
+
+    def log_since(self, mark: int) -> str:
+        return _log_since(self.log, mark)
+
 
 class HostAdmin:
     """An Asterisk on this host: its config directory and `asterisk -rx`."""
 
-    def __init__(self, etc: Path, asterisk: str = "asterisk", conf: str | None = None) -> None:
+    def __init__(self, etc: Path, asterisk: str = "asterisk", conf: str | None = None,
+                 log: Path = Path("/var/log/asterisk/messages.log")) -> None:
         self.etc = etc
+        self.log = log
         self.name = f"asterisk at {etc}"
         self.cmd = [asterisk, *(["-C", conf] if conf else [])]
 
@@ -68,3 +95,9 @@ class HostAdmin:
             raise AsteriskSetupError(f"{self.name}: `{command}` failed: "
                                      f"{(res.stderr or res.stdout).strip()}")
         return res.stdout
+
+    def log_mark(self) -> int:
+        return _log_mark(self.log)
+
+    def log_since(self, mark: int) -> str:
+        return _log_since(self.log, mark)
