@@ -220,6 +220,25 @@ def template_values(settings: Settings, inst: Instance) -> dict[str, object]:
     return render.template_values(settings, inst.spec(), "lab", secret)
 
 
+_CERT_LINE = re.compile(r"^(\s*(?:cert_file|priv_key_file|ca_list_file)\s*=\s*)(\S+)\s*$", re.M)
+
+
+def copy_certs(text: str, rootfs: Path, inner: str) -> str:
+    """Copy the certificate files a config names (host paths) into the rootfs at inner, and
+    point the config at the copies: an Asterisk in the chroot sees only the rootfs."""
+    def sub(m: re.Match[str]) -> str:
+        src = Path(m.group(2))
+        if not src.is_file() or str(src).startswith(inner + "/"):
+            return m.group(0)  # already inside, or missing: Asterisk will say so itself
+        dest = rootfs / inner.lstrip("/") / src.name
+        dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copyfile(src, dest)
+        os.chmod(dest, 0o600)
+        return f"{m.group(1)}{inner}/{src.name}"
+
+    return _CERT_LINE.sub(sub, text)
+
+
 def render_instance(settings: Settings, inst: Instance) -> None:
     """Render one instance's configs into its dir in the rootfs, and make its other dirs."""
     spec = inst.spec()
@@ -230,6 +249,10 @@ def render_instance(settings: Settings, inst: Instance) -> None:
     etc = inst.host_path(inst.etc)
     secret = ami_secret(settings) if inst.role == "pbx" else ""
     render.render(settings, "lab", etc, instance=spec, ami_secret=secret)
+    pjsip = etc / "pjsip.conf"
+    with_certs = copy_certs(pjsip.read_text(), inst.rootfs, f"{inst.etc}/certs")
+    if with_certs != pjsip.read_text():
+        _write_atomic(pjsip, with_certs)
     for name in STOCK_CONFIGS:  # Debian's own copy, e.g. the tones of every country
         shutil.copyfile(inst.host_path(f"/etc/asterisk/{name}"), etc / name)
     if inst.role == "carrier" and not (etc / "phonebook.conf").exists():

@@ -84,7 +84,7 @@ def load(rootfs_dir: Path, files: Mapping[str, str], *, keep_logs: bool = False)
                            agi_dir=dirs["agi"])
     conf_text = _asterisk_conf(name, layout)
     for fname, text in files.items():
-        (etc / fname).write_text(_copy_certs(text, rootfs_dir, f"{inner}/certs"))
+        (etc / fname).write_text(lab.copy_certs(text, rootfs_dir, f"{inner}/certs"))
     (etc / "asterisk.conf").write_text(conf_text)
     (etc / "logger.conf").write_text(
         "[general]\ndateformat = %F %T\n[logfiles]\nmessages.log => notice,warning,error\n")
@@ -132,23 +132,6 @@ def load(rootfs_dir: Path, files: Mapping[str, str], *, keep_logs: bool = False)
         if not keep_logs:
             shutil.rmtree(base, ignore_errors=True)
     return result
-
-
-_CERT_LINE = re.compile(r"^(\s*(?:cert_file|priv_key_file|ca_list_file)\s*=\s*)(\S+)\s*$", re.M)
-
-
-def _copy_certs(text: str, rootfs_dir: Path, inner: str) -> str:
-    """Copy the certificate files a config names into the sandbox, and point it at the copies."""
-    def sub(m: re.Match[str]) -> str:
-        src = Path(m.group(2))
-        if not src.is_file():
-            return m.group(0)  # Asterisk will say so, in its own words
-        dest = rootfs_dir / inner.lstrip("/") / src.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
-        return f"{m.group(1)}{inner}/{src.name}"
-
-    return _CERT_LINE.sub(sub, text)
 
 
 def _asterisk_conf(name: str, layout: render.Layout) -> str:
