@@ -80,3 +80,17 @@ def test_without_trunk_sip_the_rendering_is_todays(tmp_path: Path) -> None:
     text = pjsip(tmp_path)
     assert "contact = sip:127.0.0.1:5070" in text and "match = 127.0.0.1\n" in text
     assert "registration" not in text and "auth" not in text.replace("authenticat", "")
+
+
+def test_the_lab_copies_named_certificates_into_the_rootfs(tmp_path: Path) -> None:
+    from ivr.lab import rootfs
+
+    cert = tmp_path / "host" / "pbx.crt"
+    cert.parent.mkdir()
+    cert.write_text("CERT")
+    text = f"[t]\ncert_file = {cert}\npriv_key_file = /missing/k.pem\n"
+    out = rootfs.copy_certs(text, tmp_path / "rootfs", "/etc/rabta/n-pbx/certs")
+    assert "cert_file = /etc/rabta/n-pbx/certs/pbx.crt" in out
+    assert "priv_key_file = /missing/k.pem" in out  # left for Asterisk to name
+    assert (tmp_path / "rootfs/etc/rabta/n-pbx/certs/pbx.crt").read_text() == "CERT"
+    assert rootfs.copy_certs(out, tmp_path / "rootfs", "/etc/rabta/n-pbx/certs") == out
