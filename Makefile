@@ -10,9 +10,11 @@ BIN    := $(VENV)/bin
 # ffmpeg lets pydub read any audio format; python3-venv gives Debian's python a venv;
 # chromium is the real browser the browser tests drive with Playwright (tests/browser);
 # kannel and kannel-extras (bearerbox, smsbox, fakesmsc) carry the SMS tests;
-# poppler-utils (pdftotext) reads the monthly PDF back in its test; fonts-noto-core is its font.
+# poppler-utils (pdftotext) reads the monthly PDF back in its test; fonts-noto-core is its font;
+# systemd-analyze verifies deploy/systemd/, fail2ban-regex the jail, unshare (util-linux) keeps
+# `rabta dialplan check`'s throw-away Asterisk off the network.
 SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium kannel kannel-extras \
-                   poppler-utils fonts-noto-core
+                   poppler-utils fonts-noto-core systemd fail2ban util-linux
 
 .PHONY: setup system venv demo test unit lint integration browser screenshots bench clean
 

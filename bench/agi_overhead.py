@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ivr import cli, phone, simulator
-from ivr.asterisk import rootfs
+from ivr import cli, phone
 from ivr.config import Settings, load_settings, replace
 from ivr.engine import Engine
+from ivr.lab import rootfs, simulator
 from ivr.models import Transaction
 from ivr.store import open_store
 

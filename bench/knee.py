@@ -37,10 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cpu_per_call import TICK, cpu_seconds
 
-from ivr import cli, phone, simulator
-from ivr.asterisk import rootfs
+from ivr import cli, phone
 from ivr.config import Settings, load_settings, replace
 from ivr.engine import Engine
+from ivr.lab import rootfs, simulator
 from ivr.models import Transaction
 from ivr.store import SQLiteStore, open_store
 from ivr.store.sqlite import parse_ts

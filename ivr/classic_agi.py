@@ -1,7 +1,7 @@
 """Entry point: the classic AGI script, `AGI(rabta-agi,<attempt>)`; one survey call per process.
 
 Selected by ``agi_transport = "classic"``. Asterisk runs it inside its rootfs through the
-wrapper that `rabta asterisk up` installs (see ivr/asterisk/rootfs.py and docs/OPERATIONS.md):
+wrapper that `rabta asterisk up` installs (see ivr/lab/rootfs.py and docs/OPERATIONS.md):
 it reads the settings the wrapper points it at, opens the same SQLite database as the engine,
 runs one survey session (ivr/flows/session.py) on the call, and exits. The engine's dialer
 learns that the call ended from the AMI hangup event, as for any call.

@@ -73,6 +73,11 @@ class Settings:
     # trunk ('only' trunks carry just their operators). Empty: the one trunk above, limited by
     # max_concurrent and calls_per_second. host empty: the local carrier simulator.
     trunks: tuple[str, ...] = ()
+    # The SIP side of trunks, one "name key=value ..." each: host=, register=yes, username=,
+    # password= / password_env=, match=, transport=udp|tcp|tls, tls_cert=, tls_key=, tls_ca=,
+    # srtp=yes, codecs=alaw, dtmf=rfc4733|inband|info|auto, callerid=, from_user=,
+    # from_domain= (ivr/trunk_sip.py; docs/OPERATIONS.md). Empty: the local carrier simulator.
+    trunk_sip: tuple[str, ...] = ()
     # Mobile operator by national prefix; the longest matching prefix wins (0300=... beats 030).
     # Warid merged into Jazz, so 032 is Jazz.
     operator_prefixes: tuple[str, ...] = ("030=jazz", "031=zong", "032=jazz", "033=ufone",

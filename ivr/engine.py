@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
-from ivr.asterisk import rootfs
 from ivr.asterisk import variables as V
 from ivr.asterisk.agi.server import FastAGIServer
 from ivr.asterisk.ami import AMI
@@ -21,6 +20,7 @@ from ivr.directcalls import DirectCalls
 from ivr.errors import AMIConnectionError, TelephonyError
 from ivr.flows.session import SurveySessions
 from ivr.flows.studio import StudioSessions
+from ivr.lab import rootfs
 from ivr.sms.sender import SmsSender
 from ivr.store import SQLiteStore
 from ivr.trunks import Trunk

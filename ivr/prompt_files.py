@@ -25,9 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ivr import audio
-from ivr.asterisk import rootfs
 from ivr.config import Settings
 from ivr.errors import InputError
+from ivr.lab import rootfs
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Carrier trunks: what a trunk spec and the operator prefix table say, read from Settings.
 
-Pure values shared by the PBX configs (ivr/asterisk/rootfs.py renders an endpoint per trunk)
+Pure values shared by the PBX configs (ivr/render.py renders an endpoint per trunk)
 and the scheduler (scheduler/rules.py keeps them in its Rules; scheduler/policy.py routes a
 number to a trunk). A bad spec is a ConfigError naming ``trunks`` or ``operator_prefixes``.
 """

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from ivr import trunk_sip
 from ivr.config import Settings
 from ivr.errors import ConfigError
 from ivr.models import Outcome
@@ -95,6 +96,8 @@ class Rules:
     def from_settings(cls, s: Settings) -> Rules:
         """Build and check every rule; raise ConfigError naming the key that is wrong."""
         trunks, prefixes = trunks_and_prefixes(s)
+        # each trunk's SIP side (registration, TLS, codecs...): refused at start, naming the key
+        trunk_sip.parse_all(s.trunk_sip, {t.name for t in trunks})
         try:
             s.dial_template.format(**_SAMPLE, trunk=s.trunk)
         except (KeyError, IndexError, ValueError) as exc:

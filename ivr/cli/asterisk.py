@@ -1,20 +1,21 @@
 """CLI, asterisk: `rabta asterisk up|down|status`, the local PBX and carrier simulator.
 
-Wiring only: building the rootfs and running the instances is `ivr.asterisk.rootfs`.
+Wiring only: building the rootfs and running the instances is `ivr.lab.rootfs`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from ivr import audio, simulator
-from ivr.asterisk import rootfs
+from ivr import audio
 from ivr.cli.common import EXIT_OK, EXIT_PROBLEMS, add_command
 from ivr.cli.progress import Progress
 from ivr.config import Settings
+from ivr.lab import rootfs, simulator
 
 
 def register(sub: Any) -> None:
@@ -120,7 +121,12 @@ def asterisk_status(settings: Settings) -> int:
             continue
         version = rootfs.cli(inst, "core show version").split(" built")[0].strip()
         print(f"{inst.name}: running, pid {pid}, SIP 127.0.0.1:{inst.sip_port}, {version}")
+        for line in rootfs.describe(inst, settings.max_concurrent if inst.role == "pbx" else None):
+            print(line)
+    started = time.monotonic()
     ami = rootfs.ami_answers(settings)
+    rtt = f", greeting in {(time.monotonic() - started) * 1000:.1f} ms" if ami else ""
     ok = ok and ami
-    print(f"AMI {settings.ami_host}:{settings.ami_port}: {'answering' if ami else 'not answering'}")
+    print(f"AMI {settings.ami_host}:{settings.ami_port}: "
+          f"{'answering' if ami else 'not answering'}{rtt}")
     return EXIT_OK if ok else EXIT_PROBLEMS

@@ -17,10 +17,13 @@ from typing import Any
 
 import ivr.cli.accountability as accountability
 import ivr.cli.asterisk as asterisk
+import ivr.cli.backup as backup
 import ivr.cli.completion as completion
 import ivr.cli.data as data
 import ivr.cli.demo as demo
+import ivr.cli.dialplan as dialplan
 import ivr.cli.dnc as dnc
+import ivr.cli.doctor as doctor
 import ivr.cli.prompts as prompts
 import ivr.cli.serve as serve
 import ivr.cli.sms as sms
@@ -36,8 +39,9 @@ from scheduler.rules import Rules
 
 # The command groups, in the order `rabta --help` lists them.
 # accountability adds `report monthly` under data's `report`, so it comes after data.
-COMMANDS: tuple[ModuleType, ...] = (asterisk, data, accountability, serve, status, dnc, users,
-                                    survey, prompts, sms, demo, completion)
+COMMANDS: tuple[ModuleType, ...] = (asterisk, dialplan, doctor, backup, data, accountability,
+                                    serve, status, dnc, users, survey, prompts, sms, demo,
+                                    completion)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ivr import audio
-from ivr.asterisk import rootfs
 from ivr.cli.common import add_command
 from ivr.cli.progress import Progress
 from ivr.config import Settings
 from ivr.errors import ConfigError
 from ivr.flows import definitions
+from ivr.lab import rootfs
 
 # Played by the dialplan itself, not by a survey.
 DIALPLAN_PROMPTS = ("inbound-notice",)

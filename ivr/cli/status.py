@@ -13,9 +13,9 @@ import sys
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr.asterisk import rootfs
 from ivr.cli.common import EXIT_OK, EXIT_PROBLEMS, add_command, now
 from ivr.config import Settings
+from ivr.lab import rootfs
 from ivr.models import FINAL, ORDER
 from ivr.services import status
 from ivr.store import open_store

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ivr import phone, simulator
-from ivr.asterisk import rootfs
+from ivr import phone
 from ivr.config import Settings, replace
 from ivr.engine import Engine
+from ivr.lab import rootfs, simulator
 from ivr.models import Transaction
 from ivr.store import SQLiteStore
 

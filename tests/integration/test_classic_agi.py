@@ -19,9 +19,9 @@ from support import SLOT, TEST_NODE, Citizen, carrier_cdr_counts, install_phoneb
 from test_e2e_survey import check_every_behaviour
 
 from ivr import cli, phone
-from ivr.asterisk import rootfs
 from ivr.config import Settings, load_settings
 from ivr.flows.definitions import load_surveys
+from ivr.lab import rootfs
 from ivr.models import Transaction
 from ivr.store import SQLiteStore
 

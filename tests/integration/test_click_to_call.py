@@ -21,9 +21,9 @@ from support import Citizen, install_phonebook, wait_carrier_idle
 
 from ivr import phone
 from ivr.accounts import Role, hash_password
-from ivr.asterisk import rootfs
 from ivr.config import Settings
 from ivr.engine import Engine
+from ivr.lab import rootfs
 from ivr.store import SQLiteStore
 from ivr.web.app import create_app
 

@@ -29,9 +29,9 @@ from support import (
 )
 
 from ivr import phone
-from ivr.asterisk import rootfs
 from ivr.config import Settings, replace
 from ivr.engine import Engine
+from ivr.lab import rootfs
 from ivr.store import SQLiteStore, open_store
 
 FINAL = {"completed", "partial", "unreachable"}

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from support import Citizen, install_phonebook, run_until_idle, transactions_for
 
-from ivr.asterisk import rootfs
 from ivr.config import Settings
+from ivr.lab import rootfs
 from ivr.store import SQLiteStore
 
 MISSING = ("rating", "thanks")

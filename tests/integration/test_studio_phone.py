@@ -23,10 +23,10 @@ from support import wait_carrier_idle
 
 from ivr import accounts
 from ivr.accounts import Role, hash_password
-from ivr.asterisk import rootfs
 from ivr.asterisk import variables as V
 from ivr.config import Settings, replace
 from ivr.engine import Engine
+from ivr.lab import rootfs
 from ivr.store import SQLiteStore
 from ivr.studio import Source, VersionStatus
 

@@ -30,8 +30,8 @@ from support import (
 )
 
 from ivr import phone
-from ivr.asterisk import rootfs
 from ivr.config import Settings
+from ivr.lab import rootfs
 from ivr.models import Transaction
 from ivr.store import SQLiteStore
 

@@ -16,9 +16,9 @@ from support import (
 )
 
 from ivr import cli, phone
-from ivr.asterisk import rootfs
 from ivr.config import Settings, replace
 from ivr.engine import Engine
+from ivr.lab import rootfs
 from ivr.store import SQLiteStore
 
 N = 60

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from ivr.asterisk import rootfs
 from ivr.asterisk.agi.channel import AGIChannel
 from ivr.asterisk.agi.protocol import build_command
 from ivr.asterisk.agi.script import ClassicChannel, open_channel, serve_one
-from ivr.asterisk.rootfs import render_template
 from ivr.config import Settings, load_settings
 from ivr.errors import AGICommandError, AGIProtocolError, CallerHungUp, ConfigError
+from ivr.lab import rootfs
+from ivr.lab.rootfs import render_template
 
 DIALPLANS = Path(__file__).resolve().parents[2] / "dialplans"
 HEADERS = ("agi_request: rabta-agi\nagi_channel: PJSIP/carrier-00000001\nagi_language: en\n"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ivr.asterisk import rootfs
 from ivr.asterisk import variables as V
-from ivr.asterisk.rootfs import render_template
 from ivr.config import Settings
 from ivr.errors import AsteriskSetupError
+from ivr.lab import rootfs
+from ivr.lab.rootfs import render_template
 
 DIALPLANS = Path(__file__).resolve().parents[2] / "dialplans"
 TEMPLATES = sorted(DIALPLANS.rglob("*.tmpl"))

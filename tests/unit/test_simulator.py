@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ivr.errors import InputError
-from ivr.simulator import ACTIONS, Citizen, parse_phonebook, render_dialplan
+from ivr.lab.simulator import ACTIONS, Citizen, parse_phonebook, render_dialplan
 
 HEADER = "number,action,keys,ring_s,hangup_s\n"
 

@@ -9,9 +9,8 @@ import pytest
 from flowfakes import HANGUP, FakeChannel
 from web_support import NOW, add_user
 
-from ivr import audio
+from ivr import audio, render
 from ivr.accounts import Role, hash_password
-from ivr.asterisk import rootfs
 from ivr.asterisk import variables as V
 from ivr.config import Settings
 from ivr.errors import CallerHungUp
@@ -157,12 +156,11 @@ def test_every_studio_prompt_is_in_the_manifest_in_every_language() -> None:
 
 
 def test_the_studio_number_routes_to_the_studio_context_only_when_set(tmp_path: Path) -> None:
-    # A rootfs of our own: the unit tier never needs the real one to exist.
-    cache = tmp_path / "cache"
-    (cache / "rootfs" / "usr/lib/x86_64-linux-gnu/asterisk/modules").mkdir(parents=True)
-    pbx = rootfs.node_for(Settings(home=tmp_path, cache=cache)).pbx
-    off = rootfs.template_values(Settings(home=tmp_path, cache=cache), pbx)
-    on = rootfs.template_values(Settings(home=tmp_path, cache=cache, studio_number="4242"), pbx)
+    # Rendering needs no rootfs: the cache (where the rootfs would be) does not even exist.
+    off_s = Settings(home=tmp_path, cache=tmp_path / "no-cache")
+    on_s = Settings(home=tmp_path, cache=tmp_path / "no-cache", studio_number="4242")
+    off = render.template_values(off_s, render.pbx_instance(off_s))
+    on = render.template_values(on_s, render.pbx_instance(on_s))
     assert off["studio_route"].startswith(";")
     assert on["studio_route"] == f"exten => 4242,1,Goto({V.CTX_STUDIO},s,1)"
     assert str(on["studio_agi"]).endswith(f"/{V.SCRIPT_STUDIO}")

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.asterisk import rootfs
 from ivr.calls import CallRegistry
 from ivr.config import Settings, load_settings
 from ivr.errors import ConfigError
+from ivr.lab import rootfs
 from ivr.models import Transaction
 from ivr.store import SQLiteStore
 from scheduler import policy

@@ -1,4 +1,4 @@
-"""Protocol layer, provisioning: a real Asterisk 22 in a Debian sid rootfs, for hosts without Docker.
+"""Lab provisioning: a real Asterisk 22 in a Debian sid rootfs, for hosts without Docker.
 
 One *node* is two Asterisk instances sharing one rootfs:
 - the PBX: AMI on loopback, a least-privilege AMI user, the PJSIP trunk to the carrier, and the
@@ -7,6 +7,10 @@ One *node* is two Asterisk instances sharing one rootfs:
 
 Each instance has its own config, run, spool, db and log dirs inside the rootfs, so a demo node
 and a test node can run side by side. We end only processes we started, by their PID.
+
+This module builds the rootfs, lays out each instance's directories, starts and stops the
+processes and mounts what the classic AGI needs. What goes into the config files is rendered by
+ivr.render (the `lab` target), which knows nothing of the rootfs.
 """
 
 from __future__ import annotations
@@ -22,40 +26,26 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr import render
 from ivr.asterisk import variables as V
 from ivr.config import Settings
 from ivr.errors import AsteriskSetupError
-from ivr.trunks import trunks_and_prefixes
+from ivr.render import CLASSIC_SCRIPT, agi_url, render_template, trunk_endpoints
+
+__all__ = ["CLASSIC_SCRIPT", "V", "agi_url", "render_template", "trunk_endpoints"]
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = REPO_ROOT / "dialplans"
 PACKAGES = "asterisk,asterisk-core-sounds-en-wav"
 SUITE = "sid"
 ASTERISK = "/usr/sbin/asterisk"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 STOCK_CONFIGS = ("indications.conf",)
-
-_PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
-
-
-def render_template(text: str, values: Mapping[str, object], name: str = "template") -> str:
-    """Replace every {{ key }} in text; an unknown key is an error, never a silent blank."""
-
-    def sub(m: re.Match[str]) -> str:
-        key = m.group(1)
-        if key not in values:
-            raise AsteriskSetupError(f"{name}: unknown placeholder {{{{ {key} }}}}")
-        return str(values[key])
-
-    return _PLACEHOLDER.sub(sub, text)
-
 
 @dataclass(frozen=True)
 class Instance:
@@ -87,6 +77,16 @@ class Instance:
     def host_path(self, inner: str) -> Path:
         """Return where a path inside the rootfs lives on the host."""
         return self.rootfs / inner.lstrip("/")
+
+    def spec(self) -> render.Instance:
+        """Describe this instance to the renderer: its ports and its directories in the rootfs."""
+        layout = render.Layout(
+            etc_dir=self.etc, lib_dir=f"/var/lib/rabta/{self.name}",
+            spool_dir=f"/var/spool/rabta/{self.name}", run_dir=self.run_dir,
+            log_dir=self.log_dir, cache_dir=f"/var/cache/rabta/{self.name}",
+            agi_dir=agi_dir(self))
+        return render.Instance(self.role, self.name, self.sip_port, self.peer_port,
+                               self.rtp_start, layout)
 
     @property
     def pidfile(self) -> Path:
@@ -156,13 +156,6 @@ def build_rootfs(rootfs: Path) -> None:
     tmp.rename(rootfs)  # atomic: a half-built rootfs is never mistaken for a good one
 
 
-def _module_dir(rootfs: Path) -> str:
-    found = sorted(rootfs.glob("usr/lib/*/asterisk/modules"))
-    if not found:
-        raise AsteriskSetupError(f"no Asterisk modules under {rootfs}/usr/lib")
-    return "/" + str(found[0].relative_to(rootfs))
-
-
 def _mounted(path: Path) -> bool:
     target = str(path.resolve())
     with open("/proc/self/mounts") as f:
@@ -221,114 +214,45 @@ def ami_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def agi_url(settings: Settings) -> str:
-    """Return the agi:// base URL the PBX dialplan uses to reach our FastAGI server."""
-    host = settings.agi_host if settings.agi_host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-    return f"agi://{host}:{settings.agi_port}"
-
-
-def agi_script(settings: Settings) -> str:
-    """Return what the survey dialplan hands to AGI(): our FastAGI URL or the classic script."""
-    if settings.agi_transport == "classic":
-        return CLASSIC_SCRIPT
-    return f"{agi_url(settings)}/{V.SCRIPT_SURVEY}"
-
-
-def agi_hold(settings: Settings) -> str:
-    """Return the dialplan step before AGI(): a soft tone while a classic script starts.
-
-    A process per call takes a few hundred ms to start (more under load); without the tone the
-    citizen hears dead air and may answer a question not yet asked.
-    The greeting's playback stops the tone.
-    """
-    if settings.agi_transport == "classic":
-        return "Playtones(425/250,0/250)"
-    return "NoOp(FastAGI)"
-
-
 def template_values(settings: Settings, inst: Instance) -> dict[str, object]:
-    """Return the placeholder values for one instance's templates."""
-    pbx = inst.role == "pbx"
-    extra = (["res_speech.so", "res_agi.so", "app_playtones.so"] if pbx
-             else ["app_waitforsilence.so", "app_senddtmf.so",
-                   "res_clioriginate.so"])  # `channel originate`: tests call into the PBX
-    return {
-        "instance": inst.name,
-        "etc_dir": inst.etc,
-        "mod_dir": _module_dir(inst.rootfs),
-        "lib_dir": f"/var/lib/rabta/{inst.name}",
-        "spool_dir": f"/var/spool/rabta/{inst.name}",
-        "run_dir": inst.run_dir,
-        "log_dir": inst.log_dir,
-        "cache_dir": f"/var/cache/rabta/{inst.name}",
-        "extra_modules": "\n".join(f"load = {m}" for m in extra),
-        "rtp_start": inst.rtp_start,
-        "rtp_end": inst.rtp_start + 4999,
-        "user_agent": "Rabta PBX" if pbx else "Rabta carrier simulator",
-        "sip_bind": "127.0.0.1",
-        "sip_port": inst.sip_port,
-        "peer": settings.trunk if pbx else "pbx",
-        "peer_host": "127.0.0.1",
-        "peer_port": inst.peer_port,
-        "inbound_context": V.CTX_INBOUND if pbx else V.CTX_SIM_CITIZENS,
-        "codecs": "alaw,ulaw",
-        "ami_host": settings.ami_host,
-        "ami_port": settings.ami_port,
-        "ami_user": settings.ami_user,
-        "ami_secret": ami_secret(settings) if pbx else "",
-        "agi_url": agi_url(settings),
-        "agi_script": agi_script(settings),
-        "agi_hold": agi_hold(settings),
-        "agi_dir": agi_dir(inst),
-        "trunk_endpoints": trunk_endpoints(settings) if pbx else "",
-        "studio_route": studio_route(settings),
-        "studio_agi": f"{agi_url(settings)}/{V.SCRIPT_STUDIO}",
-    }
+    """Return the placeholder values of one lab instance (the renderer's, with the lab's secret)."""
+    secret = ami_secret(settings) if inst.role == "pbx" else ""
+    return render.template_values(settings, inst.spec(), "lab", secret)
 
 
-def studio_route(settings: Settings) -> str:
-    """Return the rabta-inbound line sending the studio number to the studio (or a comment)."""
-    if not settings.studio_number:
-        return "; no prompt studio: studio_number is not set"
-    return f"exten => {settings.studio_number},1,Goto({V.CTX_STUDIO},s,1)"
+_CERT_LINE = re.compile(r"^(\s*(?:cert_file|priv_key_file|ca_list_file)\s*=\s*)(\S+)\s*$", re.M)
 
 
-def trunk_endpoints(settings: Settings) -> str:
-    """Render a PJSIP endpoint and AOR for every configured trunk besides the main one.
+def copy_certs(text: str, rootfs: Path, inner: str) -> str:
+    """Copy the certificate files a config names (host paths) into the rootfs at inner, and
+    point the config at the copies: an Asterisk in the chroot sees only the rootfs."""
+    def sub(m: re.Match[str]) -> str:
+        src = Path(m.group(2))
+        if not src.is_file() or str(src).startswith(inner + "/"):
+            return m.group(0)  # already inside, or missing: Asterisk will say so itself
+        dest = rootfs / inner.lstrip("/") / src.name
+        dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copyfile(src, dest)
+        os.chmod(dest, 0o600)
+        return f"{m.group(1)}{inner}/{src.name}"
 
-    They all send from this PBX; an inbound call is matched to the main trunk by its address.
-    A trunk without host= reaches the local carrier simulator.
-    """
-    trunks, _ = trunks_and_prefixes(settings)
-    out = []
-    for t in trunks:
-        if t.name == settings.trunk:
-            continue
-        contact = t.host or f"127.0.0.1:{settings.carrier_sip_port}"
-        out.append(
-            f"\n; trunk {t.name}: {t.channels} channels, {t.cps:g} calls/s\n"
-            f"[{t.name}]\ntype = endpoint\ntransport = transport-udp\n"
-            f"context = {V.CTX_INBOUND}\ndisallow = all\nallow = alaw,ulaw\n"
-            f"dtmf_mode = rfc4733\ndirect_media = no\nrtp_symmetric = yes\n"
-            f"rtp_timeout = 15\naors = {t.name}\n\n"
-            f"[{t.name}]\ntype = aor\ncontact = sip:{contact}\n")
-    return "".join(out)
+    return _CERT_LINE.sub(sub, text)
 
 
 def render_instance(settings: Settings, inst: Instance) -> None:
-    """Write one instance's configs from dialplans/ into the rootfs (atomically per file)."""
-    values = template_values(settings, inst)
-    etc = inst.host_path(inst.etc)
-    etc.mkdir(parents=True, exist_ok=True)
-    for d in ("lib_dir", "spool_dir", "run_dir", "log_dir", "cache_dir"):
-        inst.host_path(str(values[d])).mkdir(parents=True, exist_ok=True)
+    """Render one instance's configs into its dir in the rootfs, and make its other dirs."""
+    spec = inst.spec()
+    lay = spec.layout
+    for d in (lay.lib_dir, lay.spool_dir, lay.run_dir, lay.log_dir, lay.cache_dir):
+        inst.host_path(d).mkdir(parents=True, exist_ok=True)
     inst.host_path(f"{inst.log_dir}/cdr-csv").mkdir(exist_ok=True)  # cdr_csv won't create it
-    sources = sorted((TEMPLATES / "common").glob("*.tmpl"))
-    sources += sorted((TEMPLATES / inst.role).glob("*.tmpl"))
-    for src in sources:
-        out = etc / src.name.removesuffix(".tmpl")
-        text = render_template(src.read_text(), values, str(src.relative_to(REPO_ROOT)))
-        _write_atomic(out, text, 0o600 if "manager" in out.name else 0o644)
+    etc = inst.host_path(inst.etc)
+    secret = ami_secret(settings) if inst.role == "pbx" else ""
+    render.render(settings, "lab", etc, instance=spec, ami_secret=secret)
+    pjsip = etc / "pjsip.conf"
+    with_certs = copy_certs(pjsip.read_text(), inst.rootfs, f"{inst.etc}/certs")
+    if with_certs != pjsip.read_text():
+        _write_atomic(pjsip, with_certs)
     for name in STOCK_CONFIGS:  # Debian's own copy, e.g. the tones of every country
         shutil.copyfile(inst.host_path(f"/etc/asterisk/{name}"), etc / name)
     if inst.role == "carrier" and not (etc / "phonebook.conf").exists():
@@ -498,7 +422,6 @@ def sounds_dir(rootfs: Path, language: str) -> Path:
 
 # ---------------------------------------------------------------- classic AGI (agi_transport)
 
-CLASSIC_SCRIPT = "rabta-agi"  # AGI(rabta-agi,<attempt>) runs <astagidir>/rabta-agi
 # Debian's own builds for the Python inside the rootfs (its version is not the host's):
 # only pyst2, pure Python and not packaged by Debian, is copied from the host.
 CLASSIC_PACKAGES = ("python3", "python3-aiosqlite", "python3-argon2", "python3-six")
@@ -638,3 +561,23 @@ def install_classic_agi(settings: Settings, inst: Instance) -> None:
                f"/usr/bin/python3 -m ivr.classic_agi \"$@\"\n")
     _write_atomic(bindir / CLASSIC_SCRIPT, wrapper, 0o755)
     bind_database(settings)
+
+
+def describe(inst: Instance, max_channels: int | None = None) -> list[str]:
+    """Return status lines of a running instance: uptime, channels in use, trunk registrations."""
+    lines = []
+    up = cli(inst, "core show uptime seconds")
+    m = re.search(r"System uptime:\s*(\d+)", up)
+    if m:
+        lines.append(f"  uptime {int(m.group(1)) // 3600} h {int(m.group(1)) % 3600 // 60} min")
+    count = cli(inst, "core show channels count")
+    m = re.search(r"(\d+) active call", count)
+    if m:
+        limit = f" of {max_channels}" if max_channels else ""
+        lines.append(f"  calls in use: {m.group(1)}{limit}")
+    if inst.role == "pbx":
+        regs = cli(inst, "pjsip show registrations")
+        for reg, uri, status in re.findall(r"^\s*(\S+?)/(\S+)\s+\S+\s+(\S+)", regs, re.MULTILINE):
+            if reg != "<Registration":
+                lines.append(f"  trunk registration {reg} ({uri}): {status}")
+    return lines
