@@ -8,8 +8,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # debootstrap builds the Asterisk rootfs; espeak-ng makes the prompts offline, sox checks audio;
 # ffmpeg lets pydub read any audio format; python3-venv gives Debian's python a venv;
-# chromium is the real browser the browser tests drive with Playwright (tests/browser).
-SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium
+# chromium is the real browser the browser tests drive with Playwright (tests/browser);
+# postgresql-15: the store tests run on SQLite and on a throw-away PostgreSQL cluster too.
+SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium postgresql-15
 
 .PHONY: setup system venv demo test unit lint integration browser screenshots bench clean
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from storehelpers import value
+
 from ivr.models import Outcome, Transaction, TxStatus
 from ivr.store import SQLiteStore
+
+pytestmark = pytest.mark.both_backends
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 A, B, C = "+923001110001", "+923001110002", "+923001110003"
@@ -27,10 +32,9 @@ async def status_of(store: SQLiteStore, ref: str) -> tuple[str, str | None]:
 
 
 async def _reason(store: SQLiteStore, tx_id: int) -> str | None:
-    async with store._db.execute(
-            "SELECT closed_reason FROM transactions WHERE id = ?", (tx_id,)) as cur:
-        row = await cur.fetchone()
-    return row[0] if row else None
+    reason: str | None = await value(store, "SELECT closed_reason FROM transactions WHERE id = ?",
+                                     (tx_id,))
+    return reason
 
 
 async def test_number_on_the_dnc_list_is_never_dialled(store: SQLiteStore) -> None:
