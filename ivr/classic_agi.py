@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 async def run_call(channel: ClassicChannel, settings: Settings) -> str:
     """Run one survey session on channel against the database; return how it ended."""
-    store = await SQLiteStore.open(settings.db_path)
+    store = await SQLiteStore.open(settings.db_url)
     try:
         _, retry = policy_rules(settings)
         sessions = SurveySessions(

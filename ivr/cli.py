@@ -189,7 +189,7 @@ async def do_import(settings: Settings, path: Path, out: Any = None) -> int:
                                                          default_tz=settings.timezone)
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}") from None
-    store = await open_store(settings.db_path)
+    store = await open_store(settings.db_url)
     try:
         inserted, known = await store.add_transactions(
             txs, _now(), lambda t: policy.first_try_at(t.visited_at, settings.first_call_delay))
@@ -208,7 +208,7 @@ async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = 
     """Run the engine (FastAGI + dialer) until idle or interrupted."""
     from ivr.engine import Engine  # imported here: only commands that dial need the stack
 
-    store = await open_store(settings.db_path)
+    store = await open_store(settings.db_url)
     counts = await store.status_counts()
     total = sum(counts.values())
     bar = Progress(total, "calls") if show_progress and total else None
@@ -261,7 +261,7 @@ async def do_web(settings: Settings, stop: asyncio.Event | None = None) -> int:
 
     from ivr.web.app import create_app
 
-    store = await open_store(settings.db_path)
+    store = await open_store(settings.db_url)
     runner = web.AppRunner(create_app(settings, store))
     try:
         await runner.setup()
@@ -276,7 +276,7 @@ async def do_web(settings: Settings, stop: asyncio.Event | None = None) -> int:
 
 
 async def _results(settings: Settings) -> list[dict[str, Any]]:
-    store = await open_store(settings.db_path)
+    store = await open_store(settings.db_url)
     try:
         return await store.results()
     finally:
@@ -317,7 +317,7 @@ async def do_status(settings: Settings, as_json: bool, out: Any = None) -> int:
     zone = ZoneInfo(settings.timezone)
     now = _now()
     day_start = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    store = await open_store(settings.db_path)
+    store = await open_store(settings.db_url)
     try:
         summary = await store.live_summary(now, day_start)
     finally:
@@ -368,7 +368,7 @@ async def do_dnc(settings: Settings, action: str, numbers: list[str], note: str,
                  out: Any = None) -> int:
     """Manage the do-not-call list: add, remove, list, import a CSV register."""
     out = out or sys.stdout
-    store = await open_store(settings.db_path)
+    store = await open_store(settings.db_url)
     try:
         if action == "list":
             for row in await store.dnc_list():
@@ -525,6 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_users.add_parsers(sub)  # users, apikeys
     cli_survey.add_parser(sub)  # survey check
     cli_prompts.add_parser(sub)  # prompts build | check
+    from ivr import cli_db  # db migrate | status | copy
+    cli_db.register(sub)
     sub.add_parser("demo", help="everything on the embedded default: Asterisk, calls, report")
     return p
 
@@ -556,6 +558,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     cmd = args.command
+    if getattr(args, "func", None) is not None:  # commands registered with set_defaults(func)
+        return int(args.func(settings, args))
     if cmd == "asterisk":
         if args.action == "up":
             asterisk_up(settings, settings.phonebook)

@@ -215,7 +215,7 @@ async def _apikeys(store: SQLiteStore, args: argparse.Namespace, out: TextIO) ->
 async def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None,
               stdin: TextIO | None = None) -> int:
     """Run `rabta users ...` or `rabta apikeys ...` against the store."""
-    store = await open_store(settings.db_path)
+    store = await open_store(settings.db_url)
     try:
         if args.command == "users":
             return await _users(store, args, out or sys.stdout, stdin)

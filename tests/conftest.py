@@ -29,11 +29,13 @@ _names = itertools.count(1)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "both_backends: run the module's `store` tests on SQLite and on PostgreSQL")
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): in a both_backends module, a test that stays on SQLite")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "store" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
-            "both_backends"):
+    mark = metafunc.definition.get_closest_marker
+    if "store" in metafunc.fixturenames and mark("both_backends") and not mark("sqlite_only"):
         metafunc.parametrize("backend", BACKENDS, indirect=True)
 
 

@@ -150,6 +150,23 @@ class Database(abc.ABC):
     async def applied_migrations(self) -> dict[int, str]:
         """Return the applied migrations' versions with when they were applied."""
 
+    @abc.abstractmethod
+    async def tables(self) -> dict[str, list[str]]:
+        """Return every table of the schema (not schema_migrations) with its columns, in order."""
+
+    async def bulk_insert(self, table: str, columns: Sequence[str],
+                          rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows as they are (ids included), in one transaction, the engine's fastest way."""
+        marks = ", ".join("?" * len(columns))
+        async with self.write() as tx:
+            await tx.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    async def reset_ids(self, table: str) -> None:
+        """After rows came in with their ids: new rows get ids after the largest (SQLite's
+        INTEGER PRIMARY KEY does so by itself)."""
+        return None
+
     def migration_files(self) -> list[Path]:
         """Return this engine's numbered migration files, in order."""
         return _migration_files(self.dialect)
@@ -283,6 +300,16 @@ class SQLiteDatabase(Database):
 
     async def close(self) -> None:
         await self.conn.close()
+
+    async def tables(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for row in await self.fetch(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                "AND name != 'schema_migrations' ORDER BY name"):
+            name = str(row[0])
+            out[name] = [r[0] for r in await self.fetch(
+                "SELECT name FROM pragma_table_info(?) ORDER BY cid", (name,))]
+        return out
 
     async def applied_migrations(self) -> dict[int, str]:
         await self.conn.execute(

@@ -146,6 +146,36 @@ class PostgresDatabase(Database):
     async def close(self) -> None:
         await self.pool.close()
 
+    async def tables(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for r in await self.fetch(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name != 'schema_migrations' "
+                "ORDER BY table_name, ordinal_position"):
+            out.setdefault(r[0], []).append(r[1])
+        return out
+
+    async def bulk_insert(self, table: str, columns: Sequence[str],
+                          rows: Sequence[Sequence[Any]]) -> None:
+        """COPY the rows in (row triggers fire, as for INSERT)."""
+        with self.errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                with contextlib.suppress(ValueError):  # COPY is binary; citext's is text's
+                    await conn.set_type_codec(
+                        "citext", schema=await conn.fetchval("SELECT current_schema()"),
+                        encoder=lambda v: str(v).encode(), decoder=bytes.decode,
+                        format="binary")
+                await conn.copy_records_to_table(table, columns=list(columns),
+                                                 records=[tuple(r) for r in rows])
+
+    async def reset_ids(self, table: str) -> None:
+        """Move the table's id sequence past the largest id (the table must have an id)."""
+        with self.errors():
+            await self.pool.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false) "
+                f"WHERE pg_get_serial_sequence('{table}', 'id') IS NOT NULL")
+
     async def applied_migrations(self) -> dict[int, str]:
         with self.errors():
             await self.pool.execute(
