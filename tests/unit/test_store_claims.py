@@ -3,6 +3,7 @@ call per citizen, calling windows by service) and call-backs for unfinished surv
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -123,3 +124,34 @@ async def test_partial_survey_gets_one_call_back(store: SQLiteStore) -> None:
     [row] = await store.results()
     assert (row["status"], row["attempts"], row["answers"]) == (
         "partial", 2, {"rating": "4", "bribe": "2"})
+
+
+async def test_workers_on_one_database_never_claim_a_transaction_twice(
+        store: SQLiteStore) -> None:
+    """Three workers (a pool or connection each, as three processes have) claim at once."""
+    from ivr.store import open_store
+
+    n = 120
+    await store.add_transactions(
+        [Transaction(office="PS Gulberg", ref=f"W{i}", name="", mobile=f"+92300{i:07d}",
+                     service="Police", district="Lahore", official="", visited_at=T0)
+         for i in range(n)], T0)
+    url = store.db.url.dsn or str(store.db.url)
+    workers = [await open_store(url) for _ in range(3)]
+    try:
+        async def work(w: SQLiteStore, node: str) -> list[int]:
+            got: list[int] = []
+            while True:
+                batch = await w.claim_due(T0, 7, node=node)
+                if not batch:
+                    return got
+                got += [a.transaction_id for a in batch]
+
+        claims = await asyncio.gather(*(work(w, f"w{i}") for i, w in enumerate(workers)))
+    finally:
+        for w in workers:
+            await w.close()
+    every = [t for c in claims for t in c]
+    assert len(every) == n and len(set(every)) == n  # each transaction once, by one worker
+    assert await store.status_counts() == {"dialing": n}
+    assert await value(store, "SELECT COUNT(*) FROM attempts") == n
