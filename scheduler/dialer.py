@@ -20,7 +20,7 @@ from ivr.asterisk import variables as V
 from ivr.asterisk.ami import AMI, HangupEvent, OriginateResult, outcome_from
 from ivr.calls import CallRegistry
 from ivr.config import Settings, policy_rules, trunk_rules
-from ivr.errors import AMIConnectionError, AMIError
+from ivr.errors import AMIConnectionError, AMIError, StoreError
 from ivr.models import Attempt, Outcome, TxStatus
 from ivr.store import SQLiteStore
 from scheduler import policy
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 HANGUP_GRACE_S = 3.0  # after a hangup event, how long a survey session gets to close itself
 NODE_DOWN_AFTER_S = 20.0  # an AMI gone this long means the node's calls are gone too
+STORE_RETRY_S = 2.0  # after the database failed a claim (a restart, a failover)
+LEASE_S = 60.0  # an attempt's owner renews its lease every LEASE_S / 3 while it lives
 IDLE_POLL_S = 0.5
 CLAIM_AHEAD_S = 2.0  # claim at most this many seconds of paced Originates at a time
 
@@ -110,8 +112,17 @@ class Dialer:
         """Dial due work until stopped (or, with until_idle, until nothing is left to do)."""
         stop = stop or asyncio.Event()
         interval = 1.0 / self.settings.calls_per_second
+        leases_at = asyncio.get_running_loop().time() + LEASE_S / 3
         while not stop.is_set():
             now = self.clock()
+            if asyncio.get_running_loop().time() >= leases_at:  # workers sharing a database
+                leases_at = asyncio.get_running_loop().time() + LEASE_S / 3
+                try:
+                    await self.store.renew_leases(self.settings.node,
+                                                  now + timedelta(seconds=LEASE_S))
+                    await self.reconcile(others_only=True)  # a dead worker's, once expired
+                except StoreError as exc:
+                    log.error("cannot renew leases: %s; retrying", exc)
             only, excluded = self._services_now(now)
             if only == []:
                 opens = min(policy.next_allowed(now, svc, self.calling)
@@ -136,12 +147,19 @@ class Dialer:
                 limit = min(free, trunk_free, 50, paced)
                 if limit <= 0 or not ami.connected:
                     continue
-                claimed = await self.store.claim_due(
-                    now, limit, node=ami.name,
-                    expire_before=now - timedelta(seconds=self.settings.max_age),
-                    cooldown_since=now - timedelta(days=self.settings.cooldown_days),
-                    services_only=only, services_except=excluded,
-                    route=self._router(loop.time()), sampled_only=sampling)
+                try:
+                    claimed = await self.store.claim_due(
+                        now, limit, node=ami.name,
+                        expire_before=now - timedelta(seconds=self.settings.max_age),
+                        cooldown_since=now - timedelta(days=self.settings.cooldown_days),
+                        services_only=only, services_except=excluded,
+                        route=self._router(loop.time()), sampled_only=sampling,
+                        worker=self.settings.node,
+                        lease_until=now + timedelta(seconds=LEASE_S))
+                except StoreError as exc:  # e.g. PostgreSQL restarting: wait, then resume
+                    log.error("cannot claim work: %s; retrying in %.0f s", exc, STORE_RETRY_S)
+                    await self._sleep(stop, STORE_RETRY_S)
+                    break
                 for attempt in claimed:
                     # Each Originate gets its send time now, on the engine-wide and the trunk's
                     # pace; its task waits for it, so a slow trunk never holds up the others.
@@ -350,9 +368,15 @@ class Dialer:
 
     # ------------------------------------------------------------------ restart
 
-    async def reconcile(self) -> int:
-        """Settle attempts a previous run left open (engine crash); return how many."""
-        open_attempts = await self.store.open_attempts()
+    async def reconcile(self, *, others_only: bool = False) -> int:
+        """Settle attempts a previous run left open (engine crash); return how many.
+
+        Several workers on one database: this worker's own, and any other's whose lease ran
+        out (its worker died); others_only: just the latter (while this worker runs).
+        """
+        now = self.clock()
+        open_attempts = await self.store.open_attempts(
+            self.settings.node, now, now + timedelta(seconds=LEASE_S), others_only=others_only)
         if not open_attempts:
             return 0
         live: dict[str | None, str] = {}

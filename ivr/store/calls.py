@@ -80,7 +80,8 @@ class CallsRepository(Repository):
                         services_only: Sequence[str] | None = None,
                         services_except: Sequence[str] = (),
                         route: Callable[[str], str | None] | None = None,
-                        sampled_only: bool = False) -> list[Attempt]:
+                        sampled_only: bool = False, worker: str = "",
+                        lease_until: datetime | None = None) -> list[Attempt]:
         """Atomically take up to limit due transactions and write one attempt row for each.
 
         For each candidate the facts are fetched and policy.at_dial decides: on the
@@ -90,6 +91,8 @@ class CallsRepository(Repository):
         windows the dialer's policy computed for now. route(number) names the trunk for a
         number, or None when no trunk can take it now (the row stays due, unclaimed).
         sampled_only: only transactions the day's sample has kept (when sampling is on).
+        worker, lease_until: the engine worker that owns the attempts, and until when (it
+        renews the lease while it lives: renew_leases).
         """
         if limit <= 0:
             return []
@@ -147,9 +150,10 @@ class CallsRepository(Repository):
                     "UPDATE transactions SET status = 'dialing', attempts = attempts + 1, "
                     "updated_at = ? WHERE id = ?", (stamp, row["id"]))
                 new = await tx.fetchone(
-                    "INSERT INTO attempts (transaction_id, number, node, trunk, started_at) "
-                    "VALUES (?, ?, ?, ?, ?) RETURNING id",
-                    (row["id"], row["mobile"], node, trunk, stamp))
+                    "INSERT INTO attempts (transaction_id, number, node, trunk, started_at, "
+                    "worker, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (row["id"], row["mobile"], node, trunk, stamp, worker,
+                     ts(lease_until) if lease_until else None))
                 assert new is not None
                 claimed.append(Attempt(new[0], row["id"], row["mobile"], now,
                                        row["language"], trunk=trunk))
@@ -261,12 +265,40 @@ class CallsRepository(Repository):
                     "next_try_at = ?, updated_at = ? WHERE id = ? AND status = 'dialing'",
                     (ts(now), ts(now), row[0]))
 
-    async def open_attempts(self) -> list[tuple[int, int, str, bool]]:
-        """Return (attempt id, transaction attempts, status, answered) of attempts not ended."""
-        return [(r[0], r[1], r[2], bool(r[3])) for r in await self.db.fetch(
-            "SELECT a.id, t.attempts, t.status, a.answered_at IS NOT NULL FROM attempts a "
-            "JOIN transactions t ON t.id = a.transaction_id WHERE a.ended_at IS NULL "
-            "ORDER BY a.id")]
+    async def open_attempts(self, worker: str | None = None, now: datetime | None = None,
+                            lease_until: datetime | None = None, *, others_only: bool = False
+                            ) -> list[tuple[int, int, str, bool]]:
+        """Return (attempt id, transaction attempts, status, answered) of attempts not ended.
+
+        Without a worker: all of them (one engine). With one: those it owns, and those whose
+        owner's lease ran out before now, which become its own (lease_until) in the same
+        transaction, so two workers never settle one attempt; others_only: only the latter.
+        """
+        cols = ("SELECT a.id, t.attempts, t.status, a.answered_at IS NOT NULL FROM attempts a "
+                "JOIN transactions t ON t.id = a.transaction_id WHERE a.ended_at IS NULL")
+        if worker is None:
+            rows = await self.db.fetch(f"{cols} ORDER BY a.id")
+            return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
+        assert now is not None and lease_until is not None
+        expired = "(lease_until IS NULL OR lease_until < ?)"
+        which, args = ((f"worker != ? AND {expired}", (worker, ts(now))) if others_only
+                       else (f"(worker = ? OR {expired})", (worker, ts(now))))
+        async with self.db.write() as tx:
+            taken = [r[0] for r in await tx.fetch(
+                f"UPDATE attempts SET worker = ?, lease_until = ? WHERE ended_at IS NULL "
+                f"AND {which} RETURNING id", (worker, ts(lease_until), *args))]
+            if not taken:
+                return []
+            rows = await tx.fetch(f"{cols} AND a.id IN ({_marks(len(taken))}) ORDER BY a.id",
+                                  taken)
+        return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    async def renew_leases(self, worker: str, lease_until: datetime) -> int:
+        """Extend the lease of every open attempt a worker owns; return how many."""
+        async with self.db.write() as tx:
+            return await tx.execute(
+                "UPDATE attempts SET lease_until = ? WHERE worker = ? AND ended_at IS NULL",
+                (ts(lease_until), worker))
 
     async def attempt_row(self, attempt_id: int) -> Attempt:
         """Return one attempt as the dialer knows it."""

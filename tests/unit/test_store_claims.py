@@ -155,3 +155,23 @@ async def test_workers_on_one_database_never_claim_a_transaction_twice(
     assert len(every) == n and len(set(every)) == n  # each transaction once, by one worker
     assert await store.status_counts() == {"dialing": n}
     assert await value(store, "SELECT COUNT(*) FROM attempts") == n
+
+
+async def test_a_dead_workers_attempts_are_taken_over_once_its_lease_runs_out(
+        store: SQLiteStore) -> None:
+    await store.add_transactions([tx("R1", A), tx("R2", B)], T0)
+    lease = timedelta(seconds=60)
+    a1, a2 = await store.claim_due(T0, 2, worker="w1", lease_until=T0 + lease)
+    # w1 lives: it renews; w2 finds nothing to take over.
+    assert await store.renew_leases("w1", T0 + timedelta(seconds=20) + lease) == 2
+    assert await store.open_attempts("w2", T0 + timedelta(seconds=70), T0 + 2 * lease,
+                                     others_only=True) == []
+    # w1 dies (no more renewals): after its lease, w2 takes both over, exactly once.
+    later = T0 + timedelta(seconds=81)
+    taken = await store.open_attempts("w2", later, later + lease, others_only=True)
+    assert [t[0] for t in taken] == [a1.id, a2.id]
+    assert await store.open_attempts("w3", later, later + lease, others_only=True) == []
+    assert await store.renew_leases("w1", later + lease) == 0  # no longer w1's
+    # w2's own restart finds them as its own; nothing was dialled again.
+    assert len(await store.open_attempts("w2", later, later + lease)) == 2
+    assert await value(store, "SELECT COUNT(*) FROM attempts") == 2
