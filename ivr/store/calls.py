@@ -64,12 +64,21 @@ class CallsRepository(Repository):
                  ts(t.visited_at), t.language,
                  ts(max(now, not_before(t))) if not_before else stamp, stamp, stamp)
                 for t in txs]
+        columns = ("office, ref, name, mobile, service, district, official, visited_at, "
+                   "language, next_try_at, created_at, updated_at")
         async with self.db.write() as tx:
-            inserted = await tx.executemany(
-                "INSERT INTO transactions (office, ref, name, mobile, service, district, "
-                "official, visited_at, language, next_try_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (office, ref) DO NOTHING",
-                rows)
+            if self.db.dialect == "postgresql":
+                # One statement for the batch (column arrays), not one round trip per row.
+                arrays = ", ".join("?::text[]" for _ in range(12))
+                inserted = len(await tx.fetch(
+                    f"INSERT INTO transactions ({columns}) SELECT * FROM unnest({arrays}) "
+                    f"ON CONFLICT (office, ref) DO NOTHING RETURNING 1",
+                    [list(col) for col in zip(*rows, strict=True)] if rows else [[]] * 12))
+            else:
+                inserted = await tx.executemany(
+                    f"INSERT INTO transactions ({columns}) "
+                    f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    f"ON CONFLICT (office, ref) DO NOTHING", rows)
         return inserted, len(rows) - inserted
 
     # ------------------------------------------------------------------ dialer
@@ -116,47 +125,55 @@ class CallsRepository(Repository):
         # (bench/claim_latency.py). PostgreSQL: each row is locked as it is taken (_take).
         claimed: list[Attempt] = []
         async with self.db.write() as tx:
-            due = await tx.fetch(
-                f"SELECT id, mobile, language, visited_at FROM transactions "
-                f"{self.db.hint('transactions_due')} "
-                f"WHERE {' AND '.join(where)} ORDER BY next_try_at, id LIMIT ?",
-                (*args, limit * 2))
-            facts = await self._dial_facts(tx, due)
-            for row in due:
-                if len(claimed) >= limit:
-                    break
-                decision = policy.at_dial(facts[row["id"]], now, max_age=max_age,
-                                          cooldown=cooldown)
-                if decision != "wait" and not await self._take(tx, row):
-                    continue  # another worker holds it, or has just taken it or its citizen
-                if decision in policy.CLOSES_AS:
+            after: tuple[str, int] = ("", 0)
+            window = limit * 2
+            for _ in range(4):  # PostgreSQL: past rows other workers hold, up to 3 more windows
+                contended = 0
+                due = await tx.fetch(
+                    f"SELECT id, mobile, language, visited_at, next_try_at FROM transactions "
+                    f"{self.db.hint('transactions_due')} "
+                    f"WHERE {' AND '.join(where)} AND (next_try_at, id) > (?, ?) "
+                    f"ORDER BY next_try_at, id LIMIT ?", (*args, *after, window))
+                facts = await self._dial_facts(tx, due)
+                for row in due:
+                    if len(claimed) >= limit:
+                        break
+                    decision = policy.at_dial(facts[row["id"]], now, max_age=max_age,
+                                              cooldown=cooldown)
+                    if decision != "wait" and not await self._take(tx, row):
+                        contended += 1
+                        continue  # another worker holds it, or has just taken it or its citizen
+                    if decision in policy.CLOSES_AS:
+                        await tx.execute(
+                            "UPDATE transactions SET status = ?, closed_reason = ?, updated_at = ? "
+                            "WHERE id = ?",
+                            (policy.CLOSES_AS[decision].value, decision, stamp, row["id"]))
+                        log.info("transaction %d not called: %s", row["id"], decision)
+                        continue
+                    if decision == "wait":
+                        continue
+                    trunk = route(row["mobile"]) if route is not None else ""
+                    if trunk is None:
+                        continue  # every trunk this number may use is full: it waits its turn
+                    for other in due:  # the citizen is on the line now: their other visits wait
+                        if other["mobile"] == row["mobile"]:
+                            f = facts[other["id"]]
+                            facts[other["id"]] = policy.DialFacts(
+                                f.on_dnc, f.visited_at, f.last_surveyed_at, True)
                     await tx.execute(
-                        "UPDATE transactions SET status = ?, closed_reason = ?, updated_at = ? "
-                        "WHERE id = ?",
-                        (policy.CLOSES_AS[decision].value, decision, stamp, row["id"]))
-                    log.info("transaction %d not called: %s", row["id"], decision)
-                    continue
-                if decision == "wait":
-                    continue
-                trunk = route(row["mobile"]) if route is not None else ""
-                if trunk is None:
-                    continue  # every trunk this number may use is full: it waits its turn
-                for other in due:  # the citizen is on the line now: their other visits wait
-                    if other["mobile"] == row["mobile"]:
-                        f = facts[other["id"]]
-                        facts[other["id"]] = policy.DialFacts(
-                            f.on_dnc, f.visited_at, f.last_surveyed_at, True)
-                await tx.execute(
-                    "UPDATE transactions SET status = 'dialing', attempts = attempts + 1, "
-                    "updated_at = ? WHERE id = ?", (stamp, row["id"]))
-                new = await tx.fetchone(
-                    "INSERT INTO attempts (transaction_id, number, node, trunk, started_at, "
-                    "worker, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    (row["id"], row["mobile"], node, trunk, stamp, worker,
-                     ts(lease_until) if lease_until else None))
-                assert new is not None
-                claimed.append(Attempt(new[0], row["id"], row["mobile"], now,
-                                       row["language"], trunk=trunk))
+                        "UPDATE transactions SET status = 'dialing', attempts = attempts + 1, "
+                        "updated_at = ? WHERE id = ?", (stamp, row["id"]))
+                    new = await tx.fetchone(
+                        "INSERT INTO attempts (transaction_id, number, node, trunk, started_at, "
+                        "worker, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        (row["id"], row["mobile"], node, trunk, stamp, worker,
+                         ts(lease_until) if lease_until else None))
+                    assert new is not None
+                    claimed.append(Attempt(new[0], row["id"], row["mobile"], now,
+                                           row["language"], trunk=trunk))
+                if len(claimed) >= limit or len(due) < window or not contended:
+                    break
+                after = (due[-1]["next_try_at"], due[-1]["id"])
         return claimed
 
     async def _take(self, tx: Tx, row: Row) -> bool:
