@@ -40,7 +40,7 @@ async def test_a_postgresql_restart_is_a_clear_error_then_the_store_resumes(
         await store.save_answer(first.id, "rating", "5", T0)
 
         own_cluster.stop(remove=False)
-        with pytest.raises(StoreError, match="PostgreSQL|connect|closed"):
+        with pytest.raises(StoreError, match=r"PostgreSQL|connect|closed"):
             await store.claim_due(T0, 2)
         own_cluster.restart()
 
