@@ -155,7 +155,8 @@ class Dialer:
                         services_only=only, services_except=excluded,
                         route=self._router(loop.time()), sampled_only=sampling,
                         worker=self.settings.node,
-                        lease_until=now + timedelta(seconds=LEASE_S))
+                        lease_until=now + timedelta(seconds=LEASE_S),
+                        trunk_channels={t.name: t.channels for t in self.trunks})
                 except StoreError as exc:  # e.g. PostgreSQL restarting: wait, then resume
                     log.error("cannot claim work: %s; retrying in %.0f s", exc, STORE_RETRY_S)
                     await self._sleep(stop, STORE_RETRY_S)

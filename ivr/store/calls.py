@@ -13,7 +13,7 @@ locked FOR UPDATE SKIP LOCKED, so workers sharing a database never claim the sam
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -90,7 +90,8 @@ class CallsRepository(Repository):
                         services_except: Sequence[str] = (),
                         route: Callable[[str], str | None] | None = None,
                         sampled_only: bool = False, worker: str = "",
-                        lease_until: datetime | None = None) -> list[Attempt]:
+                        lease_until: datetime | None = None,
+                        trunk_channels: Mapping[str, int] | None = None) -> list[Attempt]:
         """Atomically take up to limit due transactions and write one attempt row for each.
 
         For each candidate the facts are fetched and policy.at_dial decides: on the
@@ -102,6 +103,9 @@ class CallsRepository(Repository):
         sampled_only: only transactions the day's sample has kept (when sampling is on).
         worker, lease_until: the engine worker that owns the attempts, and until when (it
         renews the lease while it lives: renew_leases).
+        trunk_channels: each trunk's channel limit, shared by every worker on the database:
+        the calls open on a trunk are counted in the database (claims take turns for it on
+        PostgreSQL), and a number whose trunk is full waits.
         """
         if limit <= 0:
             return []
@@ -125,6 +129,12 @@ class CallsRepository(Repository):
         # (bench/claim_latency.py). PostgreSQL: each row is locked as it is taken (_take).
         claimed: list[Attempt] = []
         async with self.db.write() as tx:
+            open_on: dict[str, int] = {}
+            if trunk_channels:
+                if self.db.dialect == "postgresql":  # workers count and claim one at a time
+                    await tx.execute("SELECT pg_advisory_xact_lock(hashtext('rabta-trunks'))")
+                open_on = {r[0]: int(r[1]) for r in await tx.fetch(
+                    "SELECT trunk, COUNT(*) FROM attempts WHERE ended_at IS NULL GROUP BY trunk")}
             after: tuple[str, int] = ("", 0)
             window = limit * 2
             for _ in range(4):  # PostgreSQL: past rows other workers hold, up to 3 more windows
@@ -155,6 +165,10 @@ class CallsRepository(Repository):
                     trunk = route(row["mobile"]) if route is not None else ""
                     if trunk is None:
                         continue  # every trunk this number may use is full: it waits its turn
+                    if trunk_channels and trunk in trunk_channels:
+                        if open_on.get(trunk, 0) >= trunk_channels[trunk]:
+                            continue  # full with other workers' calls: it waits its turn
+                        open_on[trunk] = open_on.get(trunk, 0) + 1
                     for other in due:  # the citizen is on the line now: their other visits wait
                         if other["mobile"] == row["mobile"]:
                             f = facts[other["id"]]

@@ -175,3 +175,33 @@ async def test_a_dead_workers_attempts_are_taken_over_once_its_lease_runs_out(
     # w2's own restart finds them as its own; nothing was dialled again.
     assert len(await store.open_attempts("w2", later, later + lease)) == 2
     assert await value(store, "SELECT COUNT(*) FROM attempts") == 2
+
+
+async def test_workers_share_a_trunks_channel_limit_through_the_database(
+        store: SQLiteStore) -> None:
+    """Three workers, one trunk of 4 channels: never more than 4 calls open on it in all."""
+    from ivr.store import open_store
+
+    await store.add_transactions(
+        [Transaction(office="PS Gulberg", ref=f"T{i}", name="", mobile=f"+92301{i:07d}",
+                     service="Police", district="Lahore", official="", visited_at=T0)
+         for i in range(20)], T0)
+    url = store.db.url.dsn or str(store.db.url)
+    workers = [await open_store(url) for _ in range(3)]
+    limit = {"t1": 4}
+    try:
+        got = await asyncio.gather(*(w.claim_due(T0, 3, route=lambda n: "t1",
+                                                 trunk_channels=limit) for w in workers))
+        assert sum(len(g) for g in got) == 4  # 3 + 1 + 0, in whichever order they ran
+        assert await workers[0].claim_due(T0, 3, route=lambda n: "t1",
+                                          trunk_channels=limit) == []
+        ended = [a for g in got for a in g][:2]
+        for a in ended:  # two calls end: two channels free up, for any worker
+            await store.attempt_failed(a.id, Outcome.NO_ANSWER, T0, next_status=TxStatus.SCHEDULED,
+                                       next_try_at=T0 + timedelta(hours=1))
+        assert len(await workers[2].claim_due(T0, 3, route=lambda n: "t1",
+                                              trunk_channels=limit)) == 2
+    finally:
+        for w in workers:
+            await w.close()
+    assert await value(store, "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL") == 4
