@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
-from ivr.store import SQLiteStore
+from ivr.store.calls import CallsRepository
 from scheduler import policy
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 HISTORY_DAYS = 7  # the expected volume of a day is the mean of this many days before it
 
 
-async def sample_new(store: SQLiteStore, now: datetime, capacity: int, tz: str) -> int:
+async def sample_new(store: CallsRepository, now: datetime, capacity: int, tz: str) -> int:
     """Put every not-yet-sampled visit through its day's sample; return how many were left out."""
     if capacity <= 0:
         return 0

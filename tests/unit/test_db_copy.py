@@ -145,3 +145,12 @@ def test_rabta_db_copy_prints_a_bar_and_every_table(
     out, err = capsys.readouterr()
     assert "copy [" in err and "every table matches" in out
     assert "transactions" in out and "result_days" in out
+
+
+def test_every_migration_exists_for_both_engines() -> None:
+    """A migration written for SQLite only would leave PostgreSQL stores without its tables."""
+    from ivr.store.database import MIGRATIONS
+
+    lite = {f.name[:4] for f in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql")}
+    pg = {f.name[:4] for f in (MIGRATIONS / "postgresql").glob("[0-9][0-9][0-9][0-9]_*.sql")}
+    assert lite == pg, f"only SQLite: {sorted(lite - pg)}; only PostgreSQL: {sorted(pg - lite)}"
