@@ -118,7 +118,7 @@ class Dialer:
             if asyncio.get_running_loop().time() >= leases_at:  # workers sharing a database
                 leases_at = asyncio.get_running_loop().time() + LEASE_S / 3
                 try:
-                    await self.store.renew_leases(self.settings.node,
+                    await self.store.renew_leases(self.settings.worker_name,
                                                   now + timedelta(seconds=LEASE_S))
                     await self.reconcile(others_only=True)  # a dead worker's, once expired
                 except StoreError as exc:
@@ -154,7 +154,7 @@ class Dialer:
                         cooldown_since=now - timedelta(days=self.settings.cooldown_days),
                         services_only=only, services_except=excluded,
                         route=self._router(loop.time()), sampled_only=sampling,
-                        worker=self.settings.node,
+                        worker=self.settings.worker_name,
                         lease_until=now + timedelta(seconds=LEASE_S),
                         trunk_channels={t.name: t.channels for t in self.trunks})
                 except StoreError as exc:  # e.g. PostgreSQL restarting: wait, then resume
@@ -377,7 +377,7 @@ class Dialer:
         """
         now = self.clock()
         open_attempts = await self.store.open_attempts(
-            self.settings.node, now, now + timedelta(seconds=LEASE_S), others_only=others_only)
+            self.settings.worker_name, now, now + timedelta(seconds=LEASE_S), others_only=others_only)
         if not open_attempts:
             return 0
         live: dict[str | None, str] = {}
