@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 HANGUP_GRACE_S = 3.0  # after a hangup event, how long a survey session gets to close itself
 NODE_DOWN_AFTER_S = 20.0  # an AMI gone this long means the node's calls are gone too
 STORE_RETRY_S = 2.0  # after the database failed a claim (a restart, a failover)
-LEASE_S = 60.0  # an attempt's owner renews its lease every LEASE_S / 3 while it lives
 IDLE_POLL_S = 0.5
 CLAIM_AHEAD_S = 2.0  # claim at most this many seconds of paced Originates at a time
 
@@ -112,14 +111,14 @@ class Dialer:
         """Dial due work until stopped (or, with until_idle, until nothing is left to do)."""
         stop = stop or asyncio.Event()
         interval = 1.0 / self.settings.calls_per_second
-        leases_at = asyncio.get_running_loop().time() + LEASE_S / 3
+        leases_at = asyncio.get_running_loop().time() + self.settings.worker_lease / 3
         while not stop.is_set():
             now = self.clock()
             if asyncio.get_running_loop().time() >= leases_at:  # workers sharing a database
-                leases_at = asyncio.get_running_loop().time() + LEASE_S / 3
+                leases_at = asyncio.get_running_loop().time() + self.settings.worker_lease / 3
                 try:
                     await self.store.renew_leases(self.settings.worker_name,
-                                                  now + timedelta(seconds=LEASE_S))
+                                                  now + timedelta(seconds=self.settings.worker_lease))
                     await self.reconcile(others_only=True)  # a dead worker's, once expired
                 except StoreError as exc:
                     log.error("cannot renew leases: %s; retrying", exc)
@@ -155,7 +154,7 @@ class Dialer:
                         services_only=only, services_except=excluded,
                         route=self._router(loop.time()), sampled_only=sampling,
                         worker=self.settings.worker_name,
-                        lease_until=now + timedelta(seconds=LEASE_S),
+                        lease_until=now + timedelta(seconds=self.settings.worker_lease),
                         trunk_channels={t.name: t.channels for t in self.trunks})
                 except StoreError as exc:  # e.g. PostgreSQL restarting: wait, then resume
                     log.error("cannot claim work: %s; retrying in %.0f s", exc, STORE_RETRY_S)
@@ -377,7 +376,8 @@ class Dialer:
         """
         now = self.clock()
         open_attempts = await self.store.open_attempts(
-            self.settings.worker_name, now, now + timedelta(seconds=LEASE_S), others_only=others_only)
+            self.settings.worker_name, now, now + timedelta(seconds=self.settings.worker_lease),
+            others_only=others_only)
         if not open_attempts:
             return 0
         live: dict[str | None, str] = {}

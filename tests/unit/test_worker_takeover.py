@@ -14,11 +14,12 @@ from ivr.calls import CallRegistry
 from ivr.config import load_settings
 from ivr.models import Transaction
 from ivr.store import SQLiteStore
-from scheduler.dialer import LEASE_S, Dialer
+from scheduler.dialer import Dialer
 
 pytestmark = pytest.mark.both_backends
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+LEASE_S = 60.0  # the worker_lease default
 
 
 def worker(store: SQLiteStore, node: str, at: datetime) -> Dialer:
