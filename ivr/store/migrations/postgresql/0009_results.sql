@@ -160,8 +160,6 @@ BEGIN
                 AND p.question = NEW.question AND p.id < NEW.id ORDER BY p.id DESC LIMIT 1;
             PERFORM rabta_cell_add(NEW.transaction_id, NEW.question, prev, -1);
             PERFORM rabta_cell_add(NEW.transaction_id, NEW.question, NEW.value, 1);
-            PERFORM rabta_overview_add(NEW.transaction_id, NEW.question, NEW.value, 1,
-                                       NEW.answered_at);
         END IF;
     ELSIF TG_OP = 'UPDATE' THEN
         IF (OLD.question IN ('rating', 'bribe') OR NEW.question IN ('rating', 'bribe')) THEN
@@ -171,10 +169,6 @@ BEGIN
                 PERFORM rabta_cell_add(OLD.transaction_id, OLD.question, OLD.value, -1);
                 PERFORM rabta_cell_add(NEW.transaction_id, NEW.question, NEW.value, 1);
             END IF;
-            PERFORM rabta_overview_add(OLD.transaction_id, OLD.question, OLD.value, -1,
-                                       OLD.answered_at);
-            PERFORM rabta_overview_add(NEW.transaction_id, NEW.question, NEW.value, 1,
-                                       NEW.answered_at);
         END IF;
     ELSE
         IF OLD.question IN ('rating', 'bribe') THEN
@@ -185,14 +179,28 @@ BEGIN
                 PERFORM rabta_cell_add(OLD.transaction_id, OLD.question, OLD.value, -1);
                 PERFORM rabta_cell_add(OLD.transaction_id, OLD.question, prev, 1);
             END IF;
-            PERFORM rabta_overview_add(OLD.transaction_id, OLD.question, OLD.value, -1,
-                                       OLD.answered_at);
         END IF;
     END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER answers_results AFTER INSERT OR UPDATE OR DELETE ON answers
     FOR EACH ROW EXECUTE FUNCTION rabta_answers_results();
+
+-- The live overview's answers of the day they were given (every answer, a call-back's too).
+CREATE FUNCTION rabta_answers_overview() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.question IN ('rating', 'bribe') THEN
+        PERFORM rabta_overview_add(OLD.transaction_id, OLD.question, OLD.value, -1,
+                                   OLD.answered_at);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.question IN ('rating', 'bribe') THEN
+        PERFORM rabta_overview_add(NEW.transaction_id, NEW.question, NEW.value, 1,
+                                   NEW.answered_at);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER answers_overview AFTER INSERT OR UPDATE OR DELETE ON answers
+    FOR EACH ROW EXECUTE FUNCTION rabta_answers_overview();
 
 -- The live overview's calls, answered and completed, on the day the attempt started.
 CREATE FUNCTION rabta_attempts_overview() RETURNS trigger LANGUAGE plpgsql AS $$
