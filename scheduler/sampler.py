@@ -46,7 +46,8 @@ async def sample_new(store: CallsRepository, now: datetime, capacity: int, tz: s
                                       lambda r: r["official"], seed)
         chosen = {r["id"]: p for r, p in picked}
         out = [r["id"] for r in batch if r["id"] not in chosen]
-        await store.apply_sample(chosen, out, now)
+        if not await store.apply_sample(chosen, out, now):
+            continue  # another worker sampled these visits first: its choice stands
         left_out += len(out)
         if out:
             log.info("sample for %s: kept %d of %d new visits (day so far %d of %d, capacity %d)",

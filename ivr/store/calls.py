@@ -424,11 +424,24 @@ class CallsRepository(Repository):
         return int(row[0]), int(row[1]), int(row[2])
 
     async def apply_sample(self, chosen: dict[int, float], left_out: Iterable[int],
-                           now: datetime) -> None:
+                           now: datetime) -> bool:
         """Mark a batch sampled in one transaction: chosen ones keep their place in the queue
-        with their selection probability; the others close as expired (not_sampled)."""
+        with their selection probability; the others close as expired (not_sampled).
+
+        Several workers sampling at once: one batch is applied whole or not at all; a batch
+        another worker has sampled meanwhile is left as that worker decided (False), so the
+        day's counts the next batch is drawn against are the database's, shared by all.
+        """
         stamp = ts(now)
+        left_out = list(left_out)
+        ids = [*chosen, *left_out]
         async with self.db.write() as tx:
+            if self.db.dialect == "postgresql":  # samplers take turns
+                await tx.execute("SELECT pg_advisory_xact_lock(hashtext('rabta-sample'))")
+            if ids and await tx.fetchone(
+                    f"SELECT 1 FROM transactions WHERE id IN ({_marks(len(ids))}) "
+                    f"AND sampled = 1 LIMIT 1", ids) is not None:
+                return False
             await tx.executemany(
                 "UPDATE transactions SET sampled = 1, selection_probability = ?, updated_at = ? "
                 "WHERE id = ? AND sampled = 0", [(p, stamp, i) for i, p in chosen.items()])
@@ -437,6 +450,7 @@ class CallsRepository(Repository):
                 "closed_reason = 'not_sampled', updated_at = ? "
                 "WHERE id = ? AND sampled = 0 AND status = 'pending'",
                 [(stamp, i) for i in left_out])
+        return True
 
     # ------------------------------------------------------------------ status
 

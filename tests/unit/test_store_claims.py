@@ -205,3 +205,25 @@ async def test_workers_share_a_trunks_channel_limit_through_the_database(
         for w in workers:
             await w.close()
     assert await value(store, "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL") == 4
+
+
+async def test_two_workers_sampling_one_batch_at_once_apply_one_choice(
+        store: SQLiteStore) -> None:
+    from ivr.store import open_store
+
+    await store.add_transactions(
+        [Transaction(office="PS Gulberg", ref=f"S{i}", name="", mobile=f"+92302{i:07d}",
+                     service="Police", district="Lahore", official="", visited_at=T0)
+         for i in range(6)], T0)
+    ids = sorted(r["id"] for r in await store.unsampled())
+    url = store.db.url.dsn or str(store.db.url)
+    a, b = await open_store(url), await open_store(url)
+    try:
+        done = await asyncio.gather(a.apply_sample({i: 0.5 for i in ids[:3]}, ids[3:], T0),
+                                    b.apply_sample({i: 0.5 for i in ids[3:]}, ids[:3], T0))
+    finally:
+        await a.close()
+        await b.close()
+    assert sorted(done) == [False, True]  # one batch, one choice: never both
+    counts = await store.status_counts()
+    assert counts == {"pending": 3, "expired": 3}
