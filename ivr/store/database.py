@@ -246,10 +246,13 @@ class SQLiteDatabase(Database):
         """Open (creating if needed, owner-only) and, unless told not to, migrate."""
         path = url.path
         assert path is not None
-        if not path.parent.exists():
-            path.parent.mkdir(parents=True, mode=0o700)  # names and numbers of citizens
-        if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # -wal/-shm inherit it
+        try:
+            if not path.parent.exists():
+                path.parent.mkdir(parents=True, mode=0o700)  # names and numbers of citizens
+            if not path.exists():
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # -wal/-shm inherit it
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create the database: {exc.strerror}") from None
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:

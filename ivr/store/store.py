@@ -39,6 +39,12 @@ class Store(CallsRepository, ResultsRepository, DncRepository, AccountsRepositor
         """Close the connection or pool."""
         await self.db.close()
 
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def migrate(self) -> list[int]:
         """Apply every numbered migration not yet applied."""
         return await self.db.migrate()
