@@ -12,9 +12,11 @@ BIN    := $(VENV)/bin
 # kannel and kannel-extras (bearerbox, smsbox, fakesmsc) carry the SMS tests;
 # poppler-utils (pdftotext) reads the monthly PDF back in its test; fonts-noto-core is its font;
 # systemd-analyze verifies deploy/systemd/, fail2ban-regex the jail, unshare (util-linux) keeps
-# `rabta dialplan check`'s throw-away Asterisk off the network.
+# `rabta dialplan check`'s throw-away Asterisk off the network;
+# postgresql-15: the store tests run on SQLite and on a throw-away PostgreSQL cluster too.
 SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium kannel kannel-extras \
-                   poppler-utils fonts-noto-core systemd fail2ban util-linux
+                   poppler-utils fonts-noto-core systemd fail2ban util-linux \
+                   postgresql-15
 
 .PHONY: setup system venv demo test unit lint integration browser screenshots bench clean
 

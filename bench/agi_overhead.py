@@ -71,7 +71,7 @@ async def phase(settings: Settings, home: Path, calls: int, tag: str) -> Phase:
     book = simulator.parse_phonebook("number,action,keys,ring_s,hangup_s\n"
                                      + "".join(f"{n},answer,{KEYS},,\n" for n in numbers))
     rootfs.install_phonebook(node.carrier, simulator.render_dialplan(book))
-    store = await open_store(settings.db_path)
+    store = await open_store(settings.db_url)
     visited = datetime.now(UTC) - timedelta(hours=3)
     await store.add_transactions([
         Transaction(office="bench", ref=f"{tag}{i}", name="", mobile=phone.normalize(n),

@@ -2,6 +2,11 @@
 against the same endpoints over 50,000 answers in the same run (in-process aiohttp client).
 
     python bench/results_pages.py --transactions 2500000 --baseline 25000 --rounds 30
+    python bench/results_pages.py --postgresql --transactions 100000 --baseline 2500
+
+With --postgresql the same rows are then moved by `rabta db copy` (COPY, the triggers
+building the sums as on a live system) into a throw-away PostgreSQL 15 cluster this script
+starts (tests/pgcluster.py), and the pages are served from there.
 
 Each transaction has one answered attempt and two answers (rating, bribe), visits spread over
 90 days, 36 districts x 3 offices x 5 officials, 10 services; a third of them sampled at 1/2.
@@ -27,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # pgcluster
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -118,18 +124,16 @@ def fill(path: Path, n: int) -> float:
 async def naive_by_district(store: SQLiteStore) -> float:
     """Read the by-district sums straight from the answers (no per-day table): seconds."""
     t0 = time.perf_counter()
-    async with store._db.execute(
-            "SELECT t.district, COUNT(*), SUM(a.value IN ('4', '5')) FROM answers a "
-            "JOIN transactions t ON t.id = a.transaction_id WHERE a.question = 'rating' "
-            "GROUP BY t.district") as cur:
-        await cur.fetchall()
+    await store.db.fetch(
+        "SELECT t.district, COUNT(*), COUNT(*) FILTER (WHERE a.value IN ('4', '5')) "
+        "FROM answers a JOIN transactions t ON t.id = a.transaction_id "
+        "WHERE a.question = 'rating' GROUP BY t.district")
     return time.perf_counter() - t0
 
 
 async def answer_write(store: SQLiteStore, rounds: int = 50) -> list[float]:
     """Time one answer written (the triggers update the per-day sums in the same transaction)."""
-    async with store._db.execute("SELECT MAX(id) FROM attempts") as cur:
-        (last,) = await cur.fetchone()  # type: ignore[misc]
+    last = await store.db.fetchval("SELECT MAX(id) FROM attempts")
     times = []
     for i in range(rounds):
         t0 = time.perf_counter()
@@ -138,10 +142,11 @@ async def answer_write(store: SQLiteStore, rounds: int = 50) -> list[float]:
     return times
 
 
-async def measure(path: Path, rounds: int) -> dict[str, Any]:
-    store = await open_store(path)
+async def measure(path: Path, rounds: int, url: str | None = None) -> dict[str, Any]:
+    store = await open_store(url or path)
     try:
-        await store.rebuild_results()
+        if url is None:
+            await store.rebuild_results()
         # overview_interval tiny: every overview request reads the store (no shared reading)
         settings = Settings(home=path.parent, cache=path.parent, overview_interval=1e-9)
         app = create_app(settings, store)
@@ -166,10 +171,8 @@ async def measure(path: Path, rounds: int) -> dict[str, Any]:
                 out[url] = times
         out["naive"] = [await naive_by_district(store) for _ in range(3)]
         out["write"] = await answer_write(store)
-        async with store._db.execute("SELECT COUNT(*) FROM result_cells") as cur:
-            out["cells"] = (await cur.fetchone())[0]  # type: ignore[index]
-        async with store._db.execute("SELECT COUNT(*) FROM answers") as cur:
-            out["answers"] = (await cur.fetchone())[0]  # type: ignore[index]
+        out["cells"] = await store.db.fetchval("SELECT COUNT(*) FROM result_cells")
+        out["answers"] = await store.db.fetchval("SELECT COUNT(*) FROM answers")
         return out
     finally:
         await store.close()
@@ -180,9 +183,32 @@ def pct(times: list[float], q: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def main(transactions: int, baseline: int, rounds: int) -> None:
+async def to_postgresql(path: Path, cluster: Any, label: str) -> str:
+    """Copy the filled SQLite store into a fresh PostgreSQL database; return its URL."""
+    from ivr.store import open_database
+    from ivr.store.copy import copy_store
+
+    url = cluster.create(label)
+    src, dst = await open_database(f"sqlite:///{path}"), await open_database(url)
+    try:
+        t0 = time.perf_counter()
+        await copy_store(src, dst)
+        print(f"{label}: copied to PostgreSQL in {time.perf_counter() - t0:.0f} s", flush=True)
+        async with dst.write() as tx:
+            await tx.execute("ANALYZE")
+    finally:
+        await src.close()
+        await dst.close()
+    return str(url)
+
+
+async def main(transactions: int, baseline: int, rounds: int, postgresql: bool) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rabta-results-"))
     figures = {}
+    cluster = None
+    if postgresql:
+        from pgcluster import PgCluster
+        cluster = PgCluster().start()
     for label, n in (("baseline", baseline), ("big", transactions)):
         path = tmp / f"{label}.db"
         store = await open_store(path)
@@ -190,10 +216,18 @@ async def main(transactions: int, baseline: int, rounds: int) -> None:
         seconds = fill(path, n)
         print(f"{label}: {n:,} transactions, {2 * n:,} answers written in {seconds:.0f} s",
               flush=True)
-        figures[label] = await measure(path, rounds)
+        url = None
+        if cluster is not None:
+            store = await open_store(path)
+            await store.rebuild_results()  # the SQLite sums first: the copy checks them
+            await store.close()
+            url = await to_postgresql(path, cluster, label)
+        figures[label] = await measure(path, rounds, url)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     tmp.rmdir()
+    if cluster is not None:
+        cluster.stop()
     small, big = figures["baseline"], figures["big"]
     print(f"\nper-day sums: {small['cells']:,} rows for {small['answers']:,} answers; "
           f"{big['cells']:,} rows for {big['answers']:,} answers\n")
@@ -217,5 +251,7 @@ if __name__ == "__main__":
     parser.add_argument("--transactions", type=int, default=2_500_000)
     parser.add_argument("--baseline", type=int, default=25_000)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--postgresql", action="store_true",
+                        help="serve the pages from PostgreSQL (the rows copied there)")
     args = parser.parse_args()
-    asyncio.run(main(args.transactions, args.baseline, args.rounds))
+    asyncio.run(main(args.transactions, args.baseline, args.rounds, args.postgresql))

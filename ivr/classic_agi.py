@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 async def run_call(channel: ClassicChannel, settings: Settings, rules: Rules | None = None) -> str:
     """Run one survey session on channel against the database; return how it ended."""
     retry = (rules or Rules.from_settings(settings)).retry
-    store = await SQLiteStore.open(settings.db_path)
+    store = await SQLiteStore.open(settings.db_url)
     try:
         sessions = SurveySessions(
             store, settings, CallRegistry(),

@@ -59,7 +59,8 @@ class Engine:
         self.agi = FastAGIServer(
             {V.SCRIPT_SURVEY: self.sessions, V.SCRIPT_STUDIO: StudioSessions(store, settings)},
             host=settings.agi_host, port=settings.agi_port,
-            allow=settings.agi_allow, header_timeout=settings.agi_header_timeout)
+            allow=settings.agi_allow, header_timeout=settings.agi_header_timeout,
+            reuse_port=settings.agi_reuse_port)
         secret = rootfs.ami_secret(settings)
         self.amis = [AMI(host, port, settings.ami_user, secret, name=name,
                          ping_interval=settings.ami_ping_interval)

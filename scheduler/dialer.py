@@ -19,7 +19,7 @@ from ivr.asterisk import variables as V
 from ivr.asterisk.ami import AMI, HangupEvent, OriginateResult, outcome_from
 from ivr.calls import CallRegistry
 from ivr.config import Settings
-from ivr.errors import AMIConnectionError, AMIError
+from ivr.errors import AMIConnectionError, AMIError, StoreError
 from ivr.models import OPEN, Attempt, Outcome, TxStatus
 from ivr.store import SQLiteStore
 from scheduler import dialstring, policy
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 HANGUP_GRACE_S = 3.0  # after a hangup event, how long a survey session gets to close itself
 NODE_DOWN_AFTER_S = 20.0  # an AMI gone this long means the node's calls are gone too
+STORE_RETRY_S = 2.0  # after the database failed a claim (a restart, a failover)
 IDLE_POLL_S = 0.5
 
 
@@ -84,8 +85,17 @@ class Dialer:
     async def run(self, *, until_idle: bool = False, stop: asyncio.Event | None = None) -> None:
         """Dial due work until stopped (or, with until_idle, until nothing is left to do)."""
         stop = stop or asyncio.Event()
+        leases_at = asyncio.get_running_loop().time() + self.settings.worker_lease / 3
         while not stop.is_set():
             now = self.clock()
+            if asyncio.get_running_loop().time() >= leases_at:  # workers sharing a database
+                leases_at = asyncio.get_running_loop().time() + self.settings.worker_lease / 3
+                try:
+                    await self.store.renew_leases(self.settings.worker_name,
+                                                  now + timedelta(seconds=self.settings.worker_lease))
+                    await self.reconcile(others_only=True)  # a dead worker's, once expired
+                except StoreError as exc:
+                    log.error("cannot renew leases: %s; retrying", exc)
             only, excluded = self._services_now(now)
             if only == []:
                 opens = min(policy.next_allowed(now, svc, self.calling)
@@ -106,12 +116,20 @@ class Dialer:
                 limit = min(free, self.pacer.claimable(), 50)
                 if limit <= 0 or not ami.connected:
                     continue
-                claimed = await self.store.claim_due(
-                    now, limit, node=ami.name,
-                    expire_before=now - timedelta(seconds=self.settings.max_age),
-                    cooldown_since=now - timedelta(days=self.settings.cooldown_days),
-                    services_only=only, services_except=excluded,
-                    route=self.pacer.router(self._operator), sampled_only=sampling)
+                try:
+                    claimed = await self.store.claim_due(
+                        now, limit, node=ami.name,
+                        expire_before=now - timedelta(seconds=self.settings.max_age),
+                        cooldown_since=now - timedelta(days=self.settings.cooldown_days),
+                        services_only=only, services_except=excluded,
+                        route=self.pacer.router(self._operator), sampled_only=sampling,
+                        worker=self.settings.worker_name,
+                        lease_until=now + timedelta(seconds=self.settings.worker_lease),
+                        trunk_channels={t.name: t.channels for t in self.pacer.trunks})
+                except StoreError as exc:  # e.g. PostgreSQL restarting: wait, then resume
+                    log.error("cannot claim work: %s; retrying in %.0f s", exc, STORE_RETRY_S)
+                    await self._sleep(stop, STORE_RETRY_S)
+                    break
                 for attempt in claimed:
                     # Each Originate gets its send time now, on the engine-wide and the trunk's
                     # pace; its task waits for it, so a slow trunk never holds up the others.
@@ -300,9 +318,16 @@ class Dialer:
 
     # ------------------------------------------------------------------ restart
 
-    async def reconcile(self) -> int:
-        """Settle attempts a previous run left open (engine crash); return how many."""
-        open_attempts = await self.store.open_attempts()
+    async def reconcile(self, *, others_only: bool = False) -> int:
+        """Settle attempts a previous run left open (engine crash); return how many.
+
+        Several workers on one database: this worker's own, and any other's whose lease ran
+        out (its worker died); others_only: just the latter (while this worker runs).
+        """
+        now = self.clock()
+        open_attempts = await self.store.open_attempts(
+            self.settings.worker_name, now, now + timedelta(seconds=self.settings.worker_lease),
+            others_only=others_only)
         if not open_attempts:
             return 0
         live: dict[str | None, str] = {}

@@ -279,6 +279,37 @@ def in_cooldown(last_surveyed_at: datetime | None, now: datetime, cooldown: floa
     return now - last_surveyed_at < timedelta(seconds=cooldown)
 
 
+@dataclass(frozen=True, slots=True)
+class DialFacts:
+    """What the store knows about a due transaction at dial time (fetched in the claim)."""
+
+    on_dnc: bool  # the citizen's number is on the do-not-call list
+    visited_at: datetime
+    last_surveyed_at: datetime | None  # latest answered call about another of their visits
+    call_in_progress: bool  # the citizen is on the line (or being rung) for another visit
+
+
+# What a closing decision makes of the transaction: its final status.
+CLOSES_AS = {"dnc": TxStatus.OPTED_OUT, "too_old": TxStatus.EXPIRED,
+             "cooldown": TxStatus.EXPIRED}
+
+
+def at_dial(facts: DialFacts, now: datetime, *, max_age: float | None,
+            cooldown: float | None) -> str:
+    """Decide a due transaction's fate at dial time: "dial", "wait" (a call to the citizen is
+    in progress), or why it closes uncalled: "dnc", "too_old" or "cooldown" (see CLOSES_AS).
+    max_age / cooldown None: that rule is off."""
+    if facts.on_dnc:
+        return "dnc"
+    if max_age is not None and expired(facts.visited_at, now, max_age):
+        return "too_old"
+    if cooldown is not None and in_cooldown(facts.last_surveyed_at, now, cooldown):
+        return "cooldown"
+    if facts.call_in_progress:
+        return "wait"  # one call per citizen at a time; the cooldown decides afterwards
+    return "dial"
+
+
 # --- sampling ---------------------------------------------------------------------------------
 
 

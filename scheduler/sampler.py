@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
-from ivr.store import SQLiteStore
+from ivr.store.calls import CallsRepository
 from scheduler import policy
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 HISTORY_DAYS = 7  # the expected volume of a day is the mean of this many days before it
 
 
-async def sample_new(store: SQLiteStore, now: datetime, capacity: int, tz: str) -> int:
+async def sample_new(store: CallsRepository, now: datetime, capacity: int, tz: str) -> int:
     """Put every not-yet-sampled visit through its day's sample; return how many were left out."""
     if capacity <= 0:
         return 0
@@ -46,7 +46,8 @@ async def sample_new(store: SQLiteStore, now: datetime, capacity: int, tz: str) 
                                       lambda r: r["official"], seed)
         chosen = {r["id"]: p for r, p in picked}
         out = [r["id"] for r in batch if r["id"] not in chosen]
-        await store.apply_sample(chosen, out, now)
+        if not await store.apply_sample(chosen, out, now):
+            continue  # another worker sampled these visits first: its choice stands
         left_out += len(out)
         if out:
             log.info("sample for %s: kept %d of %d new visits (day so far %d of %d, capacity %d)",

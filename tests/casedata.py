@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from storehelpers import sql, value
+
 from ivr import phone
 from ivr.models import Transaction
 from ivr.store import SQLiteStore
@@ -66,16 +68,15 @@ async def seed(store: SQLiteStore, rootfs: Path, now: datetime) -> list[Report]:
            for i, (ref, service, district, _b, _r) in enumerate(ROWS)]
     await store.add_transactions(txs, now)
     out = []
-    db = store._db  # test data: written as the survey would, without running one
+    # test data: written as the survey would, without running one
     for tx, (ref, service, district, bribe, recorded) in zip(txs, ROWS, strict=True):
         stored = await store.transaction(tx.office, ref)
         assert stored is not None and stored.id is not None
         at = ts(now - timedelta(hours=2))
-        cur = await db.execute(
-            "INSERT INTO attempts (transaction_id, number, node, started_at, answered_at, "
+        attempt = await value(
+            store, "INSERT INTO attempts (transaction_id, number, node, started_at, answered_at, "
             "ended_at, outcome, result) VALUES (?, ?, 'rabta-pbx', ?, ?, ?, 'answered', "
-            "'completed')", (stored.id, tx.mobile, at, at, at))
-        attempt = cur.lastrowid
+            "'completed') RETURNING id", (stored.id, tx.mobile, at, at, at))
         answers = [("rating", "2"), ("bribe", "1" if bribe else "2")]
         if bribe:
             answers.append(("bribe_amount", "3"))
@@ -84,13 +85,14 @@ async def seed(store: SQLiteStore, rootfs: Path, now: datetime) -> list[Report]:
             answers.append(("complaint", recording))
             write_wav(rootfs / recording.lstrip("/"))
         rec_id = None
-        for question, value in answers:
-            cur = await db.execute(
-                "INSERT INTO answers (attempt_id, transaction_id, question, value, answered_at) "
-                "VALUES (?, ?, ?, ?, ?)", (attempt, stored.id, question, value, at))
+        for question, answer in answers:
+            answer_id = await value(
+                store, "INSERT INTO answers (attempt_id, transaction_id, question, value, "
+                "answered_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (attempt, stored.id, question, answer, at))
             if question == "complaint":
-                rec_id = cur.lastrowid
-        await db.execute("UPDATE transactions SET status = 'completed' WHERE id = ?",
-                         (stored.id,))
+                rec_id = answer_id
+        await sql(store, "UPDATE transactions SET status = 'completed' WHERE id = ?",
+                  (stored.id,))
         out.append(Report(stored.id, ref, service, district, tx.mobile, bribe, rec_id))
     return out

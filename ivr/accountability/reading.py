@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from ivr import results
 from ivr.accountability import figures
 from ivr.accountability.deadlines import Level, parse_deadlines
 from ivr.errors import InputError
@@ -40,17 +41,22 @@ class Period:
         return {"from": self.first.isoformat(), "to": self.last.isoformat()}
 
 
-def _day(text: str, name: str) -> date:
+def query_day(text: str, name: str) -> date:
+    """A date from a query, within the dates every results page accepts (2000-2099)."""
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise InputError(f"{name}: {text[:40]!r} is not a date (YYYY-MM-DD)") from None
+    if not results.FIRST_DAY <= day <= results.LAST_DAY:
+        raise InputError(f"{name}: {day.isoformat()} is outside {results.FIRST_DAY.isoformat()} "
+                         f"to {results.LAST_DAY.isoformat()}")
+    return day
 
 
 def period(query: dict[str, str], today: date, zone: tzinfo, days: int = 28) -> Period:
     """Return the period a request asks for (from, to), by default the last `days` days."""
-    last = _day(query["to"], "to") if query.get("to", "").strip() else today
-    first = (_day(query["from"], "from") if query.get("from", "").strip()
+    last = query_day(query["to"], "to") if query.get("to", "").strip() else today
+    first = (query_day(query["from"], "from") if query.get("from", "").strip()
              else last - timedelta(days=days - 1))
     if last < first:
         raise InputError("to: the range ends before it starts")

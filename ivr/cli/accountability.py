@@ -87,7 +87,7 @@ def run_monthly(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _monthly(settings: Settings, args: argparse.Namespace) -> int:
-    store = await open_store(settings.db_path)
+    store = await open_store(settings.db_url)
     try:
         data = await reading.monthly(store, settings, args.month, ZoneInfo(settings.timezone),
                                      datetime.now(UTC), district=args.district)
@@ -123,7 +123,7 @@ async def _experiments(settings: Settings, args: argparse.Namespace) -> int:
         raise InputError(f"experiments {args.action}: name the experiment")
     if args.action != "start" and args.arms:
         raise InputError(f"experiments {args.action}: arms are given only to start")
-    store = await open_store(settings.db_path)
+    store = await open_store(settings.db_url)
     try:
         now = datetime.now(UTC)
         if args.action == "start":

@@ -67,7 +67,7 @@ async def do_import(settings: Settings, path: Path, out: Any = None) -> int:
                                                          default_tz=settings.timezone)
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}") from None
-    async with await open_store(settings.db_path) as store:
+    async with await open_store(settings.db_url) as store:
         done = await intake_service.accept(store, settings, txs, now())
     inserted, known = done.created, done.already_present
     if errors:
@@ -80,14 +80,14 @@ async def do_import(settings: Settings, path: Path, out: Any = None) -> int:
 
 async def results(settings: Settings) -> list[dict[str, Any]]:
     """Return every transaction with its answers, from the store."""
-    async with await open_store(settings.db_path) as store:
+    async with await open_store(settings.db_url) as store:
         return await store.results()
 
 
 async def do_report(settings: Settings, by: str, fmt: str, out: Any = None) -> int:
     """Print per group how far its transactions got and the dashboard's figures for it."""
     out = out or sys.stdout
-    async with await open_store(settings.db_path) as store:
+    async with await open_store(settings.db_url) as store:
         rows = await results_service.report(store, by, settings.min_responses)
     text = reports.render(rows, fmt, by=by, min_responses=settings.min_responses)
     out.write(text if text.endswith("\n") else text + "\n")

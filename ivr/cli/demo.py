@@ -63,7 +63,7 @@ async def demo(settings: Settings) -> int:
 
 def demo_settings(settings: Settings) -> Settings:
     """The demo's own database and short timers, so it finishes in a few minutes."""
-    return replace(settings, database=str(settings.home / "demo.db"),
+    return replace(settings, database=str(settings.home / "demo.db"), database_url="",
                    calling_window="00:00-24:00", quiet_periods=(), blocked_dates=(),
                    retry_delay=3.0, retry_delays=(), callback_delay=3.0, ring_timeout=10.0,
                    first_call_delay=0.0)

@@ -43,7 +43,7 @@ async def do_dnc(settings: Settings, action: str, numbers: list[str], note: str,
                  out: Any = None) -> int:
     """Manage the do-not-call list: add, remove, list, import a CSV register."""
     out = out or sys.stdout
-    async with await open_store(settings.db_path) as store:
+    async with await open_store(settings.db_url) as store:
         if action == "list":
             for row in await store.dnc_list():
                 print(f"{phone.mask(row['number'])}\t{row['source']}\t{row['added_at']}\t"

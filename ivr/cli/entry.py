@@ -20,6 +20,7 @@ import ivr.cli.asterisk as asterisk
 import ivr.cli.backup as backup
 import ivr.cli.completion as completion
 import ivr.cli.data as data
+import ivr.cli.db as db
 import ivr.cli.demo as demo
 import ivr.cli.dialplan as dialplan
 import ivr.cli.dnc as dnc
@@ -39,7 +40,7 @@ from scheduler.rules import Rules
 
 # The command groups, in the order `rabta --help` lists them.
 # accountability adds `report monthly` under data's `report`, so it comes after data.
-COMMANDS: tuple[ModuleType, ...] = (asterisk, dialplan, doctor, backup, data, accountability,
+COMMANDS: tuple[ModuleType, ...] = (asterisk, dialplan, doctor, backup, db, data, accountability,
                                     serve, status, dnc, users, survey, prompts, sms, demo,
                                     completion)
 

@@ -57,7 +57,7 @@ async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = 
     """Run the engine (FastAGI + dialer) until idle or interrupted."""
     from ivr.engine import Engine  # imported here: only commands that dial need the stack
 
-    async with await open_store(settings.db_path) as store:
+    async with await open_store(settings.db_url) as store:
         counts = await store.status_counts()
         total = sum(counts.values())
         bar = Progress(total, "calls") if show_progress and total else None
@@ -100,7 +100,7 @@ async def do_web(settings: Settings, stop: asyncio.Event | None = None) -> int:
     """Serve the dashboard and API alone (no engine) until interrupted or `stop` is set."""
     from ivr.web.app import create_app
 
-    async with await open_store(settings.db_path) as store, \
+    async with await open_store(settings.db_url) as store, \
             web_site(create_app(settings, store), settings, settings.web_host, settings.web_port):
         log.info("web on http://%s:%d (/login, /cases, /api/v1); no engine", settings.web_host,
                  settings.web_port)

@@ -68,7 +68,7 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _status(settings: Settings, as_json: bool) -> int:
-    async with await open_store(settings.db_path) as store:
+    async with await open_store(settings.db_url) as store:
         figures = await SmsStore(store).figures()
     if as_json:
         print(json.dumps(figures, ensure_ascii=False))

@@ -42,7 +42,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def status_summary(settings: Settings) -> dict[str, Any]:
     """Return the live state (the one status snapshot, as `--json` prints it) with AMI per node."""
-    async with await open_store(settings.db_path) as store:
+    async with await open_store(settings.db_url) as store:
         snap = await status.snapshot(store, settings, now(), ZoneInfo(settings.timezone),
                                      probe=lambda host, port: rootfs.ami_answers(
                                          dataclasses.replace(settings, ami_host=host,

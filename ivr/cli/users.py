@@ -236,7 +236,7 @@ async def _apikeys(store: SQLiteStore, args: argparse.Namespace, out: TextIO) ->
 async def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None,
               stdin: TextIO | None = None) -> int:
     """Run `rabta users ...` or `rabta apikeys ...` against the store."""
-    async with await open_store(settings.db_path) as store:
+    async with await open_store(settings.db_url) as store:
         if args.command == "users":
             return await _users(store, args, out or sys.stdout, stdin)
         return await _apikeys(store, args, out or sys.stdout)

@@ -23,6 +23,7 @@ from ivr.accountability.deadlines import Deadline, Level, decide
 from ivr.accountability.integrity import INVALID_CAUSES, OfficeCounts, Visit
 from ivr.cases import BRIBE_QUESTION, BRIBE_YES, CaseAction, CaseStatus
 from ivr.errors import InputError, StoreError
+from ivr.store.database import Tx
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 _ACTOR = "system:deadlines"
@@ -56,7 +57,8 @@ class AccountabilityMixin:
     """Integrity counts, scorecard sums, deadlines and escalations, for SQLiteStore."""
 
     if TYPE_CHECKING:
-        _db: aiosqlite.Connection
+        @property
+        def _db(self) -> aiosqlite.Connection: ...
 
         def _write(self) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]: ...
 
@@ -349,36 +351,35 @@ class AccountabilityMixin:
             return [dict(r) for r in await cur.fetchall()]
 
 
-async def assign_arms(db: aiosqlite.Connection, created_at: str, inserted: int) -> int:
+async def assign_arms(tx: Tx, created_at: str, inserted: int) -> int:
     """Give the `inserted` transactions just created (at `created_at`) one arm of each running
     experiment (ivr.accountability.arms.assign, from the system's random source). Called by
-    the intake's insert, inside its write transaction; returns how many arms were stored."""
+    the intake's insert, inside its write transaction (either engine); returns how many arms
+    were stored."""
     if inserted <= 0:
         return 0
-    async with db.execute("SELECT name, arms FROM experiments WHERE stopped_at IS NULL "
-                          "ORDER BY name") as cur:
-        running = [Experiment(r[0], tuple(json.loads(r[1]))) for r in await cur.fetchall()]
+    running = [Experiment(r[0], tuple(json.loads(r[1]))) for r in await tx.fetch(
+        "SELECT name, arms FROM experiments WHERE stopped_at IS NULL ORDER BY name")]
     if not running:
         return 0
-    async with db.execute(
-            "SELECT id, visited_at FROM transactions t WHERE t.id > "
-            "(SELECT MAX(id) FROM transactions) - ? AND t.created_at = ? AND NOT EXISTS "
-            "(SELECT 1 FROM transaction_arms x WHERE x.transaction_id = t.id)",
-            (inserted, created_at)) as cur:
-        new = [(r[0], r[1]) for r in await cur.fetchall()]
+    new = [(r[0], r[1]) for r in await tx.fetch(
+        "SELECT id, visited_at FROM transactions t WHERE t.id > "
+        "(SELECT MAX(id) FROM transactions) - ? AND t.created_at = ? AND NOT EXISTS "
+        "(SELECT 1 FROM transaction_arms x WHERE x.transaction_id = t.id)",
+        (inserted, created_at))]
     drawn = assign(running, len(new), _RANDOM)
-    rows = [(tx, name, arm) for (tx, _), arms in zip(new, drawn, strict=True)
+    rows = [(tx_id, name, arm) for (tx_id, _), arms in zip(new, drawn, strict=True)
             for name, arm in arms.items()]
-    await db.executemany("INSERT INTO transaction_arms (transaction_id, experiment, arm) "
+    await tx.executemany("INSERT INTO transaction_arms (transaction_id, experiment, arm) "
                          "VALUES (?, ?, ?)", rows)
     # first_call: the arm is the first call's delay after the visit (never before now)
     now = _parse(created_at)
     times = []
-    for (tx, visited), arms in zip(new, drawn, strict=True):
+    for (tx_id, visited), arms in zip(new, drawn, strict=True):
         delay = first_call_delay(arms.get(FIRST_CALL, ""))
         visit = _parse(visited)
         if delay is not None and visit is not None and now is not None:
-            times.append((_ts(max(now, visit + delay)), tx))
+            times.append((_ts(max(now, visit + delay)), tx_id))
     if times:
-        await db.executemany("UPDATE transactions SET next_try_at = ? WHERE id = ?", times)
+        await tx.executemany("UPDATE transactions SET next_try_at = ? WHERE id = ?", times)
     return len(rows)

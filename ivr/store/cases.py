@@ -1,38 +1,30 @@
 """Store, cases: corruption reports, their cases, officials' calls to citizens, the audit view.
 
-A mixin of SQLiteStore (migration 0010), beside the road: it reads the answers the survey
-stored and keeps what officials did about them. Writes go through SQLiteStore's `_write()`;
-every case change and its audit entry are written in one transaction. Which role sees what is
-decided by the caller, who passes a scope: `services` (None: all) and `district` (None: all).
+A repository over a Database (migration 0010, either engine), beside the road: it reads the
+answers the survey stored and keeps what officials did about them. Every case change and its
+audit entry are written in one transaction. Which role sees what is decided by the caller, who
+passes a scope: `services` (None: all) and `district` (None: all).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-import aiosqlite
+from datetime import datetime
+from typing import Any
 
 from ivr.cases import BRIBE_QUESTION, BRIBE_YES, CaseAction, CaseStatus, Change, transition
-from ivr.errors import InputError, StoreError
+from ivr.errors import InputError
+from ivr.store.database import Repository
+from ivr.store.database import ts as _ts
 
-_TS = "%Y-%m-%dT%H:%M:%S.%fZ"  # the same sortable UTC text as ivr.store.sqlite.ts
 _REPORTS = (f"SELECT DISTINCT transaction_id FROM answers WHERE question = '{BRIBE_QUESTION}' "
             f"AND value = '{BRIBE_YES}'")
 
 
-def _ts(dt: datetime) -> str:
-    if dt.tzinfo is None:
-        raise StoreError("naive datetime given to the store")
-    return dt.astimezone(UTC).strftime(_TS)
-
-
 def _scope(services: Sequence[str] | None, district: str | None) -> tuple[str, list[Any]]:
     """Return an SQL condition on transactions `t` for a scope, and its parameters."""
-    clauses, params = ["1"], list[Any]()
+    clauses, params = ["1 = 1"], list[Any]()
     if services is not None:
         clauses.append(f"t.service IN ({', '.join('?' * len(services)) or 'NULL'})")
         params.extend(services)
@@ -42,13 +34,8 @@ def _scope(services: Sequence[str] | None, district: str | None) -> tuple[str, l
     return " AND ".join(clauses), params
 
 
-class CasesMixin:
-    """Reports, cases, direct calls and the audit log's pages, for SQLiteStore."""
-
-    if TYPE_CHECKING:
-        _db: aiosqlite.Connection
-
-        def _write(self) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]: ...
+class CasesRepository(Repository):
+    """Reports, cases, direct calls and the audit log's pages."""
 
     # ------------------------------------------------------------------ reports
 
@@ -62,47 +49,41 @@ class CasesMixin:
             params.append(status.value)
         base = (f"FROM transactions t LEFT JOIN cases c ON c.transaction_id = t.id "
                 f"WHERE t.id IN ({_REPORTS}) AND {where}")
-        async with self._db.execute(f"SELECT COUNT(*) {base}", params) as cur:
-            row = await cur.fetchone()
-            total = int(row[0]) if row else 0
-        async with self._db.execute(
-                f"SELECT t.id, t.office, t.ref, t.service, t.district, t.official, t.visited_at, "
-                f"t.mobile, COALESCE(c.status, 'new') AS case_status, c.action, c.owner, "
-                f"c.updated_at {base} ORDER BY t.visited_at DESC, t.id DESC LIMIT ? OFFSET ?",
-                [*params, limit, offset]) as cur:
-            return [dict(r) for r in await cur.fetchall()], total
+        total = int(await self.db.fetchval(f"SELECT COUNT(*) {base}", params) or 0)
+        rows = await self.db.fetch(
+            f"SELECT t.id, t.office, t.ref, t.service, t.district, t.official, t.visited_at, "
+            f"t.mobile, COALESCE(c.status, 'new') AS case_status, c.action, c.owner, "
+            f"c.updated_at {base} ORDER BY t.visited_at DESC, t.id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset])
+        return [dict(r) for r in rows], total
 
     async def bribe_report(self, transaction_id: int) -> dict[str, Any] | None:
         """Return one report with its answers, case, case history and direct calls; None if none."""
-        async with self._db.execute(
-                f"SELECT t.id, t.office, t.ref, t.name, t.service, t.district, t.official, "
-                f"t.visited_at, t.mobile, t.status, COALESCE(c.status, 'new') AS case_status, "
-                f"c.action, c.owner, c.opened_at, c.updated_at, c.closed_at, c.id AS case_id "
-                f"FROM transactions t LEFT JOIN cases c ON c.transaction_id = t.id "
-                f"WHERE t.id = ? AND t.id IN ({_REPORTS})", (transaction_id,)) as cur:
-            row = await cur.fetchone()
+        row = await self.db.fetchone(
+            f"SELECT t.id, t.office, t.ref, t.name, t.service, t.district, t.official, "
+            f"t.visited_at, t.mobile, t.status, COALESCE(c.status, 'new') AS case_status, "
+            f"c.action, c.owner, c.opened_at, c.updated_at, c.closed_at, c.id AS case_id "
+            f"FROM transactions t LEFT JOIN cases c ON c.transaction_id = t.id "
+            f"WHERE t.id = ? AND t.id IN ({_REPORTS})", (transaction_id,))
         if row is None:
             return None
         report = dict(row)
-        async with self._db.execute(
-                "SELECT id, attempt_id, question, value, answered_at FROM answers "
-                "WHERE transaction_id = ? ORDER BY id", (transaction_id,)) as cur:
-            report["answers"] = [dict(r) for r in await cur.fetchall()]
-        async with self._db.execute(
-                "SELECT e.at, e.actor, e.from_status, e.to_status, e.action, e.owner, e.note "
-                "FROM case_events e JOIN cases c ON c.id = e.case_id "
-                "WHERE c.transaction_id = ? ORDER BY e.id", (transaction_id,)) as cur:
-            report["events"] = [dict(r) for r in await cur.fetchall()]
+        report["answers"] = [dict(r) for r in await self.db.fetch(
+            "SELECT id, attempt_id, question, value, answered_at FROM answers "
+            "WHERE transaction_id = ? ORDER BY id", (transaction_id,))]
+        report["events"] = [dict(r) for r in await self.db.fetch(
+            "SELECT e.at, e.actor, e.from_status, e.to_status, e.action, e.owner, e.note "
+            "FROM case_events e JOIN cases c ON c.id = e.case_id "
+            "WHERE c.transaction_id = ? ORDER BY e.id", (transaction_id,))]
         report["calls"] = await self.direct_calls_of(transaction_id)
         return report
 
     async def recording_of(self, transaction_id: int, answer_id: int) -> str | None:
         """Return the value of one answer of a bribe report (a recording's path), or None."""
-        async with self._db.execute(
-                f"SELECT value FROM answers WHERE id = ? AND transaction_id = ? "
-                f"AND transaction_id IN ({_REPORTS})", (answer_id, transaction_id)) as cur:
-            row = await cur.fetchone()
-        return str(row[0]) if row else None
+        value = await self.db.fetchval(
+            f"SELECT value FROM answers WHERE id = ? AND transaction_id = ? "
+            f"AND transaction_id IN ({_REPORTS})", (answer_id, transaction_id))
+        return None if value is None else str(value)
 
     # ------------------------------------------------------------------ cases
 
@@ -115,12 +96,13 @@ class CasesMixin:
         change the rules refuse or if the transaction is not a bribe report.
         """
         at = _ts(now)
-        async with self._write() as db:
-            async with db.execute(
-                    f"SELECT t.id, c.id, COALESCE(c.status, 'new'), c.action, c.owner "
-                    f"FROM transactions t LEFT JOIN cases c ON c.transaction_id = t.id "
-                    f"WHERE t.id = ? AND t.id IN ({_REPORTS})", (transaction_id,)) as cur:
-                row = await cur.fetchone()
+        async with self.db.write() as tx:
+            if self.db.dialect == "postgresql":  # two officials acting at once take turns
+                await tx.execute("SELECT pg_advisory_xact_lock(?)", (transaction_id,))
+            row = await tx.fetchone(
+                f"SELECT t.id, c.id, COALESCE(c.status, 'new'), c.action, c.owner "
+                f"FROM transactions t LEFT JOIN cases c ON c.transaction_id = t.id "
+                f"WHERE t.id = ? AND t.id IN ({_REPORTS})", (transaction_id,))
             if row is None:
                 raise InputError(f"transaction {transaction_id} is not a bribe report")
             case_id, current = row[1], CaseStatus(row[2])
@@ -130,19 +112,20 @@ class CasesMixin:
             new_owner = owner if owner is not None else row[4] or actor.removeprefix("user:")
             closed = at if change.status is CaseStatus.ACTION_TAKEN and current is not to else None
             if case_id is None:
-                cur2 = await db.execute(
+                new = await tx.fetchone(
                     "INSERT INTO cases (transaction_id, status, action, owner, opened_at, "
-                    "updated_at, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "updated_at, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (transaction_id, change.status.value,
                      change.action.value if change.action else None, new_owner, at, at, closed))
-                case_id = cur2.lastrowid
+                assert new is not None
+                case_id = new[0]
             else:
-                await db.execute(
+                await tx.execute(
                     "UPDATE cases SET status = ?, action = ?, owner = ?, updated_at = ?, "
                     "closed_at = COALESCE(closed_at, ?) WHERE id = ?",
                     (change.status.value, change.action.value if change.action else None,
                      new_owner, at, closed, case_id))
-            await db.execute(
+            await tx.execute(
                 "INSERT INTO case_events (case_id, at, actor, from_status, to_status, action, "
                 "owner, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (case_id, at, actor, current.value, change.status.value,
@@ -150,7 +133,7 @@ class CasesMixin:
             detail = {"transaction": transaction_id, "case": case_id, "from": current.value,
                       "to": change.status.value, "action": change.action.value
                       if change.action else None, "owner": new_owner}
-            await db.execute(
+            await tx.execute(
                 "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
                 (at, actor, "case_change", json.dumps(detail, sort_keys=True)))
             return change
@@ -159,70 +142,65 @@ class CasesMixin:
                                   district: str | None = None) -> list[dict[str, Any]]:
         """Return per district: reports, new, under review, action taken, and each action's count."""
         where, params = _scope(services, district)
-        actions = ", ".join(f"SUM(c.action = '{a.value}') AS {a.value}" for a in CaseAction)
+        actions = ", ".join(f"COUNT(*) FILTER (WHERE c.action = '{a.value}') AS {a.value}"
+                            for a in CaseAction)
         sql = (f"SELECT t.district, COUNT(*) AS reports, "
-               f"SUM(COALESCE(c.status, 'new') = 'new') AS new, "
-               f"SUM(c.status = 'under_review') AS under_review, "
-               f"SUM(c.status = 'action_taken') AS action_taken, {actions} "
+               f"COUNT(*) FILTER (WHERE COALESCE(c.status, 'new') = 'new') AS new, "
+               f"COUNT(*) FILTER (WHERE c.status = 'under_review') AS under_review, "
+               f"COUNT(*) FILTER (WHERE c.status = 'action_taken') AS action_taken, {actions} "
                f"FROM transactions t LEFT JOIN cases c ON c.transaction_id = t.id "
                f"WHERE t.id IN ({_REPORTS}) AND {where} GROUP BY t.district ORDER BY t.district")
-        async with self._db.execute(sql, params) as cur:
-            return [{k: (v or 0) if k != "district" else v for k, v in dict(r).items()}
-                    for r in await cur.fetchall()]
+        return [{k: int(v or 0) if k != "district" else v for k, v in dict(r).items()}
+                for r in await self.db.fetch(sql, params)]
 
     # ------------------------------------------------------------------ officials' phones
 
     async def set_user_phone(self, username: str, phone: str | None) -> bool:
         """Set (or clear, with None) an official's own phone, in E.164; False if no such user."""
-        async with self._write() as db:
-            cur = await db.execute("UPDATE users SET phone = ? WHERE username = ?",
-                                   (phone, username))
-            return cur.rowcount == 1
+        async with self.db.write() as tx:
+            return await tx.execute("UPDATE users SET phone = ? WHERE username = ?",
+                                    (phone, username)) == 1
 
     async def user_phone(self, user_id: int) -> str | None:
         """Return an official's own phone (E.164), or None if none is set."""
-        async with self._db.execute("SELECT phone FROM users WHERE id = ?", (user_id,)) as cur:
-            row = await cur.fetchone()
-        return row[0] if row and row[0] else None
+        phone = await self.db.fetchval("SELECT phone FROM users WHERE id = ?", (user_id,))
+        return phone or None
 
     # ------------------------------------------------------------------ direct calls
 
     async def add_direct_call(self, caller: str, transaction_id: int, official_phone: str,
                               now: datetime) -> int:
         """Record a call an official is about to place (before the Originate); return its id."""
-        async with self._write() as db:
-            cur = await db.execute(
+        async with self.db.write() as tx:
+            row = await tx.fetchone(
                 "INSERT INTO direct_calls (caller, transaction_id, official_phone, started_at) "
-                "VALUES (?, ?, ?, ?)", (caller, transaction_id, official_phone, _ts(now)))
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+                "VALUES (?, ?, ?, ?) RETURNING id",
+                (caller, transaction_id, official_phone, _ts(now)))
+            assert row is not None
+            return int(row[0])
 
     async def direct_call_official(self, call_id: int, outcome: str, now: datetime) -> None:
         """Record how the official's own phone answered; a call it did not answer ends here."""
-        async with self._write() as db:
-            await db.execute(
-                "UPDATE direct_calls SET official_outcome = ?, "
-                "ended_at = CASE WHEN ? = 'answered' THEN ended_at ELSE ? END WHERE id = ?",
-                (outcome, outcome, _ts(now), call_id))
+        async with self.db.write() as tx:
+            await tx.execute(
+                "UPDATE direct_calls SET official_outcome = ?, ended_at = COALESCE(?, ended_at) "
+                "WHERE id = ?", (outcome, None if outcome == "answered" else _ts(now), call_id))
 
     async def direct_call_ended(self, call_id: int, citizen_status: str, now: datetime) -> None:
         """Record how the citizen's leg ended (Dial's DIALSTATUS) once the official hangs up."""
-        async with self._write() as db:
-            await db.execute(
+        async with self.db.write() as tx:
+            await tx.execute(
                 "UPDATE direct_calls SET citizen_status = ?, ended_at = COALESCE(ended_at, ?) "
                 "WHERE id = ?", (citizen_status or "NONE", _ts(now), call_id))
 
     async def direct_calls_of(self, transaction_id: int) -> list[dict[str, Any]]:
         """Return the direct calls to one transaction's citizen, oldest first."""
-        async with self._db.execute(
-                "SELECT * FROM direct_calls WHERE transaction_id = ? ORDER BY id",
-                (transaction_id,)) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        return [dict(r) for r in await self.db.fetch(
+            "SELECT * FROM direct_calls WHERE transaction_id = ? ORDER BY id", (transaction_id,))]
 
     async def direct_call(self, call_id: int) -> dict[str, Any] | None:
         """Return one direct call row."""
-        async with self._db.execute("SELECT * FROM direct_calls WHERE id = ?", (call_id,)) as cur:
-            row = await cur.fetchone()
+        row = await self.db.fetchone("SELECT * FROM direct_calls WHERE id = ?", (call_id,))
         return dict(row) if row else None
 
     # ------------------------------------------------------------------ audit pages
@@ -230,7 +208,7 @@ class CasesMixin:
     async def audit_page(self, *, actor: str | None = None, action: str | None = None,
                          limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Return one page of the audit log, newest first, filtered by actor/action; and the total."""
-        clauses, params = ["1"], list[Any]()
+        clauses, params = ["1 = 1"], list[Any]()
         if actor:
             clauses.append("actor = ?")
             params.append(actor)
@@ -238,17 +216,14 @@ class CasesMixin:
             clauses.append("action = ?")
             params.append(action)
         where = " AND ".join(clauses)
-        async with self._db.execute(f"SELECT COUNT(*) FROM audit_log WHERE {where}",
-                                    params) as cur:
-            row = await cur.fetchone()
-            total = int(row[0]) if row else 0
-        async with self._db.execute(
-                f"SELECT id, at, actor, action, detail FROM audit_log WHERE {where} "
-                f"ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset]) as cur:
-            rows = await cur.fetchall()
+        total = int(await self.db.fetchval(
+            f"SELECT COUNT(*) FROM audit_log WHERE {where}", params) or 0)
+        rows = await self.db.fetch(
+            f"SELECT id, at, actor, action, detail FROM audit_log WHERE {where} "
+            f"ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
         return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows], total
 
     async def audit_actions(self) -> list[str]:
         """Return the distinct actions in the audit log (for the filter's choices)."""
-        async with self._db.execute("SELECT DISTINCT action FROM audit_log ORDER BY action") as cur:
-            return [r[0] for r in await cur.fetchall()]
+        return [r[0] for r in await self.db.fetch(
+            "SELECT DISTINCT action FROM audit_log ORDER BY action")]

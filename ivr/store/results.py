@@ -1,58 +1,55 @@
 """Store, results: what the officials' dashboard reads (migration 0009). The end of the road.
 
-A mixin of SQLiteStore. Results by group come from the per-day sums that triggers keep as
-answers are written: result_days (day, district, service) for province-wide views, result_cells
-(down to office and official) for the drill-down, so a page over millions of answers reads
-thousands of rows. Every figure an official or an operator sees (overview, /results, the
-exports, the JSON API, `rabta report`) is read from these sums, so they agree (migration 0051).
-The live overview adds today's call counts from overview_days, which triggers keep as calls
-are made; `rabta report` adds how far each group's transactions got (transaction_counts); the
-per-response export streams transactions with their latest rating and bribe answers.
-Every query takes the caller's Scope (ivr.results) and applies it in SQL.
+A repository over a Database (either engine), with the answers it is built from. Results by
+group come from the per-day sums that triggers keep as answers are written: result_days (day,
+district, service) for province-wide views, result_cells (down to office and official) for the
+drill-down, so a page over millions of answers reads thousands of rows; the live overview reads
+today's few hundred rows of overview_days, which triggers keep as calls and answers are
+written; the per-response export streams transactions with their latest rating and bribe
+answers. Every figure an official or an operator sees (overview, /results, the exports, the
+JSON API, `rabta report`) is read from the result sums, so they agree (migration 0051);
+`rabta report` adds how far each group's transactions got (transaction_counts). Every query
+takes the caller's Scope (ivr.results) and applies it in SQL.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+import json
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
+from typing import Any
 
-import aiosqlite
-
-from ivr.errors import StoreError
 from ivr.models import FINAL, OPEN
 from ivr.results import GROUPS, Filters, GroupSums, Scope
+from ivr.store.database import Database, Repository, Tx
+from ivr.store.database import ts as _ts
 
 _SUMS = ("rated", "rated_w", "rated_w2", "satisfied_w", "rating_sum_w", "bribe_n", "bribe_w",
          "bribe_w2", "bribe_yes_w")
 _SELECT_SUMS = ", ".join(f"SUM({c}) AS {c}" for c in _SUMS)
-_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 _PAGE = 5000  # rows per query of the response export
 
 _W = "(1.0 / t.selection_probability)"
-_DAY = "(SELECT modifier FROM results_clock)"
 
 
-def _add(columns: tuple[str, ...]) -> str:
+def _add(columns: tuple[str, ...], table: str = "overview_days") -> str:
     return ("ON CONFLICT (day, district, service) DO UPDATE SET "
-            + ", ".join(f"{c} = {c} + excluded.{c}" for c in columns))
+            + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns))
 
 
-# Recount of the overview's per-day call counts (the same statement as migration 0009's backfill).
-_OVERVIEW_REBUILD = (
-    f"INSERT INTO overview_days (day, district, service, calls, answered, completed) "
-    f"SELECT date(a.started_at, {_DAY}), t.district, t.service, COUNT(*), COUNT(a.answered_at), "
-    f"COALESCE(SUM(a.result IS 'completed'), 0) "
-    f"FROM attempts a JOIN transactions t ON t.id = a.transaction_id GROUP BY 1, 2, 3 "
-    f"{_add(('calls', 'answered', 'completed'))}",
-)
+def _overview_rebuild(db: Database) -> tuple[str]:
+    """The recount of the overview's per-day call counts (as migration 0009's backfill).
 
-
-def _ts(dt: datetime) -> str:
-    if dt.tzinfo is None:
-        raise StoreError("naive datetime given to the store")
-    return dt.astimezone(UTC).strftime(_TS)
+    The answer sums of overview_days are no longer kept (migration 0051): the overview's shares
+    are read from result_days, as /results reads them.
+    """
+    return (
+        f"INSERT INTO overview_days (day, district, service, calls, answered, completed) "
+        f"SELECT {db.local_date('a.started_at')}, t.district, t.service, COUNT(*), "
+        f"COUNT(a.answered_at), COUNT(*) FILTER (WHERE a.result = 'completed') "
+        f"FROM attempts a JOIN transactions t ON t.id = a.transaction_id GROUP BY 1, 2, 3 "
+        f"{_add(('calls', 'answered', 'completed'))}",
+    )
 
 
 def _where(filters: Filters, scope: Scope, prefix: str = "") -> tuple[list[str], list[Any]]:
@@ -61,7 +58,7 @@ def _where(filters: Filters, scope: Scope, prefix: str = "") -> tuple[list[str],
     args: list[Any] = []
     if scope.services is not None:
         if not scope.services:
-            where.append("0")
+            where.append("1 = 0")
         else:
             where.append(f"{prefix}service IN ({','.join('?' * len(scope.services))})")
             args.extend(scope.services)
@@ -80,45 +77,94 @@ def _offset_modifier(minutes: int) -> str:
     return f"{minutes:+d} minutes"
 
 
-class ResultsMixin:
-    """Results, overview and response export queries, for SQLiteStore."""
+class ResultsRepository(Repository):
+    """Answers as they are given; results, overview and response export queries."""
 
-    if TYPE_CHECKING:
-        _db: aiosqlite.Connection
+    # ------------------------------------------------------------------ answers
 
-        def _write(self) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]: ...
+    async def save_answer(self, attempt_id: int, question: str, value: str,
+                          now: datetime, *, survey: str | None = None,
+                          survey_version: int | None = None,
+                          prompts: Sequence[str] = ()) -> None:
+        """Store one answer the moment it is given (a later answer to the same question wins).
+
+        survey, survey_version: the definition that asked; prompts: the prompt ids played.
+        """
+        async with self.db.write() as tx:
+            await tx.execute(
+                "INSERT INTO answers (attempt_id, transaction_id, question, value, answered_at, "
+                "survey, survey_version, prompts) "
+                "SELECT ?, transaction_id, ?, ?, ?, ?, ?, ? FROM attempts WHERE id = ? "
+                "ON CONFLICT (attempt_id, question) DO UPDATE SET value = excluded.value, "
+                "answered_at = excluded.answered_at, survey = excluded.survey, "
+                "survey_version = excluded.survey_version, prompts = excluded.prompts",
+                (attempt_id, question, value, _ts(now), survey, survey_version,
+                 json.dumps(list(prompts)), attempt_id))
+
+    async def answer_rows(self, attempt_id: int) -> list[dict[str, Any]]:
+        """Return the answer rows of one attempt, in the order given, with their stamps."""
+        rows = [dict(r) for r in await self.db.fetch(
+            "SELECT question, value, answered_at, survey, survey_version, prompts FROM answers "
+            "WHERE attempt_id = ? ORDER BY id", (attempt_id,))]
+        for r in rows:
+            r["prompts"] = json.loads(r["prompts"])
+        return rows
+
+    async def answers_for_attempt(self, attempt_id: int) -> dict[str, str]:
+        """Return the answers given during one attempt."""
+        return {r[0]: r[1] for r in await self.db.fetch(
+            "SELECT question, value FROM answers WHERE attempt_id = ? ORDER BY id",
+            (attempt_id,))}
+
+    async def results(self) -> list[dict[str, Any]]:
+        """Return one row per transaction with its answers (the latest per question)."""
+        sql = f"""
+            SELECT t.office, t.ref, t.district, t.service, t.official, t.status, t.attempts,
+                   t.last_outcome, t.visited_at, t.language, t.closed_reason,
+                   t.selection_probability,
+                   EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id
+                           AND a.answered_at IS NOT NULL) AS answered,
+                   (SELECT {self.db.json_object('l.question', 'l.value')} FROM answers l
+                    WHERE l.transaction_id = t.id AND l.id = (
+                        SELECT MAX(m.id) FROM answers m WHERE m.transaction_id = t.id
+                        AND m.question = l.question)) AS answers
+            FROM transactions t ORDER BY t.office, t.ref"""
+        out = []
+        for r in await self.db.fetch(sql):
+            d = dict(r)
+            d["answers"] = json.loads(d["answers"] or "{}")
+            d["answered"] = bool(d["answered"])
+            out.append(d)
+        return out
 
     # ------------------------------------------------------------------ local days
 
     async def set_results_offset(self, minutes: int) -> bool:
         """Set the local day's UTC offset (the `timezone` setting); rebuild the sums if it changed."""
         modifier = _offset_modifier(minutes)
-        async with self._db.execute("SELECT modifier FROM results_clock WHERE id = 1") as cur:
-            row = await cur.fetchone()
-        if row is not None and row[0] == modifier:
+        if await self.db.fetchval("SELECT modifier FROM results_clock WHERE id = 1") == modifier:
             return False
-        async with self._write() as db:
-            await db.execute("UPDATE results_clock SET modifier = ? WHERE id = 1", (modifier,))
-            await self._rebuild(db)
+        async with self.db.write() as tx:
+            await tx.execute("UPDATE results_clock SET modifier = ? WHERE id = 1", (modifier,))
+            await self._rebuild(tx)
         return True
 
     async def rebuild_results(self) -> None:
         """Recompute every result cell from the answers (after a repair, or a new offset)."""
-        async with self._write() as db:
-            await self._rebuild(db)
+        async with self.db.write() as tx:
+            await self._rebuild(tx)
 
-    @staticmethod
-    async def _rebuild(db: aiosqlite.Connection) -> None:
+    async def _rebuild(self, tx: Tx) -> None:
         w = "(1.0 / t.selection_probability)"
-        await db.execute("DELETE FROM result_cells")
-        await db.execute("DELETE FROM result_days")  # refilled by the cells' trigger
-        await db.execute("DELETE FROM overview_days")
-        for sql in _OVERVIEW_REBUILD:
-            await db.execute(sql)
-        await db.execute(
+        await tx.execute("DELETE FROM result_cells")
+        await tx.execute("DELETE FROM result_days")  # refilled by the cells' trigger
+        await tx.execute("DELETE FROM overview_days")
+        for sql in _overview_rebuild(self.db):
+            await tx.execute(sql)
+        await tx.execute(
             f"INSERT INTO result_cells (day, district, service, office, official, "
             f"{', '.join(_SUMS)}) "
-            f"SELECT date(t.visited_at, (SELECT modifier FROM results_clock)), t.district, "
+            f"SELECT {self.db.local_date('t.visited_at')}, t.district, "
             f"t.service, t.office, t.official, SUM(s.rated), SUM(s.rated * {w}), "
             f"SUM(s.rated * {w} * {w}), SUM(s.satisfied * {w}), SUM(s.rated * {w} * s.rating), "
             f"SUM(s.bribe), SUM(s.bribe * {w}), SUM(s.bribe * {w} * {w}), "
@@ -152,9 +198,9 @@ class ResultsMixin:
         sql = (f"SELECT {column} AS grp, {_SELECT_SUMS} FROM {table} "
                f"{'WHERE ' + ' AND '.join(where) if where else ''} "
                f"GROUP BY {column} ORDER BY {column}")
-        async with self._db.execute(sql, args) as cur:
-            rows = await cur.fetchall()
-        return [(r["grp"], GroupSums.of(r)) for r in rows]
+        return [(r["grp"], GroupSums.of(r)) for r in await self.db.fetch(sql, args)]
+
+    # ------------------------------------------------------------------ overview
 
     async def transaction_counts(self, by: str, scope: Scope) -> dict[str, dict[str, int]]:
         """Return per group (district/service/office/official) how far its transactions got.
@@ -167,17 +213,17 @@ class ResultsMixin:
         where, args = _where(Filters(), scope, "t.")
         finals = sorted(s.value for s in FINAL)
         opens = sorted(s.value for s in OPEN)
-        status_sums = ", ".join(f"COALESCE(SUM(t.status = '{s}'), 0) AS {s}" for s in finals)
+        status_sums = ", ".join(f"COUNT(*) FILTER (WHERE t.status = '{s}') AS {s}" for s in finals)
         sql = (f"SELECT t.{by} AS grp, COUNT(*) AS transactions, "
                f"COALESCE(SUM(t.attempts), 0) AS attempts, "
-               f"COALESCE(SUM(EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id "
-               f"AND a.answered_at IS NOT NULL)), 0) AS answered, {status_sums}, "
-               f"COALESCE(SUM(t.status IN ({','.join('?' * len(opens))})), 0) AS pending "
+               f"COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM attempts a "
+               f"WHERE a.transaction_id = t.id AND a.answered_at IS NOT NULL)) AS answered, "
+               f"{status_sums}, "
+               f"COUNT(*) FILTER (WHERE t.status IN ({','.join('?' * len(opens))})) AS pending "
                f"FROM transactions t {'WHERE ' + ' AND '.join(where) if where else ''} "
                f"GROUP BY t.{by}")
-        async with self._db.execute(sql, (*opens, *args)) as cur:
-            rows = await cur.fetchall()
-        return {r["grp"]: {k: r[k] for k in r.keys() if k != "grp"} for r in rows}
+        rows = await self.db.fetch(sql, (*opens, *args))
+        return {r["grp"]: {k: int(r[k]) for k in r.keys() if k != "grp"} for r in rows}
 
     # ------------------------------------------------------------------ overview
 
@@ -194,28 +240,24 @@ class ResultsMixin:
         """
         where, args = _where(Filters(), scope)
         extra = "".join(f" AND {w}" for w in where)
-        async with self._db.execute(
-                f"SELECT COUNT(*) FROM transactions INDEXED BY transactions_visited "
-                f"WHERE visited_at >= ? AND visited_at < ?{extra}",
-                (_ts(start), _ts(end), *args)) as cur:
-            visits = (await cur.fetchone())[0]  # type: ignore[index]
-        async with self._db.execute(
-                f"SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(answered), 0), "
-                f"COALESCE(SUM(completed), 0) "
-                f"FROM overview_days WHERE day = ?{extra}", (day.isoformat(), *args)) as cur:
-            row = await cur.fetchone()
+        visits = await self.db.fetchval(
+            f"SELECT COUNT(*) FROM transactions {self.db.hint('transactions_visited')} "
+            f"WHERE visited_at >= ? AND visited_at < ?{extra}", (_ts(start), _ts(end), *args))
+        row = await self.db.fetchone(
+            f"SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(answered), 0), "
+            f"COALESCE(SUM(completed), 0) "
+            f"FROM overview_days WHERE day = ?{extra}", (day.isoformat(), *args))
         assert row is not None
-        async with self._db.execute(
-                f"SELECT {_SELECT_SUMS} FROM result_days WHERE day >= ? AND day <= ?{extra}",
-                ((since or day).isoformat(), day.isoformat(), *args)) as cur:
-            sums = await cur.fetchone()
+        sums = await self.db.fetchone(
+            f"SELECT {_SELECT_SUMS} FROM result_days WHERE day >= ? AND day <= ?{extra}",
+            ((since or day).isoformat(), day.isoformat(), *args))
         where, args = _where(Filters(), scope, "t.")
-        async with self._db.execute(
-                f"SELECT COUNT(*) FROM attempts a JOIN transactions t ON t.id = a.transaction_id "
-                f"WHERE a.ended_at IS NULL{''.join(f' AND {w}' for w in where)}", args) as cur:
-            on_line = (await cur.fetchone())[0]  # type: ignore[index]
-        return {"transactions": visits, "calls": row[0], "answered": row[1],
-                "completed": row[2], "in_progress": on_line, "sums": GroupSums.of(sums)}
+        on_line = await self.db.fetchval(
+            f"SELECT COUNT(*) FROM attempts a JOIN transactions t ON t.id = a.transaction_id "
+            f"WHERE a.ended_at IS NULL{''.join(f' AND {w}' for w in where)}", args)
+        return {"transactions": int(visits), "calls": int(row[0]), "answered": int(row[1]),
+                "completed": int(row[2]), "in_progress": int(on_line),
+                "sums": GroupSums.of(sums)}
 
     # ------------------------------------------------------------------ responses
 
@@ -242,10 +284,9 @@ class ResultsMixin:
         after: tuple[str, int] = ("", 0)
         left = limit
         while left > 0:
-            async with self._db.execute(
-                    f"{base} AND (t.visited_at, t.id) > (?, ?) ORDER BY t.visited_at, t.id LIMIT ?",
-                    (*args, *after, min(left, _PAGE))) as cur:
-                rows = list(await cur.fetchall())
+            rows = await self.db.fetch(
+                f"{base} AND (t.visited_at, t.id) > (?, ?) ORDER BY t.visited_at, t.id LIMIT ?",
+                (*args, *after, min(left, _PAGE)))
             for row in rows:
                 yield dict(row)
             if len(rows) < min(left, _PAGE):

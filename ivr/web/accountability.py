@@ -69,10 +69,7 @@ def _week(request: web.Request) -> date:
     raw = request.query.get("week", "").strip()
     if not raw:
         return _today(request)
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InputError(f"week: {raw[:40]!r} is not a date (YYYY-MM-DD)") from None
+    return reading.query_day(raw, "week")
 
 
 async def _integrity(request: web.Request, scope: results.Scope) -> dict[str, Any]:

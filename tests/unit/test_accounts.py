@@ -40,6 +40,8 @@ from ivr.store import SQLiteStore
 from ivr.store import accounts as store_accounts
 from ivr.store import sqlite as store_sqlite
 
+pytestmark = pytest.mark.both_backends  # the store tests run on SQLite and PostgreSQL
+
 pytest_plugins = ["web_fixtures"]  # client, clock, web_settings, cheap argon2
 
 # ---------------------------------------------------------------------------- roles
@@ -271,6 +273,7 @@ async def _cli(tmp_path: Path, *argv: str, stdin: str = "") -> str:
     return out.getvalue()
 
 
+@pytest.mark.sqlite_only("drives the CLI, whose settings name a SQLite file")
 async def test_cli_users_add_list_disable_enable(tmp_path: Path, store: SQLiteStore) -> None:
     out = await _cli(tmp_path, "users", "add", "admin", "--role", "oversight", "--password-stdin",
                      stdin=PASSWORD + "\n")
@@ -327,6 +330,7 @@ def test_cli_has_no_password_flag() -> None:
                                        "--password", "secret123456"])
 
 
+@pytest.mark.sqlite_only("drives the CLI, whose settings name a SQLite file")
 async def test_cli_apikeys_add_list_revoke(tmp_path: Path, store: SQLiteStore,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     key = (await _cli(tmp_path, "apikeys", "add", "--office", "DC Office Lahore", "--label",

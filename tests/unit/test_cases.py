@@ -17,6 +17,8 @@ from ivr.errors import InputError
 from ivr.store import SQLiteStore
 from ivr.web.cases import recording_file
 
+pytestmark = pytest.mark.both_backends  # the store tests run on SQLite and PostgreSQL
+
 pytest_plugins = ["web_fixtures"]
 
 Client = TestClient[Any, Any]
@@ -306,6 +308,7 @@ async def test_call_needs_the_official_phone_and_then_asks_the_service(
 # ---------------------------------------------------------------------------- rabta users phone
 
 
+@pytest.mark.sqlite_only("drives the CLI, whose settings name a SQLite file")
 async def test_cli_users_phone_sets_and_clears_the_official_phone(tmp_path: Path,
                                                                    store: SQLiteStore) -> None:
     import io

@@ -204,3 +204,25 @@ def test_invalid_values_are_rejected(env: dict[str, str], expected: str) -> None
 def test_validation_also_applies_to_flags() -> None:
     with pytest.raises(ConfigError, match="max_concurrent"):
         load_settings(env={}, overrides={"max_concurrent": 0})
+
+
+# ---------------------------------------------------------------------- database_url
+
+
+def test_database_url_names_the_engine(tmp_path: Path) -> None:
+    assert load_settings(env={}).db_url == f"sqlite:///{(tmp_path / 'home' / '.local/share/rabta/rabta.db')}"
+    pg = "postgresql://rabta:secret@db1:5432/rabta"
+    assert load_settings(env={"RABTA_DATABASE_URL": pg}).db_url == pg
+
+
+@pytest.mark.parametrize("url", ["mysql://db/rabta", "sqlite:rabta.db", "postgresql://h:x/db"])
+def test_a_malformed_database_url_is_refused_at_load(url: str) -> None:
+    with pytest.raises(ConfigError, match="database_url") as err:
+        load_settings(env={"RABTA_DATABASE_URL": url})
+    assert "secret" not in str(err.value)
+
+
+def test_a_database_urls_password_never_shows_in_its_error() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(env={"RABTA_DATABASE_URL": "postgresql://u:secret@h:x/db"})
+    assert "secret" not in str(err.value) and "***" in str(err.value)

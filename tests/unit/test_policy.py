@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ivr.models import Outcome, TxStatus
+from scheduler import policy
 from scheduler.policy import (
     CallingRules,
     QuietPeriod,
@@ -752,3 +753,34 @@ def test_stratified_sample_properties(sizes: list[int], capacity: int, seed: int
         for item, p in result:
             assert p == capacity / (k * size_of[item[0]])
         assert k * min(sizes) - 1e-9 <= ht <= k * max(sizes) + 1e-9
+
+
+# --- dial time: the store fetches the facts, policy.at_dial decides -----------------------------
+
+_NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+def _facts(**kw: object) -> policy.DialFacts:
+    base: dict[str, object] = {"on_dnc": False, "visited_at": _NOW - timedelta(hours=5),
+                               "last_surveyed_at": None, "call_in_progress": False}
+    base.update(kw)
+    return policy.DialFacts(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("facts", "expected"), [
+    (_facts(), "dial"),
+    (_facts(on_dnc=True, call_in_progress=True), "dnc"),  # DNC before everything
+    (_facts(visited_at=_NOW - timedelta(days=8)), "too_old"),
+    (_facts(last_surveyed_at=_NOW - timedelta(days=2)), "cooldown"),
+    (_facts(last_surveyed_at=_NOW - timedelta(days=40)), "dial"),
+    (_facts(call_in_progress=True), "wait"),
+    (_facts(visited_at=_NOW - timedelta(days=8), call_in_progress=True), "too_old"),
+])
+def test_at_dial_decides_from_the_facts(facts: policy.DialFacts, expected: str) -> None:
+    assert policy.at_dial(facts, _NOW, max_age=7 * 86400, cooldown=30 * 86400) == expected
+
+
+def test_at_dial_rules_can_be_off() -> None:
+    old = _facts(visited_at=_NOW - timedelta(days=80), last_surveyed_at=_NOW)
+    assert policy.at_dial(old, _NOW, max_age=None, cooldown=None) == "dial"
+    assert set(policy.CLOSES_AS) == {"dnc", "too_old", "cooldown"}

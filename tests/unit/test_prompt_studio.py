@@ -22,6 +22,8 @@ from ivr.errors import InputError
 from ivr.store import SQLiteStore
 from ivr.studio import Source, VersionStatus, check_pin, transition
 
+pytestmark = pytest.mark.both_backends  # the store tests run on SQLite and PostgreSQL
+
 pytest_plugins = ["web_fixtures"]
 
 Client = TestClient[Any, Any]
@@ -284,6 +286,7 @@ async def _cli(tmp_path: Path, *argv: str, stdin: str = "") -> str:
     return out.getvalue()
 
 
+@pytest.mark.sqlite_only("drives the CLI, whose settings name a SQLite file")
 async def test_cli_sets_a_hashed_unique_pin_for_supervisors_only(tmp_path: Path,
                                                                  store: SQLiteStore) -> None:
     await add_user(store, "sana", Role.SUPERVISOR)

@@ -13,11 +13,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from storehelpers import sql
 
 from ivr.errors import StoreError
 from ivr.models import Attempt, Outcome, Transaction, TxStatus
 from ivr.store import SQLiteStore, open_store
 from ivr.store.sqlite import MIGRATIONS, parse_ts, ts
+
+pytestmark = pytest.mark.both_backends  # every test taking `store` runs on SQLite and PostgreSQL
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)  # 11:00 in Karachi
 VISITED = datetime(2026, 11, 27, 5, 30, tzinfo=UTC)
@@ -97,15 +100,22 @@ async def test_migrations_applied_once(tmp_path: Path) -> None:
     assert {"transactions", "attempts", "answers", "schema_migrations"} <= tables
 
 
-async def test_wal_mode_and_foreign_keys(store: SQLiteStore) -> None:
-    # The store has no public accessor for its connection; pragmas are per connection.
-    async with store._db.execute("PRAGMA journal_mode") as cur:
-        assert (await cur.fetchone())[0] == "wal"
-    async with store._db.execute("PRAGMA foreign_keys") as cur:
-        assert (await cur.fetchone())[0] == 1
-    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
-        await store._db.execute(
-            "INSERT INTO attempts (transaction_id, number, started_at) VALUES (999, '+92', 'x')")
+async def test_wal_mode_and_foreign_keys(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "t.db")
+    try:
+        # The store has no public accessor for its connection; pragmas are per connection.
+        async with store._db.execute("PRAGMA journal_mode") as cur:
+            assert (await cur.fetchone())[0] == "wal"
+        async with store._db.execute("PRAGMA foreign_keys") as cur:
+            assert (await cur.fetchone())[0] == 1
+    finally:
+        await store.close()
+
+
+async def test_foreign_keys_are_enforced(store: SQLiteStore) -> None:
+    with pytest.raises(StoreError, match=r"(?i)foreign key"):
+        await sql(store, "INSERT INTO attempts (transaction_id, number, started_at) "
+                         "VALUES (999, '+92', 'x')")
 
 
 # ---------------------------------------------------------------------- intake
@@ -146,14 +156,14 @@ async def test_claim_due_takes_only_due_rows_and_writes_attempts(
     await store.add_transactions([tx("DUE1"), tx("DUE2")], T0)
     await store.add_transactions([tx("LATER")], T0 + timedelta(hours=1))  # next_try_at = +1 h
     await store.add_transactions([tx("FINAL")], T0)
-    raw(tmp_path / "t.db", "UPDATE transactions SET status = 'completed' WHERE ref = 'FINAL'")
+    await sql(store, "UPDATE transactions SET status = 'completed' WHERE ref = 'FINAL'")
 
     claimed = await store.claim_due(T0, 10, node="n1")
 
     by_tx = {a.transaction_id: a for a in claimed}
-    refs = {r[0]: r[1] for r in raw(tmp_path / "t.db", "SELECT id, ref FROM transactions")}
+    refs = {r[0]: r[1] for r in await sql(store, "SELECT id, ref FROM transactions")}
     assert sorted(refs[i] for i in by_tx) == ["DUE1", "DUE2"]
-    numbers = {r[0]: r[1] for r in raw(tmp_path / "t.db", "SELECT id, mobile FROM transactions")}
+    numbers = {r[0]: r[1] for r in await sql(store, "SELECT id, mobile FROM transactions")}
     for a in claimed:
         assert (a.number, a.started_at, a.language) == (numbers[a.transaction_id], T0, "ur")
     for ref in ("DUE1", "DUE2"):
@@ -257,7 +267,7 @@ async def test_finish_call_does_not_overwrite_a_final_status(
     attempt = await one_claimed(store)
     await store.survey_started(attempt.id, T0)
     # e.g. the citizen opted out by SMS while the call was still on
-    raw(tmp_path / "t.db", "UPDATE transactions SET status = 'opted_out' WHERE ref = 'R1'")
+    await sql(store, "UPDATE transactions SET status = 'opted_out' WHERE ref = 'R1'")
     assert await store.finish_call(attempt.id, TxStatus.COMPLETED, T0)  # the attempt is closed
     assert await status_of(store, "R1") == TxStatus.OPTED_OUT
 
@@ -354,7 +364,7 @@ async def test_results_latest_answer_per_question_across_attempts(
     await store.attempt_failed(unanswered.id, Outcome.BUSY, T0, next_status=TxStatus.UNREACHABLE,
                                next_try_at=None)
     # An operator puts R1 back in the queue; the second call only re-answers the rating.
-    raw(tmp_path / "t.db", "UPDATE transactions SET status = 'scheduled' WHERE ref = 'R1'")
+    await sql(store, "UPDATE transactions SET status = 'scheduled' WHERE ref = 'R1'")
     [second] = await store.claim_due(T0 + timedelta(hours=1), 5)
     assert second.transaction_id == first.transaction_id
     await store.survey_started(second.id, T0 + timedelta(hours=1))

@@ -7,12 +7,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from results_support import VISITED, Visit, many, survey
+from storehelpers import sql, value
 
 from ivr.models import Transaction, TxStatus
 from ivr.results import Filters, GroupSums, Scope
 from ivr.store import SQLiteStore
 from ivr.store import results as store_results
 from ivr.store.sqlite import ts
+
+pytestmark = pytest.mark.both_backends
 
 NOW = datetime(2024, 5, 2, 7, 0, tzinfo=UTC)
 ALL = Scope()
@@ -47,25 +50,19 @@ async def test_a_later_answer_replaces_the_earlier_one(store: SQLiteStore) -> No
     before = (await groups(store))["Lahore"]
     assert (before.rated, before.satisfied_w, before.bribe_yes_w) == (1, 0.0, 1.0)
     # the same attempt asked again (ON CONFLICT DO UPDATE)
-    async with store._db.execute("SELECT id FROM attempts WHERE transaction_id = ?",
-                                 (tx_id,)) as cur:
-        (attempt_id,) = await cur.fetchone()  # type: ignore[misc]
+    attempt_id = await value(store, "SELECT id FROM attempts WHERE transaction_id = ?", (tx_id,))
     await store.save_answer(attempt_id, "rating", "4", NOW)
     after = (await groups(store))["Lahore"]
     assert (after.rated, after.satisfied_w, after.rating_sum_w) == (1, 1.0, 4.0)
     # a second attempt (a call-back) answering again
-    async with store._write() as db:
-        cur = await db.execute("INSERT INTO attempts (transaction_id, number, started_at) "
-                               "VALUES (?, '+923000000000', ?) RETURNING id", (tx_id, ts(NOW)))
-        (second,) = await cur.fetchone()  # type: ignore[misc]
+    second = await value(store, "INSERT INTO attempts (transaction_id, number, started_at) "
+                                "VALUES (?, '+923000000000', ?) RETURNING id", (tx_id, ts(NOW)))
     await store.save_answer(second, "bribe", "2", NOW)
     await store.save_answer(second, "rating", "5", NOW)
     final = (await groups(store))["Lahore"]
     assert (final.rated, final.rating_sum_w, final.bribe_n, final.bribe_yes_w) == (1, 5.0, 1, 0.0)
     # deleting the newest brings the previous answer back
-    async with store._write() as db:
-        await db.execute("DELETE FROM answers WHERE attempt_id = ? AND question = 'rating'",
-                         (second,))
+    await sql(store, "DELETE FROM answers WHERE attempt_id = ? AND question = 'rating'", (second,))
     back = (await groups(store))["Lahore"]
     assert (back.rated, back.rating_sum_w) == (1, 4.0)
     await store.rebuild_results()
@@ -184,20 +181,16 @@ async def test_unanswered_transactions_are_not_responses(store: SQLiteStore) -> 
 async def test_the_day_table_always_equals_the_cells_summed(store: SQLiteStore) -> None:
     [tx_id, *_] = await survey(store, [Visit(), Visit(official="Sana", rating="2"),
                                        Visit(service="Pension", bribe="1")], NOW)
-    async with store._db.execute("SELECT id FROM attempts WHERE transaction_id = ?",
-                                 (tx_id,)) as cur:
-        (attempt_id,) = await cur.fetchone()  # type: ignore[misc]
+    attempt_id = await value(store, "SELECT id FROM attempts WHERE transaction_id = ?", (tx_id,))
     await store.save_answer(attempt_id, "rating", "1", NOW)  # an update: a delta rolls up
 
     async def both() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-        async with store._db.execute(
-                "SELECT day, district, service, SUM(rated), SUM(satisfied_w), SUM(bribe_yes_w) "
-                "FROM result_cells GROUP BY 1, 2, 3 ORDER BY 1, 2, 3") as cur:
-            cells = [tuple(r) for r in await cur.fetchall()]
-        async with store._db.execute(
-                "SELECT day, district, service, rated, satisfied_w, bribe_yes_w FROM result_days "
-                "WHERE rated != 0 OR bribe_n != 0 ORDER BY 1, 2, 3") as cur:
-            days = [tuple(r) for r in await cur.fetchall()]
+        cells = await sql(
+            store, "SELECT day, district, service, SUM(rated), SUM(satisfied_w), "
+                   "SUM(bribe_yes_w) FROM result_cells GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+        days = await sql(
+            store, "SELECT day, district, service, rated, satisfied_w, bribe_yes_w FROM "
+                   "result_days WHERE rated != 0 OR bribe_n != 0 ORDER BY 1, 2, 3")
         return cells, days
 
     cells, days = await both()

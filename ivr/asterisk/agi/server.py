@@ -54,8 +54,10 @@ class FastAGIServer:
         header_timeout: float = 5.0,
         max_header_bytes: int = 16384,
         command_timeout: float = 3600.0,
+        reuse_port: bool = False,
     ) -> None:
         self._routes = dict(routes)
+        self._reuse_port = reuse_port  # several engines on one host share the port (SO_REUSEPORT)
         self._host = host
         self._port = port
         try:
@@ -91,7 +93,8 @@ class FastAGIServer:
         """Start listening."""
         # limit bounds every line we read, headers and answers alike.
         self._server = await asyncio.start_server(
-            self._on_connect, self._host, self._port, limit=MAX_LINE_BYTES
+            self._on_connect, self._host, self._port, limit=MAX_LINE_BYTES,
+            reuse_port=self._reuse_port or None,
         )
         log.info("FastAGI listening on %s:%d", self._host, self.port)
 
