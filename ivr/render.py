@@ -311,7 +311,11 @@ def template_values(settings: Settings, inst: Instance, target: str = "lab",
         "agi_hold": agi_hold(settings),
         "agi_dir": lay.agi_dir,
         "trunk_endpoints": trunk_endpoints(settings, transport) if pbx else "",
-        "peer_options": endpoint_options(spec, transport),
+        # The simulated citizen's phone keeps its RTP stream alive, as a real handset does: a
+        # comfort-noise packet after 5 s without media, so the PBX's rtp_timeout ends only calls
+        # whose citizen is really gone, while the citizen still sends no audio frames that could
+        # end its own `s` waits (WaitForSilence reads what the PBX sends).
+        "peer_options": endpoint_options(spec, transport) + ("" if pbx else "\nrtp_keepalive = 5"),
         "peer_contact": contact_of(spec, peer_default),
         "peer_match": match_of(spec, inst.peer_host),
         "peer_sections": auth_sections(spec, transport),
