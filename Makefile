@@ -8,10 +8,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # debootstrap builds the Asterisk rootfs; espeak-ng makes the prompts offline, sox checks audio;
 # ffmpeg lets pydub read any audio format; python3-venv gives Debian's python a venv;
-# chromium is the real browser the browser tests drive with Playwright (tests/browser).
-SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium
+# chromium is the real browser the browser tests drive with Playwright (tests/browser);
+# fonts-noto-core holds Noto Naskh Arabic, which `make font` subsets for the Urdu dashboard.
+SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium fonts-noto-core
 
-.PHONY: setup system venv demo test unit lint integration browser screenshots bench clean
+.PHONY: setup system venv demo test unit lint integration browser screenshots bench clean i18n font
 
 setup: system venv
 
@@ -54,6 +55,20 @@ screenshots: setup
 
 test: setup lint
 	$(BIN)/python -m pytest tests
+
+# The dashboard's languages: extract messages from ivr/web (Python and templates), merge them into
+# each catalogue (translate the new ones in ivr/web/locale/ur/LC_MESSAGES/messages.po), compile
+# the .mo files (committed; tests/unit/test_i18n.py checks they are current), subset the font.
+i18n: venv
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --no-wrap \
+	  -o ivr/web/locale/messages.pot .
+	$(BIN)/pybabel update -i ivr/web/locale/messages.pot -d ivr/web/locale --no-wrap \
+	  --ignore-obsolete --no-fuzzy-matching
+	$(BIN)/pybabel compile -d ivr/web/locale
+	$(MAKE) font
+
+font: venv system
+	$(BIN)/python tools/build_font.py
 
 bench: setup
 	$(BIN)/python bench/cpu_per_call.py --calls 100

@@ -27,7 +27,7 @@ from ivr.engine import Engine
 from ivr.services import status
 from ivr.services.status import StatusSnapshot
 from ivr.store import SQLiteStore
-from ivr.web import api, auth, cases, common, dashboard, prompts
+from ivr.web import api, auth, cases, common, dashboard, i18n, prompts
 from ivr.web.common import ENGINE, SETTINGS, STORE, WWW_AUTHENTICATE, Handler, json_error
 
 __all__ = ["ENGINE", "SETTINGS", "STORE", "create_app", "make_runner"]
@@ -166,6 +166,7 @@ def create_app(settings: Settings, store: SQLiteStore,
     cases.setup(app)
     dashboard.setup(app)
     prompts.setup(app)
+    i18n.setup(app)
     return app
 
 
