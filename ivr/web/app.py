@@ -166,7 +166,7 @@ def create_app(settings: Settings, store: SQLiteStore,
     cases.setup(app)
     dashboard.setup(app)
     prompts.setup(app)
-    i18n.setup(app)
+    i18n.setup(app, ZoneInfo(settings.timezone))
     return app
 
 

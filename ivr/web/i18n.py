@@ -15,6 +15,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 STATIC = Path(__file__).parent / "static"
 FONT_FILE = STATIC / "NotoNaskhArabic-Urdu.woff2"
 COOKIE = "rabta_lang"
+ZONE: web.AppKey[tzinfo] = web.AppKey("zone")  # where officials read times (settings.timezone)
 DEFAULT = "en"
 
 
@@ -103,11 +105,26 @@ def _callables(code: str) -> tuple[Callable[..., str], Callable[..., str]]:
     return gettext, ngettext
 
 
+def local_time(value: Any, zone: tzinfo, seconds: bool = False) -> str:
+    """Show a stored time (ISO text, UTC unless it says otherwise) as local wall time with its
+    zone: "2024-05-02 14:00 PKT". Anything unreadable is shown as it is."""
+    if not value:
+        return ""
+    try:
+        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    local = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(zone)
+    return local.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+
+
 def context(request: web.Request) -> dict[str, Any]:
     """What every page's template needs to speak the official's language."""
     lang = language(request)
     gettext, ngettext = _callables(lang.code)
-    return {"lang": lang.code, "dir": lang.direction, "ui_languages": LANGUAGES.values(),
+    zone = request.app.get(ZONE, UTC)
+    return {"when": lambda value, seconds=False: local_time(value, zone, seconds),
+            "lang": lang.code, "dir": lang.direction, "ui_languages": LANGUAGES.values(),
             "gettext": gettext, "ngettext": ngettext, "_": gettext,
             "font_url": f"/static/{font_name()}", "here": request.path_qs}
 
@@ -144,8 +161,9 @@ async def font(request: web.Request) -> web.FileResponse:
         "Cache-Control": "public, max-age=31536000, immutable", "Content-Type": "font/woff2"})
 
 
-def setup(app: web.Application) -> None:
-    """Add the language switch and the hashed font route."""
+def setup(app: web.Application, zone: tzinfo) -> None:
+    """Add the language switch and the hashed font route; show times in `zone`."""
+    app[ZONE] = zone
     app.router.add_get("/language", choose_language)
     app.router.add_get(f"/static/{font_name()}", font)
 

@@ -125,3 +125,14 @@ async def test_the_language_switch_goes_back_only_to_this_site(client: Client,
 async def test_an_unknown_language_is_a_clear_400(client: Client) -> None:
     response = await client.get("/language?to=xx")
     assert response.status == 400 and "use en or ur" in await response.text()
+
+
+def test_times_are_shown_in_the_officials_zone_with_the_zone_named() -> None:
+    from zoneinfo import ZoneInfo
+
+    karachi = ZoneInfo("Asia/Karachi")
+    assert i18n.local_time("2024-05-02T09:00:00+00:00", karachi) == "2024-05-02 14:00 PKT"
+    assert i18n.local_time("2024-05-02T09:00:00", karachi, seconds=True) == \
+        "2024-05-02 14:00:00 PKT"  # stored naive: UTC
+    assert i18n.local_time("not a time", karachi) == "not a time"
+    assert i18n.local_time(None, karachi) == ""
