@@ -10,9 +10,11 @@ BIN    := $(VENV)/bin
 # ffmpeg lets pydub read any audio format; python3-venv gives Debian's python a venv;
 # chromium is the real browser the browser tests drive with Playwright (tests/browser);
 # fonts-noto-core holds Noto Naskh Arabic, which `make font` subsets for the Urdu dashboard.
-SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium fonts-noto-core
+# npm fetches axe-core, which the browser tests inject into every page (tests/browser/axe).
+SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium fonts-noto-core \
+                   npm
 
-.PHONY: setup system venv demo test unit lint integration browser screenshots bench clean i18n font
+.PHONY: setup system venv demo test unit lint integration browser screenshots bench clean i18n font axe
 
 setup: system venv
 
@@ -47,13 +49,19 @@ integration: setup
 	$(BIN)/python -m pytest tests/integration
 
 # Headless Chromium (Debian's) against a real `rabta web`; fails, never skips, without it.
-browser: setup
+browser: setup axe
 	$(BIN)/python -m pytest tests/browser
+
+axe: tests/browser/axe/node_modules/axe-core/axe.min.js
+
+tests/browser/axe/node_modules/axe-core/axe.min.js: tests/browser/axe/package-lock.json
+	npm ci --prefix tests/browser/axe --no-audit --no-fund
+	touch $@
 
 screenshots: setup
 	$(BIN)/python tests/browser/screenshots.py
 
-test: setup lint
+test: setup lint axe
 	$(BIN)/python -m pytest tests
 
 # The dashboard's languages: extract messages from ivr/web (Python and templates), merge them into
