@@ -10,6 +10,7 @@ it); without it these tests fail, never skip.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ def test_every_page_fits_speaks_its_language_and_passes_axe(browser: Browser, si
         if violations := _axe(page):
             problems[f"{path} axe"] = violations
     page.context.close()
-    assert problems == {}
+    assert problems == {}, json.dumps(problems, indent=1, ensure_ascii=False)
 
 
 def test_the_urdu_interface_renders_right_to_left_in_the_served_naskh(browser: Browser,
