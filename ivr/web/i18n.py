@@ -124,7 +124,8 @@ def context(request: web.Request) -> dict[str, Any]:
     gettext, ngettext = _callables(lang.code)
     zone = request.app.get(ZONE, UTC)
     return {"when": lambda value, seconds=False: local_time(value, zone, seconds),
-            "zone_name": str(zone), "lang": lang.code, "dir": lang.direction, "ui_languages": LANGUAGES.values(),
+            "zone_name": str(zone),
+            "lang": lang.code, "dir": lang.direction, "ui_languages": LANGUAGES.values(),
             "gettext": gettext, "ngettext": ngettext, "_": gettext,
             "font_url": f"/static/{font_name()}", "here": request.path_qs}
 
