@@ -18,7 +18,7 @@ SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromiu
                    poppler-utils fonts-noto-core systemd fail2ban util-linux \
                    postgresql-15
 
-.PHONY: setup system venv demo test unit lint integration browser screenshots bench clean
+.PHONY: setup system venv demo test unit lint integration browser screenshots bench clean i18n font axe
 
 setup: system venv
 
@@ -53,8 +53,16 @@ integration: setup
 	$(BIN)/python -m pytest tests/integration
 
 # Headless Chromium (Debian's) against a real `rabta web`; fails, never skips, without it.
-browser: setup
+browser: setup axe
 	$(BIN)/python -m pytest tests/browser
+
+axe: tests/browser/axe/node_modules/axe-core/axe.min.js
+
+tests/browser/axe/node_modules/axe-core/axe.min.js: tests/browser/axe/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm; }
+	npm ci --prefix tests/browser/axe --no-audit --no-fund
+	touch $@
 
 screenshots: setup
 	$(BIN)/python tests/browser/screenshots.py
@@ -62,7 +70,7 @@ screenshots: setup
 # The tiers run side by side on two cores: the integration tier (real Asterisk, Kannel; its
 # own ports) in one process, unit + protocol + browser in another (test slot 1: other ports).
 # Each tier's output is kept whole; the run fails if either does.
-test: setup lint
+test: setup lint axe
 	@rm -f .test-fast.log; \
 	RABTA_TEST_SLOT=1 $(BIN)/python -m pytest tests/unit tests/protocol tests/browser \
 	  > .test-fast.log 2>&1 & fast=$$!; \
@@ -71,6 +79,20 @@ test: setup lint
 	echo "===== unit, protocol and browser tiers ====="; cat .test-fast.log; \
 	echo "integration tier: exit $$slow; unit, protocol and browser tiers: exit $$quick"; \
 	test $$slow -eq 0 -a $$quick -eq 0
+
+# The dashboard's languages: extract messages from ivr/web (Python and templates), merge them into
+# each catalogue (translate the new ones in ivr/web/locale/ur/LC_MESSAGES/messages.po), compile
+# the .mo files (committed; tests/unit/test_i18n.py checks they are current), subset the font.
+i18n: venv
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --no-wrap \
+	  -o ivr/web/locale/messages.pot .
+	$(BIN)/pybabel update -i ivr/web/locale/messages.pot -d ivr/web/locale --no-wrap \
+	  --ignore-obsolete --no-fuzzy-matching
+	$(BIN)/pybabel compile -d ivr/web/locale
+	$(MAKE) font
+
+font: venv system
+	$(BIN)/python tools/build_font.py
 
 bench: setup
 	$(BIN)/python bench/cpu_per_call.py --calls 100

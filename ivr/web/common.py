@@ -34,6 +34,7 @@ from ivr.config import Settings
 from ivr.engine import Engine
 from ivr.errors import InputError, StoreError
 from ivr.store import SQLiteStore
+from ivr.web import i18n
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ PAGE_HEADERS = {
     **SECURITY_HEADERS,
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; media-src 'self'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                               "font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+                               "base-uri 'none'",
 }
 SERVER_NAME = "Rabta"  # no product versions in the Server header
 
@@ -84,14 +86,18 @@ def is_api(request: web.Request) -> bool:
 
 
 def templates() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                              autoescape=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    i18n.configure(env)  # {{ _("...") }} in the official's language, the |data filter
+    return env
 
 
 def render(request: web.Request, template: str, status: int = 200,
            headers: dict[str, str] | None = None, **context: object) -> web.Response:
-    """Render a page from ivr/web/templates with the security headers every page gets."""
-    html = request.app[TEMPLATES].get_template(template).render(**context)
+    """Render a page from ivr/web/templates with the security headers every page gets, in the
+    official's language (ivr.web.i18n)."""
+    html = request.app[TEMPLATES].get_template(template).render({**i18n.context(request),
+                                                                 **context})
     return web.Response(text=html, status=status, content_type="text/html",
                         headers=headers or PAGE_HEADERS)
 
@@ -180,13 +186,25 @@ def refuse(request: web.Request, cls: type[web.HTTPException], message: str,
     raise cls(text=message, **init)
 
 
+_ERROR_TITLES = {400: i18n.N_("That request could not be read"),
+                 403: i18n.N_("You may not see this"),
+                 404: i18n.N_("Not found"),
+                 405: i18n.N_("That cannot be done here"),
+                 413: i18n.N_("That is too large"),
+                 500: i18n.N_("Something went wrong on our side"),
+                 503: i18n.N_("Not available just now")}
 _KEEP_HEADERS = ("WWW-Authenticate", "Allow", "Retry-After", "Location")
 
 
 def _error_page(request: web.Request, status: int, message: str,
                 headers: dict[str, str]) -> web.Response:
-    html = request.app[TEMPLATES].get_template("error.html").render(status=status,
-                                                                     message=message)
+    who = identity(request)
+    referer = request.headers.get("Referer", "")
+    back = referer if referer.startswith(f"{request.scheme}://{request.host}/") else "/"
+    html = request.app[TEMPLATES].get_template("error.html").render(
+        **i18n.context(request), status=status, message=message, back=back,
+        title=i18n.gettext(request, _ERROR_TITLES.get(status, i18n.N_("Something is wrong"))),
+        user=who.user if who is not None else None)
     return web.Response(status=status, text=html, content_type="text/html",
                         headers={**PAGE_HEADERS, **headers})
 
@@ -213,7 +231,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return web.Response(status=400, text=error_body(str(exc)), content_type="application/json")
     except StoreError as exc:
         log.error("store error on %s %s: %s", request.method, request.path, exc)
-        message = "the store is not available; try again"
+        message = i18n.N_("the store is not available; try again")
         if not api:
             return _error_page(request, 503, message, {"Retry-After": "30"})
         return web.Response(status=503, text=error_body(message), content_type="application/json",
@@ -226,7 +244,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise web.HTTPBadRequest() from None
     except Exception:  # our bug: logged with its traceback, answered like any other error
         log.exception("unexpected error on %s %s", request.method, request.path)
-        message = "something went wrong on our side; it has been logged"
+        message = i18n.N_("something went wrong on our side; it has been logged")
         if not api:
             return _error_page(request, 500, message, {})
         return web.Response(status=500, text=error_body(message), content_type="application/json")

@@ -62,7 +62,7 @@ OVERVIEW_CACHE: web.AppKey[_Cached] = web.AppKey("overview_cache")
 # The overview page runs one script of ours and opens one event stream back to us; nothing else.
 _LIVE_HEADERS = {**PAGE_HEADERS,
                  "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                                            "script-src 'self'; connect-src 'self'; "
+                                            "script-src 'self'; connect-src 'self'; font-src 'self'; "
                                             "form-action 'self'; frame-ancestors 'none'; "
                                             "base-uri 'none'"}
 _RESPONSE_COLUMNS = ["office", "ref", "district", "service", "official", "visited_at", "mobile",

@@ -73,13 +73,13 @@ def test_move_a_case_to_action_taken(page: Page, site: Site) -> None:
     page.fill("#note", "asked the office for the file")
     page.click("#save")
     page.wait_for_url(f"{site.url}/cases/{report.id}")
-    assert page.locator("#case-status").inner_text() == "under_review"
+    assert page.locator("#case-status").inner_text() == "under review"
     page.select_option("#to", "action_taken")
     page.select_option("#action", "transfer")
     page.fill("#note", "the clerk was transferred")
     page.click("#save")
     page.wait_for_url(f"{site.url}/cases/{report.id}")
-    assert page.locator("#case-status").inner_text() == "action_taken"
+    assert page.locator("#case-status").inner_text() == "action taken"
     assert page.locator("#case-action").inner_text() == "transfer"
     history = page.locator("#history tbody tr").all_inner_texts()
     assert len(history) == 2 and "the clerk was transferred" in history[1]

@@ -29,7 +29,7 @@ from support import (
 )
 
 from ivr import phone
-from ivr.asterisk import rootfs
+from ivr.lab import rootfs
 from ivr.asterisk.ami import AMI
 from ivr.config import Settings
 from ivr.store import open_store

@@ -4,9 +4,12 @@
 (function () {
   const root = document.getElementById("overview");
   if (!root || !window.EventSource) { return; }
-  const min = root.dataset.min;
   const status = document.getElementById("status");
   const pct = (x) => Math.round(100 * x) + "%";
+  // The words come from the page, in the official's language; times in the site's zone.
+  const words = root.dataset;
+  const clock = () => new Date().toLocaleTimeString(document.documentElement.lang,
+    {timeZone: words.zone, timeZoneName: "short"});
 
   function show(data) {
     root.querySelectorAll("[data-field]").forEach((el) => {
@@ -18,17 +21,17 @@
     });
     root.querySelectorAll("[data-ci]").forEach((el) => {
       const e = data[el.dataset.ci];
-      el.textContent = e.suppressed ? "fewer than " + min + " answers"
+      el.textContent = e.suppressed ? words.fewer
         : pct(e.low).slice(0, -1) + "–" + pct(e.high) + ", n=" + e.n;
     });
-    status.textContent = "Live: updated " + new Date().toLocaleTimeString();
+    status.textContent = words.updated + " " + clock();
   }
 
   const source = new EventSource(root.dataset.stream);
   source.addEventListener("overview", (event) => show(JSON.parse(event.data)));
   source.addEventListener("signed_out", () => {
     source.close();
-    status.textContent = "Signed out: reload the page to sign in again.";
+    status.textContent = words.signedOut;
   });
-  source.onerror = () => { status.textContent = "Connection lost; retrying…"; };
+  source.onerror = () => { status.textContent = words.lost; };
 }());
