@@ -29,9 +29,9 @@ from support import (
 )
 
 from ivr import phone
-from ivr.lab import rootfs
 from ivr.asterisk.ami import AMI
 from ivr.config import Settings
+from ivr.lab import rootfs
 from ivr.store import open_store
 
 N = 40
