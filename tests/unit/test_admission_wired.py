@@ -270,3 +270,17 @@ async def test_status_metrics_and_the_cli_show_each_gate(store: Any, tmp_path: P
     assert 'rabta_admission_open{node="rabta-pbx"} 0.0' in text
     assert 'rabta_admission_agi_rtt_seconds{node="rabta-pbx"} 0.4' in text
     assert 'rabta_admission_calls{node="rabta-pbx"} 7.0' in text
+
+
+async def test_the_engine_shares_one_round_trip_window_between_fastagi_and_the_dialer(
+        store: Any, tmp_path: Path) -> None:
+    from ivr.config import Settings
+    from ivr.engine import Engine
+
+    settings = Settings(home=tmp_path, cache=tmp_path, ami_secret="x" * 20,
+                        nodes=("a@127.0.0.1:5038", "b@10.0.0.7:5038"))
+    engine = Engine(settings, store)
+    assert engine.dialer.admission is engine.admission
+    assert engine.agi.round_trips is engine.admission.round_trips
+    assert engine.admission.hosts == {"a": "127.0.0.1", "b": "10.0.0.7"}
+    assert set(engine.health().admission) == {"a", "b"}
