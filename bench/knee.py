@@ -14,6 +14,12 @@ the levels above the knee and a projection from the highest clean plateau are pr
 
     python bench/knee.py                 # levels 4,6,...,16 calls/s, 45 s each (9-11 min)
     python bench/knee.py --quick         # smoke run: levels 2,4, 10 s each
+    python bench/knee.py --levels 6,12 --compare   # each level without, then with admission
+
+With --compare each level runs twice in the one invocation: once with admission control off (every
+mark 0: the dialer dials as fast as it is told) and once with it on (scheduler/admission.py, the
+marks of the settings or of the --admission-* flags), and a table of the two is printed: completed
+rate, answers stored wrong or lost, failed calls, engine and PBX CPU, how long the gate was shut.
 """
 
 from __future__ import annotations
@@ -83,6 +89,11 @@ class Level:
     statuses: dict[str, int] = field(default_factory=dict)  # transactions by status at the end
     outcomes: dict[str, int] = field(default_factory=dict)  # the dialer's Originate results
     lost_answers: dict[str, int] = field(default_factory=dict)  # what was stored instead
+    admission: bool = False  # admission control on for this run (off: every mark 0)
+    wrong: int = 0  # citizens with an answer stored that the script did not give (not missing)
+    closed_s: float = 0.0  # seconds (sampled every 0.5 s) with the node's gate closed
+    closes: int = 0  # times the gate closed
+    peak_admitted: int = 0  # calls the dialer had on the node at once (its own count)
 
     @property
     def ratio(self) -> float:
@@ -160,18 +171,29 @@ async def run_level(settings: Settings, store: SQLiteStore, node: rootfs.Node, l
                     language="en") for i, n in enumerate(numbers)], datetime.now(UTC))
     pbx_pid, car_pid = rootfs.pid_of(node.pbx), rootfs.pid_of(node.carrier)
     assert pbx_pid and car_pid, "an Asterisk instance is not running"
+    off = {} if lv.admission else dict(admission_rtt_high_ms=0.0, admission_cpu_high=0.0,
+                                       admission_max_channels=0)
     engine = Engine(replace(settings, calls_per_second=lv.offered,
-                            max_concurrent=lv.max_concurrent), store)
+                            max_concurrent=lv.max_concurrent, **off), store)
     await engine.start()
     done = asyncio.Event()
     snaps = [snapshot(pbx_pid, car_pid, 0)]
 
     async def sample() -> None:
         n, pbx = 0, -1
+        was_shut = False
         while not done.is_set():
             await asyncio.sleep(0.5)
             n += 1
             lv.peak_calls = max(lv.peak_calls, len(engine.calls.sessions))
+            lv.peak_admitted = max(lv.peak_admitted, engine.calls.in_flight)
+            gates = engine.admission.states()
+            shut = any(not a.gate.open for a in gates.values())
+            if shut:
+                lv.closed_s += 0.5
+            if shut and not was_shut:
+                lv.closes += 1
+            was_shut = shut
             if n % 4 == 0:  # the CLI is a process of its own: every 2 s is enough
                 pbx = await asyncio.to_thread(channel_count, node.pbx)
                 lv.peak_pbx = max(lv.peak_pbx, pbx)
@@ -213,6 +235,7 @@ async def score(store: SQLiteStore, lv: Level, office: str) -> None:
     lv.statuses = dict(Counter(r["status"] for r in rows))
     lv.completed = sum(1 for r in rows if r["status"] == "completed" and r["answers"] == EXPECTED)
     lv.lost = sum(1 for r in rows if r["answers"] != EXPECTED)
+    lv.wrong = sum(1 for r in rows if any(EXPECTED.get(k) != v for k, v in r["answers"].items()))
     lv.failed = sum(1 for r in rows if r["status"] != "completed")
     lv.lost_answers = dict(Counter(json.dumps(r["answers"], sort_keys=True) for r in rows
                                    if r["answers"] != EXPECTED))
@@ -275,14 +298,34 @@ def saturation(v: Level) -> str:
             f"(cores: {detail}, everything {v.machine_cores:.2f}; biggest user: {top})")
 
 
-async def main(levels: list[float], seconds: float, call_s: float, cap: int, trace: bool) -> None:
+def print_comparison(done: list[Level]) -> None:
+    """Print each offered rate without and with admission control, side by side."""
+    print(f"{'cps':>5} {'admission':>9} {'calls':>5} {'done':>5} {'done/s':>6} {'wrong':>5} "
+          f"{'lost':>5} {'fail':>4} {'peak':>4} {'shut s':>6} {'closes':>6} {'wall s':>6} "
+          f"{'eng s':>6} {'PBX s':>6} {'ratio':>6} {'other':>5}")
+    for v in sorted(done, key=lambda v: (v.offered, v.admission)):
+        print(f"{v.offered:>5g} {'on' if v.admission else 'off':>9} {v.calls:>5} "
+              f"{v.completed:>5} {v.rate:>6.2f} {v.wrong:>5} {v.lost:>5} {v.failed:>4} "
+              f"{v.peak_admitted:>4} {v.closed_s:>6.1f} {v.closes:>6} {v.wall_s:>6.0f} "
+              f"{v.engine_cpu:>6.1f} {v.pbx_cpu:>6.1f} {v.ratio:>6.3f} {v.other_cores:>5.2f}")
+    print("done: completed with every answer as scripted; wrong: an answer stored that the "
+          "script did not give;\nlost: any answer not as scripted (wrong or missing); peak: "
+          "calls the dialer had at once;\nshut s / closes: time and times the node's gate was "
+          "closed; eng s, PBX s: CPU seconds over the run;\nother: cores other processes used "
+          "on the plateau (a shared machine)")
+
+
+async def main(levels: list[float], seconds: float, call_s: float, cap: int, trace: bool,
+               compare: bool = False, marks: dict[str, float] | None = None) -> None:
     home = Path(tempfile.mkdtemp(prefix="rabta-knee-"))
     env = {k: v for k, v in os.environ.items() if k == "RABTA_CACHE"}
     settings = load_settings(env=env, overrides=dict(
         home=str(home), **NODE, calling_window="00:00-24:00", max_concurrent=cap,
-        calls_per_second=1, log_level="WARNING", retry_delays=(), partial_callbacks=0))
-    plan = [Level(cps, max(1, round(cps * seconds)), min(cap, math.ceil(cps * call_s * 1.5)))
-            for cps in levels]
+        calls_per_second=1, log_level="WARNING", retry_delays=(), partial_callbacks=0,
+        **(marks or {})))
+    modes = (False, True) if compare else (False,)
+    plan = [Level(cps, max(1, round(cps * seconds)), min(cap, math.ceil(cps * call_s * 1.5)),
+                  admission=on) for cps in levels for on in modes]
     numbers = [[f"03007{li:02d}{i:04d}" for i in range(lv.calls)] for li, lv in enumerate(plan)]
     print(f"{CORES} cores; levels {', '.join(f'{c:g}' for c in levels)} calls/s, {seconds:g} s of "
           f"dialling each; node {NODE['node']} (SIP {NODE['sip_port']}/{NODE['carrier_sip_port']})",
@@ -300,10 +343,12 @@ async def main(levels: list[float], seconds: float, call_s: float, cap: int, tra
             for li, lv in enumerate(plan):
                 await wait_quiet(node)
                 print(f"level {lv.offered:g} calls/s: {lv.calls} calls, max {lv.max_concurrent} "
-                      f"at once ...", flush=True)
+                      f"at once, admission control {'on' if lv.admission else 'off'} ...",
+                      flush=True)
                 # A level's calls are done within ~90 s of its last dial; far longer is a hang.
+                # Admission control may stretch a level (calls wait, due): give it longer.
                 await run_level(settings, store, node, lv, numbers[li], f"knee{li}",
-                                timeout=2 * seconds + 150, trace=trace)
+                                timeout=(4 if lv.admission else 2) * seconds + 150, trace=trace)
                 done.append(lv)
                 print(f"  {lv.completed}/{lv.calls} completed at {lv.rate:.2f}/s, peak {lv.peak_calls}"
                       f" on the line, {lv.lost} lost, {lv.failed} failed, {lv.wall_s:.0f} s"
@@ -317,7 +362,15 @@ async def main(levels: list[float], seconds: float, call_s: float, cap: int, tra
             await store.close()
     finally:
         cli.asterisk_down(settings, quiet=True)
-    report(done)
+    report([v for v in done if not v.admission])
+    if compare:
+        print("\nWITHOUT AND WITH ADMISSION CONTROL (marks: "
+              + ", ".join(f"{k}={getattr(settings, k):g}" for k in (
+                  "admission_rtt_high_ms", "admission_rtt_low_ms", "admission_cpu_high",
+                  "admission_cpu_low", "admission_max_channels", "admission_min_closed_s"))
+              + ")")
+        print_comparison(done)
+        print(json.dumps({"compare": [asdict(v) | {"ratio": v.ratio} for v in done]}))
 
 
 def projection(done: list[Level]) -> None:
@@ -388,10 +441,20 @@ if __name__ == "__main__":
                    help="upper bound on any level's concurrency limit (default: %(default)s)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: levels 2,4 with 10 s of dialling each")
+    p.add_argument("--compare", action="store_true",
+                   help="run each level twice: without, then with admission control")
+    for key in ("rtt_high_ms", "rtt_low_ms", "cpu_high", "cpu_low", "max_channels",
+                "min_closed_s"):
+        p.add_argument(f"--admission-{key.replace('_', '-')}", type=float, default=None,
+                       help=f"admission_{key} for the runs with admission control "
+                            f"(default: the setting's default)")
     p.add_argument("--trace", action="store_true",
                    help="print calls in flight, in the survey and on the PBX every 5 s")
     a = p.parse_args()
     if a.quick:
         a.levels, a.seconds = "2,4", 10.0
+    marks = {f"admission_{k}": (int(v) if k == "max_channels" else v)
+             for k in ("rtt_high_ms", "rtt_low_ms", "cpu_high", "cpu_low", "max_channels",
+                       "min_closed_s") if (v := getattr(a, f"admission_{k}")) is not None}
     asyncio.run(main([float(x) for x in a.levels.split(",")], a.seconds, a.call_seconds,
-                     a.max_concurrent, a.trace))
+                     a.max_concurrent, a.trace, a.compare, marks))

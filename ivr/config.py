@@ -115,6 +115,17 @@ class Settings:
     cooldown_days: float = 30.0  # one survey per citizen per this many days, across services
     partial_callbacks: int = 1  # an answered but unfinished survey is called back this often
     callback_delay: float = 1800.0  # seconds before that call-back
+    # Admission control (scheduler/admission.py): the dialer claims no new call on a PBX node
+    # whose signals pass a high mark, and claims again once every signal is below its low mark
+    # and the gate has been closed admission_min_closed_s. 0 turns a signal off. Off by default
+    # until the knee comparison (bench/knee.py --compare) has set its marks on a quiet machine;
+    # suggested: admission_rtt_high_ms 250 / low 100, admission_cpu_high 0.95 / low 0.85.
+    admission_rtt_high_ms: float = 0.0  # median quick AGI command round trip to the node
+    admission_rtt_low_ms: float = 0.0
+    admission_cpu_high: float = 0.0  # busy fraction of the node's host CPU (a local node only)
+    admission_cpu_low: float = 0.0
+    admission_max_channels: int = 0  # calls the engine has on one node
+    admission_min_closed_s: float = 3.0
 
     # Survey
     digit_timeout: float = 5.0  # seconds to wait for a key after a question
@@ -240,6 +251,9 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "api_max_batch": (1, None), "api_max_body": (1024, None), "min_responses": (1, None),
     "export_max_rows": (1, None), "web_max_body": (1024, None), "early_key_s": (0, 3),
     "login_per_minute_address": (1, None), "login_per_minute_account": (1, None),
+    "admission_rtt_high_ms": (0, 60000), "admission_rtt_low_ms": (0, 60000),
+    "admission_cpu_high": (0, 1), "admission_cpu_low": (0, 1),
+    "admission_max_channels": (0, None), "admission_min_closed_s": (0, 3600),
 }
 # Settings that must be more than 0 (seconds, rates).
 POSITIVE = frozenset({"ami_ping_interval", "agi_header_timeout", "calls_per_second",

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from ivr.asterisk import variables as V
+from ivr.asterisk.agi.roundtrip import RoundTrips
 from ivr.asterisk.agi.server import FastAGIServer
 from ivr.asterisk.ami import AMI
 from ivr.calls import CallRegistry
@@ -25,6 +26,7 @@ from ivr.sms.sender import SmsSender
 from ivr.store import SQLiteStore
 from ivr.trunks import Trunk
 from scheduler import policy
+from scheduler.admission_watch import AdmissionWatch, NodeAdmission, state_path
 from scheduler.dialer import Dialer
 from scheduler.rules import Rules
 
@@ -39,6 +41,7 @@ class EngineHealth:
     sessions: int  # survey sessions running now
     agi: Mapping[str, int]  # FastAGI connections so far, by fate (ServerStats' counters)
     trunks: tuple[Trunk, ...] = ()  # the trunks the engine dials through (its Rules, built once)
+    admission: Mapping[str, NodeAdmission] = field(default_factory=dict)  # gate per node
 
 
 class Engine:
@@ -56,18 +59,23 @@ class Engine:
             store, settings, self.calls,
             next_step=lambda result, attempts, callbacks, now: policy.after_survey(
                 result, attempts, callbacks, now, rules.retry))
+        round_trips = RoundTrips()  # quick AGI round trips per PBX address: admission control
         self.agi = FastAGIServer(
             {V.SCRIPT_SURVEY: self.sessions, V.SCRIPT_STUDIO: StudioSessions(store, settings)},
             host=settings.agi_host, port=settings.agi_port,
             allow=settings.agi_allow, header_timeout=settings.agi_header_timeout,
-            reuse_port=settings.agi_reuse_port)
+            reuse_port=settings.agi_reuse_port, round_trips=round_trips)
+        self.admission = AdmissionWatch(
+            rules.admission, [(name, host) for name, host, _ in settings.pbx_nodes()],
+            round_trips, state_file=state_path(settings.home) if settings.home.is_dir() else None)
         secret = rootfs.ami_secret(settings)
         self.amis = [AMI(host, port, settings.ami_user, secret, name=name,
                          ping_interval=settings.ami_ping_interval)
                      for name, host, port in settings.pbx_nodes()]
         self.ami = self.amis[0]
         # Each subscribes to the AMI events it needs (hangups of attempts; of direct calls).
-        self.dialer = Dialer(store, self.amis, settings, self.calls, rules, progress=progress)
+        self.dialer = Dialer(store, self.amis, settings, self.calls, rules, progress=progress,
+                             admission=self.admission)
         self.direct_calls = DirectCalls(store, self.amis, settings, rules)  # click-to-call
         self.sms = SmsSender.from_settings(store, settings, rules)  # None: SMS off (no sms_url)
 
@@ -77,7 +85,8 @@ class Engine:
         return EngineHealth(ami={a.name: a.connected for a in self.amis},
                             sessions=len(self.calls.sessions),
                             agi={f.name: getattr(stats, f.name) for f in fields(stats)},
-                            trunks=tuple(self.rules.trunks))
+                            trunks=tuple(self.rules.trunks),
+                            admission=self.admission.states())
 
     async def start(self) -> None:
         """Listen for FastAGI, connect AMI, and settle calls a previous run left open."""

@@ -23,6 +23,7 @@ from ivr.errors import AMIConnectionError, AMIError, StoreError
 from ivr.models import OPEN, Attempt, Outcome, TxStatus
 from ivr.store import SQLiteStore
 from scheduler import dialstring, policy
+from scheduler.admission_watch import AdmissionWatch
 from scheduler.pacer import CLAIM_AHEAD_S, Pacer
 from scheduler.rules import Rules
 from scheduler.sampler import sample_new
@@ -60,7 +61,8 @@ class Dialer:
     def __init__(self, store: SQLiteStore, ami: AMI | Sequence[AMI], settings: Settings,
                  calls: CallRegistry, rules: Rules,
                  *, clock: Callable[[], datetime] = _now,
-                 progress: Callable[[Dialer], None] | None = None) -> None:
+                 progress: Callable[[Dialer], None] | None = None,
+                 admission: AdmissionWatch | None = None) -> None:
         self.store = store
         # One AMI per PBX node. A node whose AMI is down is skipped; work flows to the others.
         self.amis: list[AMI] = [ami] if isinstance(ami, AMI) else list(ami)
@@ -72,6 +74,8 @@ class Dialer:
         self.progress = progress
         self.stats = DialerStats()
         self.rules = rules
+        # Per-node gates: a node past its high marks gets no new calls (they stay due).
+        self.admission = admission
         self.calling, self.retry = rules.calling, rules.retry
         self._tasks: set[asyncio.Task[None]] = set()
         self._originating: set[int] = set()  # attempts whose own _dial task settles them
@@ -110,11 +114,19 @@ class Dialer:
                 await sample_new(self.store, now, self.settings.daily_capacity,
                                  self.settings.timezone)
             for ami in self.amis:  # max_concurrent is per node
-                free = self.settings.max_concurrent - len(self._by_node[ami.name])
+                held = len(self._by_node[ami.name])
+                free = self.settings.max_concurrent - held
                 # Free trunk channels, and no more than about two seconds of dialling at the
                 # paced rate, so a claimed attempt is dialled soon after its row is written.
                 limit = min(free, self.pacer.claimable(), 50)
-                if limit <= 0 or not ami.connected:
+                if not ami.connected:
+                    continue
+                if self.admission is not None:
+                    if not self.admission.check(ami.name, held).open:
+                        continue  # closed: nothing claimed here; its calls stay due
+                    room = self.admission.room(ami.name, held)
+                    limit = limit if room is None else min(limit, room)
+                if limit <= 0:
                     continue
                 try:
                     claimed = await self.store.claim_due(

@@ -13,7 +13,7 @@ libraries are installed: nothing here may import phonenumbers (ivr.phone).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from ivr import trunk_sip
@@ -21,6 +21,7 @@ from ivr.config import Settings
 from ivr.errors import ConfigError
 from ivr.models import Outcome
 from ivr.trunks import Trunk, trunks_and_prefixes
+from scheduler.admission import AdmissionRules
 from scheduler.policy import CallingRules, QuietPeriod, RetryRules, parse_window
 
 # What a dial template is filled in with, for +923001234567 (checked once, at start).
@@ -81,6 +82,19 @@ def retry_rules(s: Settings) -> RetryRules:
         raise ConfigError(f"retry rules: {exc}") from None
 
 
+def admission_rules(s: Settings) -> AdmissionRules:
+    """Build the admission marks (a high mark of 0 turns its signal off)."""
+    rtt_high, cpu_high = s.admission_rtt_high_ms, s.admission_cpu_high
+    try:  # a high mark of 0 turns the signal off, whatever its low mark says
+        return AdmissionRules(
+            rtt_high_s=rtt_high / 1000, rtt_low_s=s.admission_rtt_low_ms / 1000 if rtt_high else 0,
+            cpu_high=cpu_high, cpu_low=s.admission_cpu_low if cpu_high else 0,
+            max_channels=s.admission_max_channels, min_closed_s=s.admission_min_closed_s)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (admission_rtt_low_ms <= admission_rtt_high_ms, "
+                          f"admission_cpu_low <= admission_cpu_high)") from None
+
+
 @dataclass(frozen=True)
 class Rules:
     """The calling, retry and routing rules of one engine, built once from Settings."""
@@ -91,6 +105,7 @@ class Rules:
     prefixes: Mapping[str, str]  # national prefix -> mobile operator
     dial_template: str = "PJSIP/{digits}@{trunk}"
     default_trunk: str = "carrier"
+    admission: AdmissionRules = field(default_factory=AdmissionRules)
 
     @classmethod
     def from_settings(cls, s: Settings) -> Rules:
@@ -104,4 +119,5 @@ class Rules:
             raise ConfigError(f"dial_template: {s.dial_template!r} cannot be filled in "
                               f"({type(exc).__name__}: {exc}); it may use {{digits}}, "
                               f"{{national}} and {{trunk}}") from None
-        return cls(calling_rules(s), retry_rules(s), trunks, prefixes, s.dial_template, s.trunk)
+        return cls(calling_rules(s), retry_rules(s), trunks, prefixes, s.dial_template, s.trunk,
+                   admission_rules(s))

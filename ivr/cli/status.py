@@ -91,3 +91,9 @@ def write_status(settings: Settings, summary: dict[str, Any], as_json: bool, out
         answering = summary["ami_by_node"].get(name, False)
         print(f"AMI {host}:{port} ({name}): {'answering' if answering else 'NOT answering'}",
               file=out)
+    for name, a in summary.get("admission", {}).items():
+        figures = ", ".join(f"{label} {a[key]:{fmt}}" for key, label, fmt in (
+            ("agi_rtt_ms", "AGI round trip ms", ".0f"), ("cpu_busy", "host CPU", ".0%"),
+            ("channels", "calls", "d")) if a.get(key) is not None)
+        state = "open" if a.get("open") else f"CLOSED to new calls ({a.get('reason', '')})"
+        print(f"admission {name}: {state}" + (f"; {figures}" if figures else ""), file=out)

@@ -19,6 +19,7 @@ from ivr.config import Settings
 from ivr.engine import EngineHealth
 from ivr.models import FINAL, OPEN, ORDER
 from ivr.store import SQLiteStore
+from scheduler.admission_watch import read_state, state_path
 from scheduler.rules import Rules
 
 __all__ = ["NodeState", "Queue", "StatusSnapshot", "TrunkState", "snapshot"]
@@ -84,6 +85,9 @@ class StatusSnapshot:
     trunks: tuple[TrunkState, ...] = ()
     sessions: int | None = None  # survey sessions running (only with an engine)
     agi: Mapping[str, int] = field(default_factory=dict)  # FastAGI connections by fate
+    # Admission control per node: open, reason, agi_rtt_ms, cpu_busy, channels (the running
+    # engine's; from another process, what it last wrote; empty when none runs).
+    admission: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -113,6 +117,7 @@ class StatusSnapshot:
             ami_connected={n.name: n.ami_connected for n in self.nodes},
             trunks={t.name: {"in_flight": t.in_flight, "capacity": t.capacity, "cps": t.cps,
                              "attempts_today": t.attempts_today} for t in self.trunks})
+        out["admission"] = {n: dict(a) for n, a in self.admission.items()}
         if self.sessions is not None:
             out["sessions"] = self.sessions
             out["agi"] = dict(self.agi)
@@ -166,6 +171,8 @@ async def snapshot(store: SQLiteStore, settings: Settings, now: datetime, zone: 
                                   t.cps, queue.attempts_today_by_trunk.get(t.name, 0))
                        for t in rules)
     if engine is None:
-        return StatusSnapshot(now, nodes, queue, trunks)
+        return StatusSnapshot(now, nodes, queue, trunks,
+                              admission=read_state(state_path(settings.home)))
     return StatusSnapshot(now, nodes, queue, trunks, engine.sessions,
-                          MappingProxyType(dict(engine.agi)))
+                          MappingProxyType(dict(engine.agi)),
+                          {n: a.as_dict() for n, a in engine.admission.items()})

@@ -61,6 +61,17 @@ class Metrics:
                             registry=r)
         self.sessions = Gauge("rabta_fastagi_sessions", "Survey sessions running now",
                               registry=r)
+        self.admission_open = Gauge("rabta_admission_open",
+                                    "1 if the node takes new calls, 0 if admission control "
+                                    "closed it", ["node"], registry=r)
+        self.admission_rtt = Gauge("rabta_admission_agi_rtt_seconds",
+                                   "Median quick AGI command round trip to the node",
+                                   ["node"], registry=r)
+        self.admission_cpu = Gauge("rabta_admission_cpu_busy",
+                                   "Busy fraction of the node's host CPU (a local node)",
+                                   ["node"], registry=r)
+        self.admission_calls = Gauge("rabta_admission_calls",
+                                     "Calls the dialer has on the node", ["node"], registry=r)
         self.agi = Counter("rabta_fastagi_connections", "FastAGI connections by fate",
                            ["fate"], registry=r)
         self._agi_seen: dict[str, int] = {}
@@ -85,6 +96,14 @@ class Metrics:
             self.trunk_capacity.labels(t.name).set(t.capacity)
             self.trunk_today.labels(t.name).set(t.attempts_today)
         self.sessions.set(snap.sessions or 0)
+        for node_name, a in snap.admission.items():
+            self.admission_open.labels(node_name).set(1 if a.get("open") else 0)
+            if a.get("agi_rtt_ms") is not None:
+                self.admission_rtt.labels(node_name).set(a["agi_rtt_ms"] / 1000)
+            if a.get("cpu_busy") is not None:
+                self.admission_cpu.labels(node_name).set(a["cpu_busy"])
+            if a.get("channels") is not None:
+                self.admission_calls.labels(node_name).set(a["channels"])
         for fate, n in snap.agi.items():
             delta = n - self._agi_seen.get(fate, 0)
             if delta > 0:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import Literal, NoReturn, Protocol
@@ -27,6 +28,7 @@ from ivr.asterisk.agi.protocol import (
     digit_from_result,
     int_result,
 )
+from ivr.asterisk.agi.roundtrip import QUICK_COMMANDS
 from ivr.errors import AGICommandError, AGIError, AGIProtocolError, CallerHungUp
 
 _READ_CHUNK = 65536
@@ -92,8 +94,11 @@ class AGIChannel:
         headers: Mapping[str, str],
         *,
         command_timeout: float | None = 3600.0,
+        round_trip: Callable[[float], None] | None = None,
     ) -> None:
         self._reader = reader
+        # Told the round trip (seconds) of each quick command (roundtrip.QUICK_COMMANDS).
+        self._round_trip = round_trip
         self._writer = writer
         self._responses = ResponseReader()
         self._headers: Mapping[str, str] = MappingProxyType(dict(headers))
@@ -264,6 +269,7 @@ class AGIChannel:
             in_step = False  # True once the answer was read whole, error or not
             try:
                 async with asyncio.timeout(self._command_timeout):
+                    started = time.perf_counter()
                     self._writer.write(line)
                     await self._writer.drain()
                     try:
@@ -272,6 +278,8 @@ class AGIChannel:
                         in_step = True
                         raise
                 in_step = True
+                if self._round_trip is not None and name in QUICK_COMMANDS:
+                    self._round_trip(time.perf_counter() - started)
                 return resp
             except CallerHungUp:
                 self._hung_up = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from ivr.asterisk.agi.channel import AGIChannel, run_handler
 from ivr.asterisk.agi.protocol import MAX_LINE_BYTES, decode_line, parse_header_line
+from ivr.asterisk.agi.roundtrip import RoundTrips
 from ivr.errors import AGIProtocolError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class FastAGIServer:
         max_header_bytes: int = 16384,
         command_timeout: float = 3600.0,
         reuse_port: bool = False,
+        round_trips: RoundTrips | None = None,
     ) -> None:
         self._routes = dict(routes)
         self._reuse_port = reuse_port  # several engines on one host share the port (SO_REUSEPORT)
@@ -67,6 +70,7 @@ class FastAGIServer:
         self._header_timeout = header_timeout
         self._max_header_bytes = max_header_bytes
         self._command_timeout = command_timeout
+        self.round_trips = round_trips  # quick-command round trips by peer (admission control)
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
@@ -150,7 +154,10 @@ class FastAGIServer:
             self.stats.accepted += 1
             headers = await self._headers_or_none(reader, peer)
             if headers is not None:
-                channel = AGIChannel(reader, writer, headers, command_timeout=self._command_timeout)
+                timing = (None if self.round_trips is None
+                          else functools.partial(self.round_trips.record, peer))
+                channel = AGIChannel(reader, writer, headers,
+                                     command_timeout=self._command_timeout, round_trip=timing)
                 await self._run_flow(channel, peer)
         except Exception:
             self.stats.errors += 1
