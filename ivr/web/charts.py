@@ -24,7 +24,8 @@ def bars(title: str, items: Sequence[tuple[str, Estimate]], min_n: int, *,
     label_w, bar_w, row_h, top = 180, width - 180 - 60, 22, 28
     height = top + row_h * max(1, len(items)) + 24
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" {_FONT}>',
+           f'viewBox="0 0 {width} {height}" direction="ltr" role="img" '
+           f'aria-label="{escape(title)}" {_FONT}>',
            f'<text x="0" y="16" font-weight="bold">{escape(title)}</text>']
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         x = label_w + tick * bar_w
@@ -66,7 +67,8 @@ def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, str,
         return top + plot_h * (1 - v)
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" {_FONT}>',
+           f'viewBox="0 0 {width} {height}" direction="ltr" role="img" '
+           f'aria-label="{escape(title)}" {_FONT}>',
            f'<text x="0" y="16" font-weight="bold">{escape(title)}</text>']
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         out.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" '
