@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from scipy.stats import chisquare
-
 from ivr.errors import InputError
 from ivr.results import wilson
 
@@ -96,6 +94,8 @@ def balance(counts: Mapping[str, int]) -> dict[str, Any]:
     observed = list(counts.values())
     if len(observed) < 2 or sum(observed) == 0:
         return {"chi2": None, "df": max(0, len(observed) - 1), "p_value": None}
+    from scipy.stats import chisquare  # here: the intake (and the classic AGI) never needs scipy
+
     stat, p = chisquare(observed)
     return {"chi2": round(float(stat), 4), "df": len(observed) - 1,
             "p_value": float(f"{float(p):.4g}")}

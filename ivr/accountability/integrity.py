@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ivr.accountability.stats import ALPHA, excess_ps, holm
 from ivr.results import wilson
 
 __all__ = ["INVALID_CAUSES", "MEASURES", "Flag", "IntegrityReport", "NumberFinding",
@@ -210,7 +209,7 @@ def _pct(x: float) -> str:
 
 
 def check(offices: Sequence[OfficeCounts], numbers: Sequence[NumberFinding] = (),
-          alpha: float = ALPHA) -> IntegrityReport:
+          alpha: float = 0.05) -> IntegrityReport:
     """Set each office against the rest of its district and of the province; flag beyond chance.
 
     Holm's correction runs over every (office, measure, reference) test together, so the
@@ -237,6 +236,9 @@ def check(offices: Sequence[OfficeCounts], numbers: Sequence[NumberFinding] = ()
                                 ("province", px - x, pn - n)):
                 if n > 0 and rn > 0:
                     tests.append((i, measure, ref, x, n, rx, rn))
+    # here, not at import: the store (and the classic AGI script) never needs numpy or scipy
+    from ivr.accountability.stats import excess_ps, holm
+
     ps = excess_ps([t[3] for t in tests], [t[4] for t in tests], [t[5] for t in tests],
                    [t[6] for t in tests])
     flags = []
