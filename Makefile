@@ -41,9 +41,16 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/rabta demo
 
+# lint also collects each group of tiers the way `make test` runs them: a test that cannot be
+# imported (a moved module, two test files with one name) fails here in seconds, not after setup.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	@$(BIN)/python -m pytest --collect-only -q tests/integration > .collect.log 2>&1 \
+	  || { cat .collect.log; exit 1; }
+	@RABTA_TEST_SLOT=1 $(BIN)/python -m pytest --collect-only -q tests/unit tests/protocol \
+	  tests/browser > .collect.log 2>&1 || { cat .collect.log; exit 1; }
+	@rm -f .collect.log
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit tests/protocol
@@ -98,4 +105,4 @@ bench: setup
 	$(BIN)/python bench/cpu_per_call.py --calls 100
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .test-fast.log
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .test-fast.log .collect.log

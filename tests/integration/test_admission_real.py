@@ -16,9 +16,9 @@ from dataclasses import replace as dc_replace
 
 from support import SURVEY_ANSWERS, SURVEY_KEYS, Citizen, install_phonebook, transactions_for
 
-from ivr.asterisk import rootfs
 from ivr.config import Settings, replace
 from ivr.engine import Engine
+from ivr.lab import rootfs
 from ivr.store import SQLiteStore
 
 LIMIT = 0 if os.environ.get("RABTA_TEST_ADMISSION_OFF") else 3
