@@ -81,7 +81,7 @@ test: setup lint axe
 	@rm -f .test-fast.log; \
 	RABTA_TEST_SLOT=1 $(BIN)/python -m pytest tests/unit tests/protocol tests/browser \
 	  > .test-fast.log 2>&1 & fast=$$!; \
-	$(BIN)/python -m pytest tests/integration; slow=$$?; \
+	$(BIN)/python -m pytest tests/integration --durations=15; slow=$$?; \
 	wait $$fast; quick=$$?; \
 	echo "===== unit, protocol and browser tiers ====="; cat .test-fast.log; \
 	echo "integration tier: exit $$slow; unit, protocol and browser tiers: exit $$quick"; \
