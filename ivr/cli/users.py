@@ -165,8 +165,10 @@ async def _users(store: SQLiteStore, args: argparse.Namespace, out: TextIO,
     if args.action == "list":
         now = _now()
         for u in await store.users():
+            last = f"{u.last_login_at:%Y-%m-%d %H:%M} UTC" if u.last_login_at else "never"
             print(f"{u.username}\t{u.role.value}\t{describe_scope(u.role, u.scope)}\t"
-                  f"{_state(u, now)}\tfailed logins: {u.failed_logins}", file=out)
+                  f"{_state(u, now)}\tfailed logins: {u.failed_logins}\tlast sign-in: {last}",
+                  file=out)
         return 0
     if not args.username:
         raise InputError(f"users {args.action}: give a username")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 from datetime import datetime
 from typing import Any
@@ -447,9 +448,30 @@ ROUTES = [
 ]
 
 
+_TOKEN_IN_URL = re.compile(r"([?&]token=)[^&\s\"]+")
+
+
+class RedactResetTokens(logging.Filter):
+    """Keep reset tokens out of the access log: `GET /reset?token=...` is logged as
+    `token=[redacted]` (a link lives for a day; a log file lives longer)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "token=" in record.msg:
+            record.msg = _TOKEN_IN_URL.sub(r"\1[redacted]", record.msg)
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(_TOKEN_IN_URL.sub(r"\1[redacted]", a) if isinstance(a, str)
+                                else a for a in record.args)
+        return True
+
+
+REDACT = RedactResetTokens()
+
+
 def setup(app: web.Application) -> None:
-    """Add the accounts pages and API, and the reset form's secret (per process)."""
+    """Add the accounts pages and API, the reset form's secret (per process), and the access
+    log's redaction of reset tokens."""
     app[RESET_SECRET] = secrets.token_bytes(32)
+    logging.getLogger("aiohttp.access").addFilter(REDACT)  # the same filter once, however often
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
 

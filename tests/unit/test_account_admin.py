@@ -412,3 +412,21 @@ async def test_the_cli_makes_a_reset_link(tmp_path: Any, store: SQLiteStore) -> 
         assert entry["action"] == "password_reset_issued" and token not in str(entry)
     with pytest.raises(InputError, match="no user 'ghost'"):
         await _cli(tmp_path, "users", "reset", "ghost")
+
+
+@pytest.mark.sqlite_only("a log filter")
+async def test_reset_tokens_stay_out_of_the_access_log(client: Client, store: SQLiteStore,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from ivr.web.accounts import REDACT
+
+    record = logging.LogRecord("aiohttp.access", logging.INFO, __file__, 1,
+                               '127.0.0.1 "GET /reset?token=s3cr3t-Tok_en&x=1 HTTP/1.1" 404',
+                               (), None)
+    assert REDACT.filter(record)
+    assert "s3cr3t" not in record.getMessage() and "token=[redacted]&x=1" in record.getMessage()
+    assert REDACT in logging.getLogger("aiohttp.access").filters  # installed by the app
+    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        await client.get("/reset?token=s3cr3t-value")
+    assert "s3cr3t-value" not in caplog.text
