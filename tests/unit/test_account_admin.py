@@ -430,3 +430,17 @@ async def test_reset_tokens_stay_out_of_the_access_log(client: Client, store: SQ
     with caplog.at_level(logging.INFO, logger="aiohttp.access"):
         await client.get("/reset?token=s3cr3t-value")
     assert "s3cr3t-value" not in caplog.text
+
+
+@pytest.mark.sqlite_only("the pages' words")
+async def test_the_new_pages_speak_urdu(client: Client, store: SQLiteStore) -> None:
+    csrf = await _admin(client, store)
+    uid = await add_user(store, "amna", Role.DISTRICT, ("Lahore",))
+    client.session.cookie_jar.update_cookies({"rabta_lang": "ur"})
+    refused = await _add(client, csrf, username="bilal", district="Lahroe")
+    html = await refused.text()
+    assert 'dir="rtl"' in html and "کیا آپ کا مطلب Lahore ہے؟" in html
+    for path, words in (("/accounts", "نیا اکاؤنٹ بنائیں"), (f"/accounts/{uid}", "کردار اور دائرہ"),
+                        ("/account/password", "موجودہ پاس ورڈ"), ("/reset?token=x", "درست نہیں")):
+        page = await client.get(path)
+        assert words in await page.text(), path
