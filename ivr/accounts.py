@@ -15,10 +15,12 @@ the rows (ivr/store/accounts.py); the web and the CLI ask these functions what i
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import secrets
 import unicodedata
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,11 +28,12 @@ from enum import StrEnum
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from ivr.errors import InputError
+from ivr.errors import InputError, UnknownScope
 
 __all__ = [
     "LOCKOUT",
     "MAX_FAILURES",
+    "RESET_TTL",
     "ApiKey",
     "Area",
     "Role",
@@ -39,6 +42,7 @@ __all__ = [
     "User",
     "after_failure",
     "check_password",
+    "check_scope_known",
     "check_username",
     "describe_scope",
     "hash_password",
@@ -48,6 +52,10 @@ __all__ = [
     "needs_rehash",
     "new_api_key",
     "new_token",
+    "parse_role",
+    "reset_usable",
+    "scope_from_fields",
+    "scope_kind",
     "sees",
     "token_hash",
     "validate_scope",
@@ -60,6 +68,8 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 would hash more, but nobody types that much
 MAX_USERNAME = 64
 API_KEY_PREFIX = "rabta_"
+RESET_TTL = timedelta(hours=24)  # a password reset link works this long, and once
+SUGGEST_CUTOFF = 0.75  # difflib ratio from which a known name is offered as "did you mean"
 
 
 class Role(StrEnum):
@@ -118,6 +128,7 @@ class User:
     failed_logins: int = 0
     locked_until: datetime | None = None
     created_at: datetime | None = None
+    last_login_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +172,70 @@ def validate_scope(role: Role, scope: tuple[str, ...] | list[str]) -> tuple[str,
         if len(v) > 200 or any(unicodedata.category(c) == "Cc" for c in v):
             raise InputError(f"{what}: not a usable name ({v[:40]!r})")
     return values
+
+
+def parse_role(text: str) -> Role:
+    """Return the role a form or request names, or raise InputError listing the roles."""
+    try:
+        return Role(text.strip())
+    except ValueError:
+        raise InputError(f"not a role: {text[:40]!r} (one of "
+                         f"{', '.join(r.value for r in Role)})") from None
+
+
+def scope_kind(role: Role) -> str | None:
+    """Name what a role's scope holds: "service", "district", "office", or None (no scope)."""
+    return _SCOPE_NAME.get(role)
+
+
+def scope_from_fields(role: Role, fields: dict[str, list[str]]) -> tuple[str, ...]:
+    """Return the scope given as per-kind fields ({"district": [...], "service": [...],
+    "office": [...]}, as `rabta users` flags or the accounts form send them), refusing a kind
+    the role does not take and a missing one it needs."""
+    wanted = scope_kind(role)
+    for kind, values in fields.items():
+        if any(v.strip() for v in values) and kind != wanted:
+            raise InputError(f"a {kind} does not apply to role {role.value}")
+    given = [v for v in fields.get(wanted, []) if v.strip()] if wanted else []
+    if wanted is not None and not given:
+        raise InputError(f"role {role.value} needs a {wanted}")
+    return validate_scope(role, given)
+
+
+def check_scope_known(role: Role, scope: tuple[str, ...], known: Collection[str], *,
+                      allow_new: bool = False) -> tuple[str, ...]:
+    """Return a cleaned scope in the data's own spelling, or raise UnknownScope.
+
+    `known` holds the names of the role's scope kind found in the data (districts, services
+    or offices). A name known in another case ("lahore") takes the data's spelling; an unknown
+    name is refused with the closest known one as "did you mean" (difflib). `allow_new` lets a
+    name with no close known one through (a district whose visits have not arrived yet: said
+    on purpose, never by default); a name close to a known one is refused even then, since a
+    typo is likelier than a new place one letter away from an old one.
+    """
+    values = validate_scope(role, scope)
+    kind = scope_kind(role)
+    if kind is None:
+        return values
+    by_fold = {k.casefold(): k for k in known}
+    out = []
+    for v in values:
+        exact = by_fold.get(v.casefold())
+        if exact is not None:
+            out.append(exact)
+            continue
+        close = difflib.get_close_matches(v.casefold(), list(by_fold), n=1,
+                                          cutoff=SUGGEST_CUTOFF)
+        suggestion = by_fold[close[0]] if close else None
+        if not allow_new or suggestion is not None:
+            raise UnknownScope(kind, v, suggestion)
+        out.append(v)
+    return tuple(dict.fromkeys(out))
+
+
+def reset_usable(expires_at: datetime, used_at: datetime | None, now: datetime) -> bool:
+    """Tell whether a password reset token may still be used at `now` (unused, unexpired)."""
+    return used_at is None and now < expires_at
 
 
 def describe_scope(role: Role, scope: tuple[str, ...]) -> str:

@@ -4,7 +4,9 @@
     ├── ConfigError            a config file, env var or flag is wrong (says which and where)
     ├── InputError             data from outside is wrong
     │   ├── InvalidRow         one CSV/API row; carries line number, field and reason
-    │   └── InvalidNumber      not a Pakistani mobile number
+    │   ├── InvalidNumber      not a Pakistani mobile number
+    │   └── UnknownScope       an account's district/service/office is not in the data
+    │                          (carries the closest known name: "did you mean Lahore?")
     ├── StoreError             the database refused or is inconsistent
     ├── TelephonyError
     │   ├── AsteriskSetupError the rootfs/instances cannot be built or started
@@ -34,6 +36,17 @@ class InputError(RabtaError):
 
 class InvalidNumber(InputError):
     """A phone number that is not a valid Pakistani mobile number."""
+
+
+class UnknownScope(InputError):
+    """An account's scope names a district, service or office the data does not know."""
+
+    def __init__(self, kind: str, value: str, suggestion: str | None) -> None:
+        hint = f"; did you mean {suggestion}?" if suggestion else ""
+        super().__init__(f"{kind} {value!r} is not in the data{hint}")
+        self.kind = kind
+        self.value = value
+        self.suggestion = suggestion
 
 
 class InvalidRow(InputError):

@@ -1,4 +1,4 @@
-"""CLI, accounts: `rabta users add|list|disable|enable|phone|pin`, `rabta apikeys add|list|revoke`.
+"""CLI, accounts: `rabta users add|list|disable|enable|phone|pin|reset`, `rabta apikeys add|list|revoke`.
 
 Passwords never travel on the command line: they come from a file (--password-file), from
 standard input (--password-stdin) or from the terminal (asked twice, not echoed). An API key
@@ -19,9 +19,11 @@ from typing import Any, TextIO
 
 from ivr import phone
 from ivr.accounts import (
+    RESET_TTL,
     Role,
     User,
     check_password,
+    check_scope_known,
     check_username,
     describe_scope,
     hash_password,
@@ -34,6 +36,7 @@ from ivr.accounts import (
 from ivr.cli.common import add_command
 from ivr.config import Settings
 from ivr.errors import InputError
+from ivr.services.accounts import add_account, issue_reset, known_scope
 from ivr.store import SQLiteStore, open_store
 from ivr.studio import check_pin
 
@@ -47,21 +50,31 @@ def register(sub: Any) -> None:
         description="add: a new account with its role and scope; list: every account and its "
                     "state; disable/enable: sign out everywhere / allow again; phone: the "
                     "official's own phone for click-to-call; pin: a supervisor's phone studio "
-                    "PIN. Password (and PIN): --password-file, --password-stdin, or asked on "
-                    "the terminal, never on the command line. Every change is audited.",
+                    "PIN; reset: a one-time link (24 h, one use) with which the official sets a new "
+                    "password. Password (and PIN): --password-file, --password-stdin, or asked on "
+                    "the terminal, never on the command line. A scope (--district, --service, "
+                    "--office) must name one the data knows: a typo is refused with the "
+                    "closest known name (--new-scope for a place with no visits yet). Every "
+                    "change is audited.",
         examples=["rabta users add amna --role district --district Lahore",
                   "rabta users add ali --role department --service passport --service cnic "
                   "--password-file pw.txt",
                   "rabta users phone amna --phone 03001234567", "rabta users disable amna",
+                  "rabta users reset amna",
                   "rabta users list"],
         func=_run)
-    u.add_argument("action", choices=["add", "list", "disable", "enable", "phone", "pin"])
+    u.add_argument("action", choices=["add", "list", "disable", "enable", "phone", "pin",
+                                      "reset"])
     u.add_argument("username", nargs="?")
     u.add_argument("--role", choices=[r.value for r in Role], help="add: the account's role")
     u.add_argument("--service", action="append", default=[],
                    help="department: a service it oversees (repeat for more)")
     u.add_argument("--district", help="district: the district it oversees")
     u.add_argument("--office", help="dataentry: the office it enters transactions for")
+    u.add_argument("--new-scope", action="store_true",
+                   help="add: accept a district, service or office the data does not name yet "
+                        "(none of its visits has arrived); a name close to a known one is "
+                        "still refused as a likely typo")
     u.add_argument("--phone", help="phone: the official's own phone, rung first by "
                                    "click-to-call (omit it to clear)")
     pw = u.add_mutually_exclusive_group()
@@ -152,8 +165,10 @@ async def _users(store: SQLiteStore, args: argparse.Namespace, out: TextIO,
     if args.action == "list":
         now = _now()
         for u in await store.users():
+            last = f"{u.last_login_at:%Y-%m-%d %H:%M} UTC" if u.last_login_at else "never"
             print(f"{u.username}\t{u.role.value}\t{describe_scope(u.role, u.scope)}\t"
-                  f"{_state(u, now)}\tfailed logins: {u.failed_logins}", file=out)
+                  f"{_state(u, now)}\tfailed logins: {u.failed_logins}\tlast sign-in: {last}",
+                  file=out)
         return 0
     if not args.username:
         raise InputError(f"users {args.action}: give a username")
@@ -163,12 +178,14 @@ async def _users(store: SQLiteStore, args: argparse.Namespace, out: TextIO,
             raise InputError("users add: give --role " + "|".join(r.value for r in Role))
         role = Role(args.role)
         scope = _scope(args, role)
+        # the scope is checked against the data before the password is asked for
+        check_scope_known(role, scope, await known_scope(store, role),
+                          allow_new=args.new_scope)
         password = read_password(args, stdin)
-        if await store.add_user(username, hash_password(password), role, scope, _now()) is None:
-            raise InputError(f"user {username!r} already exists")
-        await store.audit(_actor(), "user_add", {"username": username, "role": role.value,
-                                                 "scope": list(scope)}, _now())
-        print(f"user {username} added: {role.value}, {describe_scope(role, scope)}", file=out)
+        user = await add_account(store, _actor(), username, role.value, scope, password, _now(),
+                                 allow_new=args.new_scope)
+        print(f"user {username} added: {role.value}, {describe_scope(role, user.scope)}",
+              file=out)
         return 0
     if args.action == "phone":
         number = phone.normalize(args.phone) if args.phone else None
@@ -178,6 +195,14 @@ async def _users(store: SQLiteStore, args: argparse.Namespace, out: TextIO,
                           _now())
         print(f"user {username}: own phone {phone.mask(number) if number else 'cleared'}",
               file=out)
+        return 0
+    if args.action == "reset":
+        found = await store.user_by_name(username)
+        if found is None:
+            raise InputError(f"no user {username!r}")
+        target, token = await issue_reset(store, _actor(), found.id, _now())
+        print(f"reset link for {target.username} (one use, {RESET_TTL.total_seconds() / 3600:.0f} h;"
+              f" shown once): open the dashboard at /reset?token={token}", file=out)
         return 0
     if args.action == "pin":
         return await _pin(store, username, check_pin(_read_secret(args, stdin, "PIN")), out)

@@ -1,4 +1,5 @@
-"""Store, accounts: users, sessions, API keys and the audit log (migrations 0004, 0050).
+"""Store, accounts: users, sessions, API keys, password resets and the audit log (migrations
+0004, 0050, 0075).
 
 A repository over a Database (either engine): writes in its write transaction, reads outside
 one. Only hashes of secrets come in here.
@@ -10,7 +11,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from ivr.accounts import ApiKey, Role, Session, User, after_failure, is_locked
+from ivr.accounts import ApiKey, Role, Session, User, after_failure, is_locked, reset_usable
 from ivr.store.database import Repository
 from ivr.store.database import parse_ts as _parse
 from ivr.store.database import ts as _ts
@@ -20,7 +21,8 @@ def _user(row: Any) -> User:
     return User(id=row["id"], username=row["username"], role=Role(row["role"]),
                 scope=tuple(json.loads(row["scope"])), password_hash=row["password_hash"],
                 disabled=bool(row["disabled"]), failed_logins=row["failed_logins"],
-                locked_until=_parse(row["locked_until"]), created_at=_parse(row["created_at"]))
+                locked_until=_parse(row["locked_until"]), created_at=_parse(row["created_at"]),
+                last_login_at=_parse(row["last_login_at"]))
 
 
 def _key(row: Any) -> ApiKey:
@@ -31,7 +33,10 @@ def _key(row: Any) -> ApiKey:
 
 
 _USER_COLUMNS = ("id, username, password_hash, role, scope, disabled, failed_logins, "
-                 "locked_until, created_at")
+                 "locked_until, created_at, last_login_at")
+# What an account's scope may name, and the indexed column of transactions that knows them.
+_SCOPE_COLUMNS = {"district": "district", "service": "service", "office": "office"}
+MAX_KNOWN = 5000  # names of one kind read for checking a scope (36 districts, ~25 services)
 
 
 class AccountsRepository(Repository):
@@ -60,15 +65,109 @@ class AccountsRepository(Repository):
         return [_user(r) for r in await self.db.fetch(
             f"SELECT {_USER_COLUMNS} FROM users ORDER BY username")]
 
-    async def set_user_disabled(self, username: str, disabled: bool) -> bool:
-        """Disable (ending its sessions) or enable (clearing any lockout) an account."""
+    async def set_user_disabled(self, username: str | int, disabled: bool) -> bool:
+        """Disable (ending its sessions and reset links) or enable (clearing any lockout) an
+        account, by username or id."""
+        column = "id" if isinstance(username, int) else "username"
         async with self.db.write() as tx:
             row = await tx.fetchone(
-                "UPDATE users SET disabled = ?, failed_logins = 0, locked_until = NULL "
-                "WHERE username = ? RETURNING id", (int(disabled), username))
+                f"UPDATE users SET disabled = ?, failed_logins = 0, locked_until = NULL "
+                f"WHERE {column} = ? RETURNING id", (int(disabled), username))
             if row is not None and disabled:
                 await tx.execute("DELETE FROM sessions WHERE user_id = ?", (row[0],))
+                await tx.execute("DELETE FROM password_resets WHERE user_id = ?", (row[0],))
             return row is not None
+
+    async def user_by_id(self, user_id: int) -> User | None:
+        """Return one account by id, hash included."""
+        row = await self.db.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?",
+                                     (user_id,))
+        return _user(row) if row else None
+
+    async def set_role_scope(self, user_id: int, role: Role, scope: tuple[str, ...]) -> bool:
+        """Change an account's role and scope (its sessions see the change at their next
+        request); False if there is no such account."""
+        async with self.db.write() as tx:
+            return await tx.execute("UPDATE users SET role = ?, scope = ? WHERE id = ?",
+                                    (role.value, json.dumps(list(scope)), user_id)) == 1
+
+    async def known_scope(self, kind: str) -> list[str]:
+        """Return the districts, services or offices the transactions name, sorted.
+
+        A loose index scan (each next name is one index seek past the last), the same SQL on
+        both engines, so a table of millions of visits costs one seek per name.
+        """
+        column = _SCOPE_COLUMNS[kind]
+        rows = await self.db.fetch(
+            f"WITH RECURSIVE names(v, n) AS ("
+            f" SELECT (SELECT MIN({column}) FROM transactions), 1"
+            f" UNION ALL SELECT (SELECT MIN({column}) FROM transactions WHERE {column} > names.v),"
+            f" n + 1 FROM names WHERE names.v IS NOT NULL AND n < CAST(? AS INTEGER))"
+            f" SELECT v FROM names WHERE v IS NOT NULL", (MAX_KNOWN,))
+        return sorted({str(r[0]) for r in rows}, key=str.casefold)
+
+    async def change_password(self, user_id: int, password_hash: str,
+                              keep_session: str | None = None) -> None:
+        """Set a new password hash and end the account's other sessions (all but
+        `keep_session`, the token hash of the session that asked)."""
+        async with self.db.write() as tx:
+            await tx.execute("UPDATE users SET password_hash = ? WHERE id = ?",
+                             (password_hash, user_id))
+            await tx.execute("DELETE FROM sessions WHERE user_id = ? AND token_hash != ?",
+                             (user_id, keep_session or ""))
+
+    # ------------------------------------------------------------------ password resets
+
+    async def create_reset(self, token_hash: str, user_id: int, created_by: str,
+                           now: datetime, expires_at: datetime) -> None:
+        """Store a reset token by its hash; any earlier unused token of the account stops
+        working (only the newest link resets)."""
+        async with self.db.write() as tx:
+            await tx.execute("DELETE FROM password_resets WHERE user_id = ? OR expires_at <= ?",
+                             (user_id, _ts(now)))
+            await tx.execute(
+                "INSERT INTO password_resets (token_hash, user_id, created_by, created_at, "
+                "expires_at) VALUES (?, ?, ?, ?, ?)",
+                (token_hash, user_id, created_by, _ts(now), _ts(expires_at)))
+
+    async def reset_account(self, token_hash: str, now: datetime) -> User | None:
+        """Return the enabled account a usable (unused, unexpired) reset token is for."""
+        row = await self.db.fetchone(
+            "SELECT user_id, expires_at, used_at FROM password_resets WHERE token_hash = ?",
+            (token_hash,))
+        if row is None:
+            return None
+        expires = _parse(row["expires_at"])
+        assert expires is not None
+        if not reset_usable(expires, _parse(row["used_at"]), now):
+            return None
+        user = await self.user_by_id(row["user_id"])
+        return user if user is not None and not user.disabled else None
+
+    async def use_reset(self, token_hash: str, password_hash: str, now: datetime) -> User | None:
+        """Spend a reset token: set the new password, end every session of the account, clear
+        any lockout. Return the account, or None if the token is unknown, used, expired, or
+        its account disabled. Check and spend are one write transaction, so a token works once
+        even when two requests race."""
+        async with self.db.write() as tx:
+            row = await tx.fetchone(
+                "SELECT r.user_id, r.expires_at, r.used_at, u.disabled FROM password_resets r "
+                "JOIN users u ON u.id = r.user_id WHERE r.token_hash = ?"
+                + (" FOR UPDATE OF r" if self.db.dialect == "postgresql" else ""),
+                (token_hash,))
+            if row is None or row["disabled"]:
+                return None
+            expires = _parse(row["expires_at"])
+            assert expires is not None
+            if not reset_usable(expires, _parse(row["used_at"]), now):
+                return None
+            user_id = row["user_id"]
+            await tx.execute("UPDATE password_resets SET used_at = ? WHERE token_hash = ?",
+                             (_ts(now), token_hash))
+            await tx.execute("UPDATE users SET password_hash = ?, failed_logins = 0, "
+                             "locked_until = NULL WHERE id = ?", (password_hash, user_id))
+            await tx.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+        return await self.user_by_id(user_id)
 
     async def login_failed(self, user_id: int, now: datetime) -> datetime | None:
         """Count one failed login (policy: accounts.after_failure); return the lock's end if locked.
@@ -95,11 +194,15 @@ class AccountsRepository(Repository):
             await tx.execute("UPDATE users SET password_hash = ? WHERE id = ?",
                              (password_hash, user_id))
 
-    async def login_succeeded(self, user_id: int) -> None:
-        """Reset the failed-login count after a good password."""
+    async def login_succeeded(self, user_id: int, now: datetime | None = None) -> None:
+        """Reset the failed-login count after a good password; note when (if given)."""
         async with self.db.write() as tx:
-            await tx.execute(
-                "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", (user_id,))
+            if now is None:
+                await tx.execute("UPDATE users SET failed_logins = 0, locked_until = NULL "
+                                 "WHERE id = ?", (user_id,))
+            else:
+                await tx.execute("UPDATE users SET failed_logins = 0, locked_until = NULL, "
+                                 "last_login_at = ? WHERE id = ?", (_ts(now), user_id))
 
     # ------------------------------------------------------------------ sessions
 
@@ -182,6 +285,16 @@ class AccountsRepository(Repository):
             await tx.execute(
                 "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
                 (_ts(now), actor, action, json.dumps(detail, ensure_ascii=False, sort_keys=True)))
+
+    async def account_history(self, username: str, limit: int = 30) -> list[dict[str, Any]]:
+        """Return the newest audit entries by an account or about it (its detail names it)."""
+        named = json.dumps({"username": username}, ensure_ascii=False)[1:-1]
+        pattern = "%" + named.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self.db.fetch(
+            "SELECT id, at, actor, action, detail FROM audit_log "
+            "WHERE actor = ? OR detail LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?",
+            (f"user:{username}", pattern, limit))
+        return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
 
     async def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
         """Return the newest audit entries first."""

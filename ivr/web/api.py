@@ -176,9 +176,11 @@ def openapi_document(max_batch: int) -> dict[str, Any]:
 
     more_paths, more_schemas = openapi_parts()
     from ivr.web.accountability import openapi_parts as acct_paths  # issue 16
+    from ivr.web.accounts import openapi_parts as account_paths  # accounts, own password
     from ivr.web.prompts import openapi_parts as prompt_paths  # the prompt studio
 
-    more_paths = {**more_paths, **case_paths(), **prompt_paths(), **acct_paths()}
+    more_paths = {**more_paths, **case_paths(), **prompt_paths(), **acct_paths(),
+                  **account_paths()}
     return {
         "openapi": "3.0.3",
         "info": {"title": "Rabta API", "version": "1",

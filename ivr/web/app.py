@@ -28,7 +28,18 @@ from ivr.services import status
 from ivr.services.status import StatusSnapshot
 from ivr.sms.metrics import SmsGauges
 from ivr.store import SQLiteStore
-from ivr.web import accountability, api, auth, cases, common, dashboard, i18n, prompts, sms
+from ivr.web import (
+    accountability,
+    accounts,
+    api,
+    auth,
+    cases,
+    common,
+    dashboard,
+    i18n,
+    prompts,
+    sms,
+)
 from ivr.web.common import ENGINE, SETTINGS, STORE, WWW_AUTHENTICATE, Handler, json_error
 
 __all__ = ["ENGINE", "SETTINGS", "STORE", "create_app", "make_runner"]
@@ -190,6 +201,7 @@ def create_app(settings: Settings, store: SQLiteStore,
     prompts.setup(app)
     sms.setup(app)  # Kannel's callbacks, the replies queue (docs/SMS.md)
     accountability.setup(app)  # integrity, scorecards, deadlines, monthly report, arms
+    accounts.setup(app)  # accounts from the browser, own passwords, reset links
     i18n.setup(app, ZoneInfo(settings.timezone))
     return app
 

@@ -60,7 +60,9 @@ LOGIN_COOKIE = "rabta_login"  # the login form's double-submit CSRF token
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-OWN_CSRF = frozenset({"/login"})  # checks its own double-submit token: there is no session yet
+# These check their own double-submit token: there is no session yet (or, for a reset link,
+# perhaps another official's session in the same browser).
+OWN_CSRF = frozenset({"/login", "/reset"})
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 TOUCH_EVERY = timedelta(minutes=1)  # a session's last use is written at most this often
 FAILED_LOGIN = (f"Wrong username or password. After {MAX_FAILURES} failed tries an account is "
@@ -214,7 +216,7 @@ async def login(request: web.Request) -> web.Response:
         await store.audit("anonymous" if user is None else f"user:{user.username}",
                           "login_refused", {"username": username, "reason": reason}, when)
         return _login_page(request, 401, FAILED_LOGIN, username)
-    await store.login_succeeded(user.id)
+    await store.login_succeeded(user.id, when)
     if needs_rehash(user.password_hash):  # argon2's parameters changed since it was hashed
         await store.set_password_hash(user.id, await asyncio.to_thread(hash_password, password))
         log.info("login: %r's password re-hashed with today's argon2 parameters", user.username)

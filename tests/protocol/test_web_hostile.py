@@ -49,6 +49,15 @@ ROUTES = [
     ("GET", "/prompts/versions/{id}/audio"), ("POST", "/prompts/versions/{id}"),
     ("POST", "/api/v1/prompts/versions/{id}"), ("GET", "/static/overview.js"),
     ("GET", "/no/such/page"), ("GET", "/api/v1/no/such/thing"),
+    # accounts (ivr/web/accounts.py); the signed-in admin is account 1, whose own role and
+    # state the pages refuse to change, so the shared session survives
+    ("GET", "/accounts"), ("GET", "/api/v1/accounts"), ("POST", "/accounts"),
+    ("POST", "/api/v1/accounts"), ("GET", "/accounts/{id}"), ("GET", "/api/v1/accounts/{id}"),
+    ("POST", "/accounts/{id}"), ("POST", "/api/v1/accounts/{id}"),
+    ("POST", "/accounts/{id}/disable"), ("POST", "/accounts/{id}/enable"),
+    ("POST", "/accounts/{id}/reset"), ("POST", "/api/v1/accounts/{id}/reset"),
+    ("GET", "/account/password"), ("POST", "/account/password"),
+    ("POST", "/api/v1/account/password"), ("GET", "/reset"), ("POST", "/reset"),
 ]
 
 
@@ -207,7 +216,8 @@ _TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 _DATES = st.sampled_from(["0001-01-01", "9999-12-31", "1000-01-01", "2024-05-01", "2024-13-01",
                           "", "yesterday", "2024-05-01T00:00", "٢٠٢٤-٠٥-٠١"])
 _QUERY = st.dictionaries(st.sampled_from(["by", "from", "to", "district", "service", "office",
-                                          "official", "page", "status", "actor", "action"]),
+                                          "official", "page", "status", "actor", "action",
+                                          "token", "done"]),
                          st.one_of(_TEXT, _DATES, _ODD_IDS), max_size=5)
 _CONTENT_TYPES = st.sampled_from([
     "application/json", "application/x-www-form-urlencoded",
@@ -220,7 +230,11 @@ _BODIES = st.one_of(
                  | st.dictionaries(_TEXT, inner, max_size=3), max_leaves=10).map(
         lambda v: repr(v).encode()),
     st.sampled_from([b"[" * 5000 + b"]" * 5000, b'{"note": "\\ud800"}', b"\xff\xfe\x00",
-                     b"csrf_token=x&to=live", b'{"to": "approved"}']))
+                     b"csrf_token=x&to=live", b'{"to": "approved"}',
+                     b"role=root&username=x&district=Lahroe&password=0123456789",
+                     b"role=district&username=" + b"x" * 500 + b"&district=L%00",
+                     b'{"role": "department", "scope": ["Lahroe"], "disabled": "yes"}',
+                     b"token=abc&new=0123456789&again=0123456789&csrf_token=x"]))
 _HEADERS = st.fixed_dictionaries({}, optional={
     "Range": st.sampled_from(["bytes=²-", "bytes=5-1", "bytes=0-0", "bytes=-", "x", "bytes=0-1,2-3"]),
     # control characters the HTTP parser itself refuses (requests will not send CR or LF)

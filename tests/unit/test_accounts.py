@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from web_support import NOW, PASSWORD
+from web_support import NOW, PASSWORD, visits
 
 from ivr import cli
 from ivr.accounts import (
@@ -275,6 +275,7 @@ async def _cli(tmp_path: Path, *argv: str, stdin: str = "") -> str:
 
 @pytest.mark.sqlite_only("drives the CLI, whose settings name a SQLite file")
 async def test_cli_users_add_list_disable_enable(tmp_path: Path, store: SQLiteStore) -> None:
+    await visits(store, services=("Domicile", "Pension"))  # the scope names what the data knows
     out = await _cli(tmp_path, "users", "add", "admin", "--role", "oversight", "--password-stdin",
                      stdin=PASSWORD + "\n")
     assert "user admin added: oversight" in out

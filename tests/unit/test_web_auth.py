@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from accountability_matrix import ACCT_EXPECTED, ACCT_ROUTES
+from accounts_matrix import ACCOUNTS_EXPECTED, ACCOUNTS_ROUTES
 from aiohttp.test_utils import TestClient, TestServer
 from dashboard_matrix import DASHBOARD_EXPECTED, DASHBOARD_ROUTES
 from prompts_matrix import PROMPT_EXPECTED, PROMPT_FORMS, PROMPT_JSON, PROMPT_ROUTES
@@ -277,9 +278,9 @@ EXPECTED: dict[str, dict[str, int]] = {
     "apikey_revoked": _ANON,
     "apikey_bogus": _ANON,
 }
-ROUTES += DASHBOARD_ROUTES + PROMPT_ROUTES + SMS_ROUTES + ACCT_ROUTES
+ROUTES += DASHBOARD_ROUTES + PROMPT_ROUTES + SMS_ROUTES + ACCT_ROUTES + ACCOUNTS_ROUTES
 EXPECTED = {p: {**cells, **DASHBOARD_EXPECTED[p], **PROMPT_EXPECTED[p], **SMS_EXPECTED[p],
-                **ACCT_EXPECTED[p]}
+                **ACCT_EXPECTED[p], **ACCOUNTS_EXPECTED[p]}
             for p, cells in EXPECTED.items()}
 
 

@@ -117,6 +117,20 @@ async def signed_in(client: TestClient[Any, Any], username: str) -> str:
     return csrf_in(await home.text())
 
 
+async def visits(store: SQLiteStore, *, districts: tuple[str, ...] = ("Lahore", "Multan"),
+                 services: tuple[str, ...] = ("Domicile", "Pension"),
+                 offices: tuple[str, ...] = (OFFICE, OTHER_OFFICE)) -> None:
+    """Store one visit per district x service x office, so those names are known to the data
+    (an account's scope is checked against them)."""
+    from ivr.models import Transaction
+
+    txs = [Transaction(office=o, ref=f"V-{d}-{s}", name="", mobile=f"+92300{i:07d}", service=s,
+                       district=d, official="", visited_at=NOW)
+           for i, (d, s, o) in enumerate((d, s, o) for d in districts for s in services
+                                         for o in offices)]
+    await store.add_transactions(txs, NOW, lambda t: NOW)
+
+
 def session_cookie(response: ClientResponse) -> str:
     """Return the raw Set-Cookie header for the session cookie."""
     for value in response.headers.getall("Set-Cookie", []):
