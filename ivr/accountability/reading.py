@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ivr.store import SQLiteStore
 
 __all__ = ["Period", "alerts", "apply_deadlines", "escalated", "integrity", "month_period",
-           "monthly", "period", "scorecard", "trend"]
+           "monthly", "period", "scorecard", "trend", "watch"]
 
 MAX_DAYS = 366
 
@@ -123,6 +123,19 @@ async def alerts(store: SQLiteStore, week: date, *, services: Sequence[str] | No
     rows = await store.weekly_bribes(monday - timedelta(days=7), monday + timedelta(days=6),
                                      services=services)
     return figures.alerts_view(rows, monday, district=district)
+
+
+async def watch(store: SQLiteStore, settings: Settings, today: date, now: datetime, *,
+                services: Sequence[str] | None = None, district: str | None = None
+                ) -> dict[str, Any]:
+    """Return the live overview's watch list: this week's and last week's bribe-rate alerts
+    and the overdue cases in a scope (the deadlines applied at `now` first)."""
+    monday = today - timedelta(days=today.weekday())
+    rows = await store.weekly_bribes(monday - timedelta(days=14), monday + timedelta(days=6),
+                                     services=services)
+    await apply_deadlines(store, settings, now)
+    overdue = await store.overdue_by_district(services=services, district=district)
+    return figures.watch_view(rows, monday, overdue, district=district)
 
 
 async def apply_deadlines(store: SQLiteStore, settings: Settings, now: datetime
