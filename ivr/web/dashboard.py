@@ -4,7 +4,8 @@
                                    day|week, filters from, to, district, service, office, official
     GET  /overview                 today's figures, kept live by /static/overview.js over SSE;
                                    below them, as of the page's loading, this week's and last
-                                   week's bribe-rate alerts and the overdue cases in scope
+                                   week's bribe-rate alerts and the overdue cases in scope,
+                                   and the official's latest daily digest (ivr.services.digests)
     GET  /api/v1/results           the JSON behind /results (same parameters)
     GET  /api/v1/overview          the JSON behind /overview
     GET  /api/v1/overview/stream   server-sent events: a fresh overview whenever it changes
@@ -38,6 +39,7 @@ from ivr.accountability import reading
 from ivr.accounts import Area, describe_scope
 from ivr.reports import FIGURE_COLUMNS, figure_cells
 from ivr.results import Filters, ResultRow, Scope
+from ivr.services import digests
 from ivr.services.results import figures, overview
 from ivr.web import charts, exports
 from ivr.web.common import (
@@ -224,9 +226,10 @@ async def overview_page(request: web.Request) -> web.Response:
     assert user is not None and who.session is not None
     watch = await reading.watch(request.app[STORE], request.app[SETTINGS], _today(request),
                                 now(request), services=scope.services, district=scope.district)
+    mine = await asyncio.to_thread(digests.latest, request.app[SETTINGS].home, user.username)
     return _page(request, "overview.html", _LIVE_HEADERS, user=user,
                  scope=describe_scope(user.role, user.scope),
-                 data=await overview_data(request, scope), watch=watch,
+                 data=await overview_data(request, scope), watch=watch, digest=mine,
                  csrf_token=who.session.csrf_token)
 
 
