@@ -402,7 +402,8 @@ def parse_survey(text: str, source: str, prompts: Collection[str] | None = None,
         confirm_visit=confirm_visit, greeting_experiment=experiment,
         greeting_arms=greeting_arms, source=source,
         lines={"id": c.index.line(("id",)),
-               "services": c.index.line(("services",) if "services" in data else ("service",))})
+               "services": c.index.line(("services",) if "services" in data else ("service",)),
+               "greeting_arms": c.index.line(("greeting_arms",)) if greeting_arms else 0})
     return survey, []
 
 
@@ -434,6 +435,24 @@ def _greeting_arms(c: _Checker, data: Mapping[str, Any], intro: tuple[str, ...]
             continue
         arms[arm] = c.prompt(prompt, ("greeting_arms", arm), f"greeting_arms.{arm}")
     return name, arms
+
+
+def arm_problems(survey: Survey, experiments: Mapping[str, Sequence[str]]) -> list[Problem]:
+    """Check a survey's greeting arms against the experiments started (name -> arms): every
+    arm of its experiment has a greeting and every greeting is an arm's. An experiment not
+    started yet is no problem (the intro plays as written until it is)."""
+    arms = experiments.get(survey.greeting_experiment) if survey.greeting_experiment else None
+    if arms is None:
+        return []
+    line = survey.lines.get("greeting_arms", 0)
+    out = [Problem(survey.source, line, f"arm {a!r} of experiment {survey.greeting_experiment!r} "
+                                        "has no greeting in greeting_arms")
+           for a in arms if a not in survey.greeting_arms]
+    out += [Problem(survey.source, line, f"greeting_arms.{a}: experiment "
+                                         f"{survey.greeting_experiment!r} has no arm {a!r} "
+                                         f"(its arms: {', '.join(arms)})")
+            for a in survey.greeting_arms if a not in arms]
+    return out
 
 
 def _services(c: _Checker, data: Mapping[str, Any], sid: str | None) -> tuple[str, ...]:

@@ -117,3 +117,48 @@ async def test_each_call_plays_its_transactions_greeting(store: SQLiteStore,
     assert played[ids[0]] == ["greeting", "optout-hint"]  # formal
     assert played[ids[1]] == ["thanks", "optout-hint"]  # warm: its greeting, the rest as written
     assert played[ids[2]] == ["greeting", "optout-hint"]  # no arm: the intro as written
+
+
+def test_greeting_arms_against_the_experiment_started() -> None:
+    survey, _ = parse('greeting_experiment = "greeting"\n'
+                      'greeting_arms = { formal = "greeting", Warm = "thanks" }')
+    assert survey is not None
+    assert definitions.arm_problems(survey, {}) == []  # not started yet: no problem
+    assert definitions.arm_problems(survey, {"greeting": ["formal", "Warm"]}) == []
+    problems = [str(p) for p in definitions.arm_problems(survey, {"greeting": ["formal", "warm"]})]
+    assert problems == [
+        "police.toml:6: arm 'warm' of experiment 'greeting' has no greeting in greeting_arms",
+        "police.toml:6: greeting_arms.Warm: experiment 'greeting' has no arm 'Warm' "
+        "(its arms: formal, warm)"]
+
+
+def test_survey_check_reads_the_experiments_started(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+    import os
+    import signal
+
+    from ivr import cli
+    from ivr.store import open_store
+    for var in [v for v in os.environ if v.startswith("RABTA_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("RABTA_HOME", str(tmp_path))
+    old_term = signal.getsignal(signal.SIGTERM)
+    police = tmp_path / "police.toml"
+    police.write_text(BASE.format(extra='greeting_experiment = "greeting"\n'
+                                        'greeting_arms = { formal = "greeting", warm = "thanks" }'))
+    try:
+        assert cli.main(["survey", "check", str(police)]) == 0  # no database: files only
+        assert not (tmp_path / "rabta.db").exists()  # and none was made
+
+        async def start(arms_: tuple[str, ...]) -> None:
+            store = await open_store(tmp_path / "rabta.db")
+            await store.start_experiment(arms.Experiment("greeting", arms_), T0)
+            await store.close()
+        asyncio.run(start(("formal", "warm", "short")))
+        capsys.readouterr()
+        assert cli.main(["survey", "check", str(police)]) == 1
+        assert "arm 'short' of experiment 'greeting' has no greeting" in capsys.readouterr().out
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
