@@ -11,7 +11,8 @@ local day before `now`:
   has so far;
 - **overdue cases** in scope: open bribe reports past their deadline (each escalated one
   level: now with the department, or with oversight);
-- **cases waiting** in scope: open reports not yet reviewed, and under review.
+- **cases waiting** in scope: open reports not yet reviewed, and under review (the overdue
+  ones among them).
 
 `build` composes one official's digest from counts the caller read for their scope;
 `to_text` lays it out as the plain text that is delivered (ivr/services/digests.py).
@@ -102,6 +103,6 @@ def to_text(d: Digest) -> str:
     o = d.overdue
     lines.append(f"Overdue cases: {o.get('overdue', 0)} (now with the department: "
                  f"{o.get('at_department', 0)}; with oversight: {o.get('at_oversight', 0)}).")
-    lines.append(f"Cases waiting: {d.waiting.get('new', 0)} not yet reviewed, "
-                 f"{d.waiting.get('under_review', 0)} under review.")
+    lines.append(f"Cases waiting (the overdue included): {d.waiting.get('new', 0)} not yet "
+                 f"reviewed, {d.waiting.get('under_review', 0)} under review.")
     return "\n".join(lines) + "\n"

@@ -49,7 +49,7 @@ def test_new_alerts_are_those_the_day_before_did_not_have() -> None:
     text = digest.to_text(d)
     assert "2024-04-30" in text and "- B (D), week of 2024-04-29: B rose" in text
     assert "Overdue cases: 3 (now with the department: 2; with oversight: 1)" in text
-    assert "Cases waiting: 4 not yet reviewed, 1 under review" in text
+    assert "Cases waiting (the overdue included): 4 not yet reviewed, 1 under review" in text
 
 
 def test_on_a_monday_every_alert_of_the_new_week_is_new() -> None:
