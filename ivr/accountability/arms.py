@@ -12,8 +12,9 @@ Pure, no I/O:
 - `first_call_delay`: the one experiment the engine acts on by itself: `first_call`, whose
   arms are delays after the visit ("2h", "24h", "90m", "1d"); the store sets each
   transaction's first call time from its arm (the calling window still applies at dial time).
-  Other experiments (a greeting's wording...) are stored and analysed; what they change is up
-  to the survey that reads them.
+  A greeting's wording is read by the survey: a definition names per-arm greetings
+  (ivr.flows.definitions: greeting_experiment, greeting_arms) and the call plays its
+  transaction's. Other experiments are stored and analysed only.
 - `compare`: each arm's share (completion, satisfaction, bribe reports) with its 95% Wilson
   interval, and each arm's difference from the first (the control) with Newcombe's hybrid
   score interval (method 10, Newcombe 1998).
@@ -40,8 +41,8 @@ FIRST_CALL = "first_call"  # the experiment whose arms are delays of the first c
 MEASURES = {"completed": "completed the survey (of those assigned)",
             "satisfied": "rated 4 or 5 (of ratings)",
             "bribe": "reported a bribe (of bribe answers)"}
-_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
-_ARM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # = ivr.flows.definitions.EXPERIMENT_NAME
+_ARM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")  # = ivr.flows.definitions.ARM_NAME
 _DELAY = re.compile(r"(\d{1,4})([mhd])")
 _UNIT = {"m": 60, "h": 3600, "d": 86400}
 

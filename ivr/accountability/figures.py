@@ -22,7 +22,7 @@ from ivr.cases import CaseAction
 from ivr.results import estimate, kish_n
 
 __all__ = ["MEASURES", "alerts_view", "integrity_view", "monthly_view", "scorecard_view",
-           "trend_view", "units_of"]
+           "trend_view", "units_of", "watch_view"]
 
 MEASURES = ("satisfaction", "bribe")
 RULES = NumberRules()
@@ -129,6 +129,28 @@ def alerts_view(weekly: Sequence[Mapping[str, Any]], week: date, *,
                       "all offices: in a week with no true rise, any alert at all has "
                       f"probability <= {alpha:g}",
             "alerts": shown}
+
+
+def watch_view(weekly: Sequence[Mapping[str, Any]], monday: date,
+               overdue: Mapping[str, Mapping[str, int]], *, district: str | None = None,
+               alpha: float = ALPHA) -> dict[str, Any]:
+    """Return what the live overview lists beside today's figures, in one scope.
+
+    `weekly` is the store's weekly_bribes over the three weeks ending with `monday`'s week;
+    the alerts are this week's (so far) and last week's, newest first, each week tested as
+    its own family (at most `alpha` chance of any false alarm per week). `overdue` is the
+    store's overdue_by_district, already cut to the scope; the total sums it.
+    """
+    alerts = []
+    for week in (monday, monday - timedelta(days=7)):
+        view = alerts_view(weekly, week, district=district, alpha=alpha)
+        alerts += [a | {"week": view["week"]} for a in view["alerts"]]
+    keys = ("overdue", "at_department", "at_oversight")
+    districts = [{"district": name, **{k: int(counts.get(k, 0)) for k in keys}}
+                 for name, counts in sorted(overdue.items()) if counts.get("overdue")]
+    total = {k: sum(int(counts.get(k, 0)) for counts in overdue.values()) for k in keys}
+    return {"week": monday.isoformat(), "alpha": alpha, "alerts": alerts,
+            "overdue": {"total": total, "districts": districts}}
 
 
 def _district_figures(r: Mapping[str, Any], min_n: int) -> dict[str, Any]:

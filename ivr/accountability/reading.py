@@ -15,16 +15,17 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from ivr import results
-from ivr.accountability import figures
+from ivr.accountability import digest, figures
 from ivr.accountability.deadlines import Level, parse_deadlines
+from ivr.accounts import describe_scope
 from ivr.errors import InputError
 
 if TYPE_CHECKING:
     from ivr.config import Settings
     from ivr.store import SQLiteStore
 
-__all__ = ["Period", "alerts", "apply_deadlines", "escalated", "integrity", "month_period",
-           "monthly", "period", "scorecard", "trend"]
+__all__ = ["Period", "alerts", "apply_deadlines", "digests", "escalated", "integrity", "month_period",
+           "monthly", "period", "scorecard", "trend", "watch"]
 
 MAX_DAYS = 366
 
@@ -123,6 +124,52 @@ async def alerts(store: SQLiteStore, week: date, *, services: Sequence[str] | No
     rows = await store.weekly_bribes(monday - timedelta(days=7), monday + timedelta(days=6),
                                      services=services)
     return figures.alerts_view(rows, monday, district=district)
+
+
+async def watch(store: SQLiteStore, settings: Settings, today: date, now: datetime, *,
+                services: Sequence[str] | None = None, district: str | None = None
+                ) -> dict[str, Any]:
+    """Return the live overview's watch list: this week's and last week's bribe-rate alerts
+    and the overdue cases in a scope (the deadlines applied at `now` first)."""
+    monday = today - timedelta(days=today.weekday())
+    rows = await store.weekly_bribes(monday - timedelta(days=14), monday + timedelta(days=6),
+                                     services=services)
+    await apply_deadlines(store, settings, now)
+    overdue = await store.overdue_by_district(services=services, district=district)
+    return figures.watch_view(rows, monday, overdue, district=district)
+
+
+async def _week_alerts(store: SQLiteStore, through: date, scope: results.Scope
+                       ) -> dict[str, Any]:
+    """The alerts of `through`'s week over the visits up to the end of `through`."""
+    monday = through - timedelta(days=through.weekday())
+    rows = await store.weekly_bribes(monday - timedelta(days=7), through,
+                                     services=scope.services)
+    return figures.alerts_view(rows, monday, district=scope.district)
+
+
+async def digests(store: SQLiteStore, settings: Settings, day: date, now: datetime
+                  ) -> list[digest.Digest]:
+    """Return the daily digest of `day` for every enabled official who sees results (the
+    deadlines applied at `now` first); the store is read once per distinct scope."""
+    await apply_deadlines(store, settings, now)
+    read: dict[results.Scope, dict[str, Any]] = {}
+    out = []
+    for user in await store.users():
+        scope = results.scope_of(user.role, user.scope)
+        if user.disabled or scope is None:
+            continue
+        if scope not in read:
+            read[scope] = {
+                "alerts_through_day": await _week_alerts(store, day, scope),
+                "alerts_day_before": await _week_alerts(store, day - timedelta(days=1), scope),
+                "overdue": await store.overdue_by_district(services=scope.services,
+                                                           district=scope.district),
+                "waiting": await store.actions_by_district(services=scope.services,
+                                                           district=scope.district)}
+        out.append(digest.build(user.username, user.role.value,
+                                describe_scope(user.role, user.scope), day, now, **read[scope]))
+    return out
 
 
 async def apply_deadlines(store: SQLiteStore, settings: Settings, now: datetime

@@ -1,5 +1,6 @@
-"""Entry point, accountability: `rabta report monthly --month YYYY-MM [--district D] --format pdf|html|json`
-and `rabta experiments start|stop|list|results` (randomised arms).
+"""Entry point, accountability: `rabta report monthly --month YYYY-MM [--district D] --format pdf|html|json`,
+`rabta experiments start|stop|list|results` (randomised arms) and
+`rabta accountability digest [--date D] [--send]` (the daily digest to each official).
 
 The monthly district report the programme published: per district and for the province (or
 one district), transactions entered, citizens contacted, responses, satisfaction and bribe
@@ -10,6 +11,12 @@ offices that stand out where the numbers allow. The same figures as GET /api/v1/
 An experiment's arms are drawn at intake for every transaction entered while it runs
 (ivr.accountability.arms); `results` shows each arm's figures, the differences from the
 control (the first arm) and the balance check, or writes the per-transaction CSV.
+
+The daily digest (ivr.accountability.digest) tells each official who sees results, in their
+scope, of yesterday: new bribe-rate alerts, overdue cases, cases waiting. Without --send it is
+shown; with --send it is delivered to <home>/digests/ (ivr.services.digests), from where the
+live overview shows each official their latest. A timer runs it each morning
+(deploy/systemd/rabta-digest.timer).
 """
 
 from __future__ import annotations
@@ -25,9 +32,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr.accountability import arms, reading, report
+from ivr.accountability import arms, digest, reading, report
 from ivr.config import Settings
 from ivr.errors import InputError
+from ivr.services import digests
 from ivr.store import open_store
 
 __all__ = ["register"]
@@ -46,6 +54,13 @@ _EXPERIMENTS = """examples:
   rabta experiments results greeting                # per arm, with intervals (JSON)
   rabta experiments results greeting --format csv -o greeting.csv   # one row per transaction
   rabta experiments stop greeting
+"""
+
+
+_DIGEST = """examples:
+  rabta accountability digest                      # show yesterday's digests, send nothing
+  rabta accountability digest --send               # write them to <home>/digests/ (the timer)
+  rabta accountability digest --date 2026-11-30 --send
 """
 
 
@@ -78,6 +93,51 @@ def register(subparsers: Any) -> None:
                    help="results: per-arm figures (json) or one row per transaction (csv)")
     e.add_argument("--output", "-o", type=Path, help="results: file to write (default: stdout)")
     e.set_defaults(func=run_experiments)
+    a = subparsers.add_parser(
+        "accountability", help="the daily digest to each official concerned",
+        description="Accountability tasks a timer runs: the daily digest to each official.",
+        epilog=_DIGEST,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    tasks = a.add_subparsers(dest="task", metavar="TASK", required=True)
+    d = tasks.add_parser(
+        "digest", help="each official's digest of a day: new alerts, overdue and waiting cases",
+        description="Build, for every official who sees results, a short digest of a day in "
+                    "their scope: new bribe-rate alerts, overdue cases, cases waiting. Shown "
+                    "unless --send; --send writes each to <home>/digests/<username>/, where the "
+                    "live overview shows it.",
+        epilog=_DIGEST, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("--date", help="the local day told of, YYYY-MM-DD (default: yesterday)")
+    d.add_argument("--send", action="store_true",
+                   help="deliver (write the files) instead of showing them")
+    d.set_defaults(func=run_digest)
+
+
+def run_digest(args: argparse.Namespace, settings: Settings) -> int:
+    """Show or deliver the daily digests; return the exit status."""
+    import asyncio
+    return asyncio.run(_digest(settings, args))
+
+
+async def _digest(settings: Settings, args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    day = (reading.query_day(args.date, "--date") if args.date
+           else digest.day_of(now, ZoneInfo(settings.timezone)))
+    if day >= now.astimezone(ZoneInfo(settings.timezone)).date():
+        raise InputError(f"--date: {day.isoformat()} has not ended yet (give an earlier day)")
+    store = await open_store(settings.db_url)
+    try:
+        built = await digests.build(store, settings, day, now)
+    finally:
+        await store.close()
+    if not args.send:
+        for d in built:
+            sys.stdout.write(digest.to_text(d) + "\n")
+        print(f"{len(built)} digests of {day.isoformat()} (not sent: add --send)", file=sys.stderr)
+        return 0
+    paths = digests.deliver(built, settings.home)
+    print(f"delivered {len(paths)} digests of {day.isoformat()} to "
+          f"{settings.home / digests.DIRECTORY}", file=sys.stderr)
+    return 0
 
 
 def run_monthly(args: argparse.Namespace, settings: Settings) -> int:

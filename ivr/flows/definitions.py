@@ -34,12 +34,17 @@ MAX_RECORD_S = 600.0
 
 _SURVEY_FIELDS = frozenset({
     "id", "version", "title", "service", "services", "intro", "thanks", "invalid",
-    "replay_key", "optout_key", "optout_prompt", "retries", "confirm_visit", "questions"})
+    "replay_key", "optout_key", "optout_prompt", "retries", "confirm_visit", "questions",
+    "greeting_experiment", "greeting_arms"})
 _COMMON_FIELDS = frozenset({"id", "prompt", "type", "next", "no_answer", "required"})
 _KEY_FIELDS = _COMMON_FIELDS | {"keys", "retries"}
 _RECORD_FIELDS = _COMMON_FIELDS | {"max_seconds", "silence_seconds", "beep"}
 _SURVEY_ID = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 _QUESTION_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")  # the answer's key in the store and exports
+# An experiment's and an arm's names, as ivr/accountability/arms.py checks them (kept apart
+# so that a call's flow imports nothing of the statistics; a unit test checks they agree).
+EXPERIMENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+ARM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,11 @@ class Survey:
     optout_prompt: str = "optout-confirm"
     retries: int | None = None
     confirm_visit: bool = False  # ask "you visited <office> on <date>...; 1 correct, 2 not me" first
+    # A randomised experiment (rabta experiments) whose arm picks the greeting: the intro's
+    # first prompt is replaced by greeting_arms[arm] (a transaction without a listed arm
+    # hears the intro as written).
+    greeting_experiment: str = ""
+    greeting_arms: Mapping[str, str] = field(default_factory=dict)  # arm -> prompt id
     source: str = field(default="", compare=False)  # the file it came from
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # "id", "services"
 
@@ -106,9 +116,19 @@ class Survey:
                 return q
         raise FlowError(f"survey {self.id}: no question {question_id!r}")
 
+    def intro_for(self, arms: Mapping[str, str]) -> tuple[str, ...]:
+        """Return the intro for a transaction with these arms (experiment -> arm): the first
+        prompt replaced by its arm's greeting where the survey names one."""
+        variant = self.greeting_arms.get(arms.get(self.greeting_experiment, "")) \
+            if self.greeting_experiment else None
+        if variant is None or not self.intro:
+            return self.intro
+        return (variant, *self.intro[1:])
+
     def prompt_ids(self) -> set[str]:
         """Return every prompt id the survey may play."""
-        ids = {*self.intro, self.thanks, self.invalid, *(q.prompt for q in self.questions)}
+        ids = {*self.intro, self.thanks, self.invalid, *(q.prompt for q in self.questions),
+               *self.greeting_arms.values()}
         if self.optout_key:
             ids.add(self.optout_prompt)
         if self.confirm_visit:
@@ -369,6 +389,7 @@ def parse_survey(text: str, source: str, prompts: Collection[str] | None = None,
             c.error(("confirm_visit",), f"confirm_visit needs prompts not in prompts/manifest.toml: "
                                        f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
 
+    experiment, greeting_arms = _greeting_arms(c, data, intro)
     questions = _questions(c, data, {"replay_key": replay_key, "optout_key": optout_key})
     if questions:
         _check_graph(c, questions)
@@ -378,10 +399,60 @@ def parse_survey(text: str, source: str, prompts: Collection[str] | None = None,
         id=sid, version=version, services=services, questions=tuple(questions), title=title,
         intro=intro, thanks=thanks, invalid=invalid, replay_key=replay_key,
         optout_key=optout_key, optout_prompt=optout_prompt, retries=retries,
-        confirm_visit=confirm_visit, source=source,
+        confirm_visit=confirm_visit, greeting_experiment=experiment,
+        greeting_arms=greeting_arms, source=source,
         lines={"id": c.index.line(("id",)),
-               "services": c.index.line(("services",) if "services" in data else ("service",))})
+               "services": c.index.line(("services",) if "services" in data else ("service",)),
+               "greeting_arms": c.index.line(("greeting_arms",)) if greeting_arms else 0})
     return survey, []
+
+
+def _greeting_arms(c: _Checker, data: Mapping[str, Any], intro: tuple[str, ...]
+                   ) -> tuple[str, dict[str, str]]:
+    """Read `greeting_experiment` and `greeting_arms` (both or neither): the experiment's
+    name, and per arm the prompt played in place of the intro's first."""
+    if "greeting_experiment" not in data and "greeting_arms" not in data:
+        return "", {}
+    if "greeting_arms" not in data:
+        c.error(("greeting_experiment",), "`greeting_experiment` needs `greeting_arms` "
+                                          "(arm = prompt id, e.g. { warm = \"greeting-warm\" })")
+        return "", {}
+    name = c.string(data, "greeting_experiment", (), pattern=EXPERIMENT_NAME) or ""
+    if name == "first_call":
+        c.error(("greeting_experiment",), "first_call's arms are call delays, not greetings")
+    if not intro:
+        c.error(("greeting_arms",), "`greeting_arms` replaces the intro's first prompt, "
+                                    "but `intro` is empty")
+    raw = data["greeting_arms"]
+    if not isinstance(raw, dict) or not raw:
+        c.error(("greeting_arms",), "`greeting_arms` must be a table: arm = prompt id")
+        return name, {}
+    arms = {}
+    for arm, prompt in raw.items():
+        if not ARM_NAME.fullmatch(arm):
+            c.error(("greeting_arms", arm), f"arm {arm[:40]!r}: letters, digits, '_', '.', '-' "
+                                            "(at most 40), as `rabta experiments start` takes")
+            continue
+        arms[arm] = c.prompt(prompt, ("greeting_arms", arm), f"greeting_arms.{arm}")
+    return name, arms
+
+
+def arm_problems(survey: Survey, experiments: Mapping[str, Sequence[str]]) -> list[Problem]:
+    """Check a survey's greeting arms against the experiments started (name -> arms): every
+    arm of its experiment has a greeting and every greeting is an arm's. An experiment not
+    started yet is no problem (the intro plays as written until it is)."""
+    arms = experiments.get(survey.greeting_experiment) if survey.greeting_experiment else None
+    if arms is None:
+        return []
+    line = survey.lines.get("greeting_arms", 0)
+    out = [Problem(survey.source, line, f"arm {a!r} of experiment {survey.greeting_experiment!r} "
+                                        "has no greeting in greeting_arms")
+           for a in arms if a not in survey.greeting_arms]
+    out += [Problem(survey.source, line, f"greeting_arms.{a}: experiment "
+                                         f"{survey.greeting_experiment!r} has no arm {a!r} "
+                                         f"(its arms: {', '.join(arms)})")
+            for a in survey.greeting_arms if a not in arms]
+    return out
 
 
 def _services(c: _Checker, data: Mapping[str, Any], sid: str | None) -> tuple[str, ...]:

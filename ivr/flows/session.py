@@ -67,11 +67,17 @@ class SurveySessions:
             await channel.hangup()
             return
         survey = self.surveys.for_service(ctx.service)
+        # A survey whose greeting is an experiment's: the transaction's stored arm picks it.
+        intro = (survey.intro_for(await self.store.arms_of(ctx.transaction_id))
+                 if survey.greeting_experiment else survey.intro)
         self.calls.session_started(attempt_id)
         state = SurveyState()
         language = ctx.language or self.settings.default_language
         log.info("attempt %d: survey %s v%d started (%s, %s)", attempt_id, survey.id,
                  survey.version, ctx.service, language)
+        if intro != survey.intro:
+            log.info("attempt %d: greeting %s (experiment %s)", attempt_id, intro[0],
+                     survey.greeting_experiment)
 
         async def save(answer: Answered) -> None:
             await self.store.save_answer(
@@ -103,7 +109,7 @@ class SurveySessions:
                              tries=self.settings.question_tries,
                              timeout_s=self.settings.digit_timeout, opt_out=opt_out,
                              early_key_s=self.settings.early_key_s,
-                             recording_name=f"rabta-{attempt_id}", visit=visit)
+                             recording_name=f"rabta-{attempt_id}", visit=visit, intro=intro)
             await channel.hangup()
         except CallerHungUp:
             log.info("attempt %d: citizen hung up after %d answer(s)", attempt_id,

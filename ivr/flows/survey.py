@@ -300,7 +300,7 @@ async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: 
                      *, language: str, tries: int = 2, timeout_s: float = 5.0,
                      opt_out: OptOut | None = None, recording_name: str = "rabta",
                      visit: Sequence[str] = (), clock: Clock = time.monotonic,
-                     early_key_s: float = 0.0) -> TxStatus:
+                     early_key_s: float = 0.0, intro: Sequence[str] | None = None) -> TxStatus:
     """Play the intro, confirm the visit, walk the questions by their branches, thank.
 
     Returns the result. tries: how often a question is asked when its definition does not
@@ -308,9 +308,11 @@ async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: 
     the attempt); visit: the confirmation's prompt ids (`ivr.flows.visit.visit_prompts`),
     asked after the intro when the survey has `confirm_visit`: "not me" (2) ends the call
     as unreachable, silence goes on with the questions. clock, early_key_s: see `ask`.
+    intro: the prompts played first (default: the survey's; Survey.intro_for gives a
+    transaction's, with its randomised arm's greeting).
     """
     await channel.set_variable(V.CHANNEL_LANGUAGE, language)
-    for prompt in survey.intro:
+    for prompt in survey.intro if intro is None else intro:
         await play(channel, prompt)
     if survey.confirm_visit and visit:
         q = visit_question(visit[-1])

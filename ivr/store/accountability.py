@@ -23,7 +23,7 @@ from ivr.accountability.deadlines import Deadline, Level, decide
 from ivr.accountability.integrity import INVALID_CAUSES, OfficeCounts, Visit
 from ivr.cases import BRIBE_QUESTION, BRIBE_YES, CaseAction, CaseStatus
 from ivr.errors import InputError, StoreError
-from ivr.store.database import Tx
+from ivr.store.database import Database, Tx
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 _ACTOR = "system:deadlines"
@@ -57,6 +57,8 @@ class AccountabilityMixin:
     """Integrity counts, scorecard sums, deadlines and escalations, for SQLiteStore."""
 
     if TYPE_CHECKING:
+        db: Database
+
         @property
         def _db(self) -> aiosqlite.Connection: ...
 
@@ -333,6 +335,13 @@ class AccountabilityMixin:
                 out[r[0]] = dict(zip(("assigned", "completed", "rated", "satisfied", "bribe_n",
                                       "bribe_yes"), (int(v or 0) for v in r[1:]), strict=True))
         return arms, out
+
+    async def arms_of(self, transaction_id: int) -> dict[str, str]:
+        """Return a transaction's arms, experiment -> arm (either engine: the survey reads it
+        at the start of a call)."""
+        return {r[0]: r[1] for r in await self.db.fetch(
+            "SELECT experiment, arm FROM transaction_arms WHERE transaction_id = ?",
+            (transaction_id,))}
 
     async def arm_rows(self, name: str) -> list[dict[str, Any]]:
         """Return one row per transaction of an experiment, for causal analysis (no numbers,

@@ -2,7 +2,10 @@
 
     GET  /results                  tables and SVG charts, by district|service|office|official|
                                    day|week, filters from, to, district, service, office, official
-    GET  /overview                 today's figures, kept live by /static/overview.js over SSE
+    GET  /overview                 today's figures, kept live by /static/overview.js over SSE;
+                                   below them, as of the page's loading, this week's and last
+                                   week's bribe-rate alerts and the overdue cases in scope,
+                                   and the official's latest daily digest (ivr.services.digests)
     GET  /api/v1/results           the JSON behind /results (same parameters)
     GET  /api/v1/overview          the JSON behind /overview
     GET  /api/v1/overview/stream   server-sent events: a fresh overview whenever it changes
@@ -32,9 +35,11 @@ from aiohttp import web
 from markupsafe import Markup
 
 from ivr import phone, results
+from ivr.accountability import reading
 from ivr.accounts import Area, describe_scope
 from ivr.reports import FIGURE_COLUMNS, figure_cells
 from ivr.results import Filters, ResultRow, Scope
+from ivr.services import digests
 from ivr.services.results import figures, overview
 from ivr.web import charts, exports
 from ivr.web.common import (
@@ -219,9 +224,13 @@ async def overview_page(request: web.Request) -> web.Response:
     who, scope = _viewer(request)
     user = who.user
     assert user is not None and who.session is not None
+    watch = await reading.watch(request.app[STORE], request.app[SETTINGS], _today(request),
+                                now(request), services=scope.services, district=scope.district)
+    mine = await asyncio.to_thread(digests.latest, request.app[SETTINGS].home, user.username)
     return _page(request, "overview.html", _LIVE_HEADERS, user=user,
                  scope=describe_scope(user.role, user.scope),
-                 data=await overview_data(request, scope), csrf_token=who.session.csrf_token)
+                 data=await overview_data(request, scope), watch=watch, digest=mine,
+                 csrf_token=who.session.csrf_token)
 
 
 async def overview_stream(request: web.Request) -> web.StreamResponse:

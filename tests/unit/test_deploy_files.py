@@ -14,21 +14,27 @@ import pytest
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
+TIMERS = sorted((DEPLOY / "systemd").glob("*.timer"))
 HARDENING = {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
              "ProtectHome": "yes"}
 
 
 def test_units_are_shipped() -> None:
-    assert {u.name for u in UNITS} == {"rabta.service", "rabta-web.service"}
+    assert {u.name for u in UNITS} == {"rabta.service", "rabta-web.service",
+                                       "rabta-digest.service"}
+    assert {t.name for t in TIMERS} == {"rabta-digest.timer"}
+    for timer in TIMERS:  # each timer starts the service of its name
+        assert timer.with_suffix(".service") in UNITS
 
 
-@pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
+@pytest.mark.parametrize("unit", UNITS + TIMERS, ids=lambda p: p.name)
 def test_systemd_analyze_verify_accepts_the_unit(unit: Path, tmp_path: Path) -> None:
     verify = shutil.which("systemd-analyze")
     assert verify, "systemd-analyze is missing (Debian's systemd package; `make setup`)"
     rabta = Path(sys.executable).with_name("rabta")  # the venv's, where /opt/rabta's would be
-    text = unit.read_text().replace("/opt/rabta/.venv/bin/rabta", str(rabta))
-    (tmp_path / unit.name).write_text(text)
+    for each in UNITS + TIMERS:  # a timer is verified beside the service it starts
+        text = each.read_text().replace("/opt/rabta/.venv/bin/rabta", str(rabta))
+        (tmp_path / each.name).write_text(text)
     res = subprocess.run([verify, "verify", str(tmp_path / unit.name)], capture_output=True,
                          text=True, check=False, timeout=60)
     ours = [line for line in (res.stdout + res.stderr).splitlines() if unit.name in line]
