@@ -405,7 +405,9 @@ def openapi_parts() -> dict[str, Any]:
         "/api/v1/reports/actions": {"get": {
             "summary": "Actions taken per district, as the programme publishes them",
             "operationId": "getActionsReport", "security": security,
-            "responses": {"200": ok("one row per district"), **refusals}}},
+            "responses": {"200": ok("{districts: one row per district, total, followups: per "
+                                    "action, cases closed, follow-up calls planned, resolved "
+                                    "and not resolved, says the citizen}"), **refusals}}},
         "/api/v1/audit": {"get": {
             "summary": "The audit log, newest first, 50 a page (oversight only)",
             "operationId": "getAudit", "security": security,
