@@ -17,11 +17,19 @@ from enum import StrEnum
 
 from ivr.errors import InputError
 
-__all__ = ["BRIBE_QUESTION", "BRIBE_YES", "MAX_NOTE", "CaseAction", "CaseStatus", "Change",
-           "transition"]
+__all__ = ["BRIBE_QUESTION", "BRIBE_YES", "FOLLOWUP_QUESTION", "FOLLOWUP_REF",
+           "FOLLOWUP_SERVICE", "MAX_NOTE", "RESOLVED_NO", "RESOLVED_YES", "CaseAction",
+           "CaseStatus", "Change", "followup_answer", "transition"]
 
 BRIBE_QUESTION = "bribe"  # the core question's id (surveys/*.toml)
 BRIBE_YES = "1"  # its key for "yes, I was asked for a bribe"
+# The follow-up call once a case reaches action taken (surveys/followup.toml): a transaction
+# of service FOLLOWUP_SERVICE, ref FOLLOWUP_REF + the report's id, asking FOLLOWUP_QUESTION.
+FOLLOWUP_SERVICE = "followup"
+FOLLOWUP_REF = "followup-"
+FOLLOWUP_QUESTION = "resolved"
+RESOLVED_YES = "1"  # "my problem was resolved"
+RESOLVED_NO = "2"  # "it was not"
 MAX_NOTE = 4000
 
 
@@ -53,6 +61,11 @@ class Change:
 
     status: CaseStatus
     action: CaseAction | None
+
+
+def followup_answer(value: str | None) -> str | None:
+    """Name a follow-up's answer: "resolved", "not_resolved", or None (no or another key)."""
+    return {RESOLVED_YES: "resolved", RESOLVED_NO: "not_resolved"}.get(value or "")
 
 
 def transition(current: CaseStatus, action_now: CaseAction | None, to: CaseStatus,

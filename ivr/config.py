@@ -113,6 +113,9 @@ class Settings:
     retry_delays: tuple[str, ...] = ("busy=900", "no_answer=3600", "congestion=1800",
                                      "failed=1800")
     cooldown_days: float = 30.0  # one survey per citizen per this many days, across services
+    # Days after a case reaches action taken before the follow-up call asks the citizen
+    # whether the problem was resolved (surveys/followup.toml); fractions allowed.
+    followup_delay_days: float = 7.0
     partial_callbacks: int = 1  # an answered but unfinished survey is called back this often
     callback_delay: float = 1800.0  # seconds before that call-back
     # Admission control (scheduler/admission.py): the dialer claims no new call on a PBX node
@@ -247,6 +250,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "web_port": _PORT, "rtp_start": (1024, 65535 - 10000),
     "max_concurrent": (1, None), "max_attempts": (1, None), "daily_capacity": (0, None),
     "retry_delay": (0, None), "first_call_delay": (0, None), "cooldown_days": (0, None),
+    "followup_delay_days": (0, 365),
     "partial_callbacks": (0, None), "callback_delay": (0, None), "question_tries": (1, None),
     "api_max_batch": (1, None), "api_max_body": (1024, None), "min_responses": (1, None),
     "export_max_rows": (1, None), "web_max_body": (1024, None), "early_key_s": (0, 3),

@@ -262,6 +262,14 @@ def after_survey(result: TxStatus, attempts: int, callbacks_used: int, now: date
 # --- timing of a transaction ----------------------------------------------------------------
 
 
+def followup_at(closed_at: datetime, delay_days: float) -> datetime:
+    """Return when to ask the citizen whether a closed case's problem was resolved."""
+    _require_aware(closed_at)
+    if delay_days < 0:
+        raise ValueError(f"followup_delay_days must be 0 or more, not {delay_days}")
+    return closed_at + timedelta(days=delay_days)
+
+
 def first_try_at(visited_at: datetime, min_delay: float) -> datetime:
     """Return the earliest moment to call about a visit: `min_delay` seconds after it."""
     return visited_at + timedelta(seconds=min_delay)
@@ -287,6 +295,7 @@ class DialFacts:
     visited_at: datetime
     last_surveyed_at: datetime | None  # latest answered call about another of their visits
     call_in_progress: bool  # the citizen is on the line (or being rung) for another visit
+    followup: bool = False  # a follow-up call about a closed case (store: followup_of set)
 
 
 # What a closing decision makes of the transaction: its final status.
@@ -298,9 +307,14 @@ def at_dial(facts: DialFacts, now: datetime, *, max_age: float | None,
             cooldown: float | None) -> str:
     """Decide a due transaction's fate at dial time: "dial", "wait" (a call to the citizen is
     in progress), or why it closes uncalled: "dnc", "too_old" or "cooldown" (see CLOSES_AS).
-    max_age / cooldown None: that rule is off."""
+    max_age / cooldown None: that rule is off. A follow-up about a closed case skips the age
+    and cooldown rules (its visit is old and the citizen was surveyed on the report itself,
+    by design); the do-not-call list and one call at a time still hold, and the calling
+    window is the dialer's (it claims only services open now)."""
     if facts.on_dnc:
         return "dnc"
+    if facts.followup:
+        return "wait" if facts.call_in_progress else "dial"
     if max_age is not None and expired(facts.visited_at, now, max_age):
         return "too_old"
     if cooldown is not None and in_cooldown(facts.last_surveyed_at, now, cooldown):

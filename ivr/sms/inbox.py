@@ -3,7 +3,7 @@
 Stage: after the SMS survey. Reads the message (ivr.sms.replies, pure) and records it:
 answers on the number's most recent open transaction (ivr.store.sms.open_transaction),
 STOP on the do-not-call list, anything else (and answers that fit no open transaction) in the
-replies queue officials work through.
+replies queue officials work through, linked to the number's open (else latest) visit.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ async def receive(sms: SmsStore, number: str, text: str, now: datetime, max_age:
             log.info("SMS from %s: answers %s for transaction %d", mask(number),
                      dict(pairs), tx)
             return "answer"
-    await sms.record_inbound(number, text, "text", now, tx)
+    # Free text is linked to the number's open visit, else its latest one (a reply to the
+    # outcome SMS comes days after the visit), so an official can open a case on it.
+    await sms.record_inbound(number, text, "text", now,
+                             tx if tx is not None else await sms.latest_transaction(number))
     log.info("SMS from %s: free text, in the replies queue", mask(number))
     return "text"

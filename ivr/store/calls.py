@@ -101,9 +101,11 @@ class CallsRepository(Repository):
         For each candidate the facts are fetched and policy.at_dial decides: on the
         do-not-call list (-> opted_out), visited before expire_before (-> expired), the citizen
         surveyed on another transaction since cooldown_since (-> expired), or on the line for
-        another transaction (waits). services_only / services_except carry the calling
-        windows the dialer's policy computed for now. route(number) names the trunk for a
-        number, or None when no trunk can take it now (the row stays due, unclaimed).
+        another transaction (waits). A follow-up about a closed case (followup_of set) is
+        exempt from the age and cooldown rules, not from the others. services_only /
+        services_except carry the calling windows the dialer's policy computed for now.
+        route(number) names the trunk for a number, or None when no trunk can take it now
+        (the row stays due, unclaimed).
         sampled_only: only transactions the day's sample has kept (when sampling is on).
         worker, lease_until: the engine worker that owns the attempts, and until when (it
         renews the lease while it lives: renew_leases).
@@ -144,7 +146,8 @@ class CallsRepository(Repository):
             for _ in range(4):  # PostgreSQL: past rows other workers hold, up to 3 more windows
                 contended = 0
                 due = await tx.fetch(
-                    f"SELECT id, mobile, language, visited_at, next_try_at FROM transactions "
+                    f"SELECT id, mobile, language, visited_at, next_try_at, followup_of "
+                    f"FROM transactions "
                     f"{self.db.hint('transactions_due')} "
                     f"WHERE {' AND '.join(where)} AND (next_try_at, id) > (?, ?) "
                     f"ORDER BY next_try_at, id LIMIT ?", (*args, *after, window))
@@ -177,7 +180,7 @@ class CallsRepository(Repository):
                         if other["mobile"] == row["mobile"]:
                             f = facts[other["id"]]
                             facts[other["id"]] = policy.DialFacts(
-                                f.on_dnc, f.visited_at, f.last_surveyed_at, True)
+                                f.on_dnc, f.visited_at, f.last_surveyed_at, True, f.followup)
                     await tx.execute(
                         "UPDATE transactions SET status = 'dialing', attempts = attempts + 1, "
                         "updated_at = ? WHERE id = ?", (stamp, row["id"]))
@@ -242,7 +245,8 @@ class CallsRepository(Repository):
             out[row["id"]] = policy.DialFacts(
                 on_dnc=row["mobile"] in blocked, visited_at=visited,
                 last_surveyed_at=parse_ts(max(others)) if others else None,
-                call_in_progress=row["mobile"] in busy)
+                call_in_progress=row["mobile"] in busy,
+                followup=row["followup_of"] is not None)
         return out
 
     async def next_due_at(self) -> datetime | None:

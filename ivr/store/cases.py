@@ -13,13 +13,28 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ivr.cases import BRIBE_QUESTION, BRIBE_YES, CaseAction, CaseStatus, Change, transition
+from ivr.cases import (
+    BRIBE_QUESTION,
+    BRIBE_YES,
+    FOLLOWUP_QUESTION,
+    FOLLOWUP_REF,
+    FOLLOWUP_SERVICE,
+    RESOLVED_NO,
+    RESOLVED_YES,
+    CaseAction,
+    CaseStatus,
+    Change,
+    followup_answer,
+    transition,
+)
 from ivr.errors import InputError
-from ivr.store.database import Repository
+from ivr.store.database import Repository, Tx
 from ivr.store.database import ts as _ts
 
-_REPORTS = (f"SELECT DISTINCT transaction_id FROM answers WHERE question = '{BRIBE_QUESTION}' "
-            f"AND value = '{BRIBE_YES}'")
+# A report: a transaction whose answers report a bribe, or one an official opened a case on
+# from the citizen's SMS (open_case_from_reply).
+_REPORTS = (f"SELECT transaction_id FROM answers WHERE question = '{BRIBE_QUESTION}' "
+            f"AND value = '{BRIBE_YES}' UNION SELECT transaction_id FROM cases")
 
 
 def _scope(services: Sequence[str] | None, district: str | None) -> tuple[str, list[Any]]:
@@ -76,6 +91,7 @@ class CasesRepository(Repository):
             "FROM case_events e JOIN cases c ON c.id = e.case_id "
             "WHERE c.transaction_id = ? ORDER BY e.id", (transaction_id,))]
         report["calls"] = await self.direct_calls_of(transaction_id)
+        report["followup"] = await self.followup_of(transaction_id)
         return report
 
     async def recording_of(self, transaction_id: int, answer_id: int) -> str | None:
@@ -89,11 +105,13 @@ class CasesRepository(Repository):
 
     async def change_case(self, transaction_id: int, actor: str, to: CaseStatus,
                           action: CaseAction | None, owner: str | None, note: str,
-                          now: datetime) -> Change:
+                          now: datetime, *, followup_at: datetime | None = None) -> Change:
         """Apply one change to a report's case (rules: ivr.cases.transition), with its audit entry.
 
         owner None keeps the owner (the actor, if there is none yet). Raises InputError for a
-        change the rules refuse or if the transaction is not a bribe report.
+        change the rules refuse or if the transaction is not a bribe report. followup_at: when
+        the case reaches action taken, the follow-up call that asks the citizen whether the
+        problem was resolved is planned for then, in the same transaction (None: none).
         """
         at = _ts(now)
         async with self.db.write() as tx:
@@ -125,6 +143,8 @@ class CasesRepository(Repository):
                     "closed_at = COALESCE(closed_at, ?) WHERE id = ?",
                     (change.status.value, change.action.value if change.action else None,
                      new_owner, at, closed, case_id))
+            if closed is not None and followup_at is not None:
+                await self._plan_followup(tx, transaction_id, followup_at, at)
             await tx.execute(
                 "INSERT INTO case_events (case_id, at, actor, from_status, to_status, action, "
                 "owner, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -137,6 +157,101 @@ class CasesRepository(Repository):
                 "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
                 (at, actor, "case_change", json.dumps(detail, sort_keys=True)))
             return change
+
+    @staticmethod
+    async def _plan_followup(tx: Tx, transaction_id: int, due: datetime, at: str) -> None:
+        """Add the follow-up transaction of a report: same citizen, office and visit, service
+        `followup`, due at `due`, already sampled; at most one per report."""
+        await tx.execute(
+            f"INSERT INTO transactions (office, ref, name, mobile, service, district, official, "
+            f"visited_at, language, next_try_at, created_at, updated_at, sampled, followup_of) "
+            f"SELECT office, CAST(? AS TEXT) || CAST(id AS TEXT), name, mobile, '{FOLLOWUP_SERVICE}', "
+            f"district, official, visited_at, language, ?, ?, ?, 1, id FROM transactions "
+            f"WHERE id = ? ON CONFLICT DO NOTHING",
+            (FOLLOWUP_REF, _ts(due), at, at, transaction_id))
+
+    async def followup_of(self, transaction_id: int) -> dict[str, Any] | None:
+        """Return a report's follow-up: its status, when it is due, and the citizen's answer
+        (`resolved` or `not_resolved`, None while unanswered); None if none was planned."""
+        row = await self.db.fetchone(
+            f"SELECT f.id, f.status, f.next_try_at, f.attempts, "
+            f"(SELECT a.value FROM answers a WHERE a.transaction_id = f.id "
+            f"AND a.question = '{FOLLOWUP_QUESTION}' ORDER BY a.id DESC LIMIT 1) AS value, "
+            f"(SELECT a.answered_at FROM answers a WHERE a.transaction_id = f.id "
+            f"AND a.question = '{FOLLOWUP_QUESTION}' ORDER BY a.id DESC LIMIT 1) AS answered_at "
+            f"FROM transactions f WHERE f.followup_of = ?", (transaction_id,))
+        if row is None:
+            return None
+        out = dict(row)
+        out["answer"] = followup_answer(out.pop("value"))
+        return out
+
+    async def followups_by_action(self, *, services: Sequence[str] | None = None,
+                                  district: str | None = None) -> list[dict[str, Any]]:
+        """Return per action taken: cases closed with it, follow-ups planned, and how many
+        citizens said the problem was resolved / not resolved (scope: the report's)."""
+        where, params = _scope(services, district)
+        answer = (f"(SELECT a.value FROM answers a WHERE a.transaction_id = f.id "
+                  f"AND a.question = '{FOLLOWUP_QUESTION}' ORDER BY a.id DESC LIMIT 1)")
+        sql = (f"SELECT c.action, COUNT(*) AS closed, COUNT(f.id) AS followups, "
+               f"COUNT(*) FILTER (WHERE {answer} = '{RESOLVED_YES}') AS resolved, "
+               f"COUNT(*) FILTER (WHERE {answer} = '{RESOLVED_NO}') AS not_resolved "
+               f"FROM cases c JOIN transactions t ON t.id = c.transaction_id "
+               f"LEFT JOIN transactions f ON f.followup_of = t.id "
+               f"WHERE c.status = 'action_taken' AND {where} GROUP BY c.action")
+        got = {r["action"]: dict(r) for r in await self.db.fetch(sql, params)}
+        return [{"action": a.value, **{k: int(got.get(a.value, {}).get(k) or 0) for k in
+                                       ("closed", "followups", "resolved", "not_resolved")}}
+                for a in CaseAction]
+
+    async def open_case_from_reply(self, reply_id: int, actor: str, now: datetime, *,
+                                   services: Sequence[str] | None = None,
+                                   district: str | None = None) -> int:
+        """Open a case (status new, owned by the actor) on the visit a citizen's free-text SMS
+        was matched to, with its history and audit entries; return the transaction's id.
+
+        A reply whose visit already has a case is linked to that case (nothing new opened).
+        Raises InputError if there is no such free-text reply in the scope (services,
+        district; None: all), or it was matched to no visit.
+        """
+        at = _ts(now)
+        where, params = _scope(services, district)
+        async with self.db.write() as tx:
+            row = await tx.fetchone(
+                f"SELECT i.id, i.transaction_id, i.text, i.case_id, t.id FROM sms_inbound i "
+                f"LEFT JOIN transactions t ON t.id = i.transaction_id AND {where} "
+                f"WHERE i.id = ? AND i.kind = 'text'", (*params, reply_id))
+            scoped = services is not None or district is not None
+            if row is None or ((row[1] is not None or scoped) and row[4] is None):
+                raise InputError(f"no free-text reply {reply_id}")
+            transaction_id = row[1]
+            if transaction_id is None:
+                raise InputError("this reply was matched to no visit, so no case can be "
+                                 "opened on it")
+            if self.db.dialect == "postgresql":  # the same lock as change_case
+                await tx.execute("SELECT pg_advisory_xact_lock(?)", (transaction_id,))
+            case = await tx.fetchone("SELECT id FROM cases WHERE transaction_id = ?",
+                                     (transaction_id,))
+            opened = case is None
+            if case is None:
+                owner = actor.removeprefix("user:")
+                case = await tx.fetchone(
+                    "INSERT INTO cases (transaction_id, status, action, owner, opened_at, "
+                    "updated_at, closed_at) VALUES (?, 'new', NULL, ?, ?, ?, NULL) RETURNING id",
+                    (transaction_id, owner, at, at))
+                assert case is not None
+                await tx.execute(
+                    "INSERT INTO case_events (case_id, at, actor, from_status, to_status, "
+                    "action, owner, note) VALUES (?, ?, ?, 'new', 'new', NULL, ?, ?)",
+                    (case[0], at, actor, owner, f"opened from the citizen's SMS: {row[2]}"[:4000]))
+            await tx.execute("UPDATE sms_inbound SET case_id = ? WHERE id = ?",
+                             (case[0], reply_id))
+            await tx.execute(
+                "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
+                (at, actor, "case_open" if opened else "case_link",
+                 json.dumps({"transaction": transaction_id, "case": case[0], "reply": reply_id},
+                            sort_keys=True)))
+            return int(transaction_id)
 
     async def actions_by_district(self, *, services: Sequence[str] | None = None,
                                   district: str | None = None) -> list[dict[str, Any]]:

@@ -31,6 +31,9 @@ _RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "failed": 3, "exp
 CORE_QUESTIONS = ("rating", "bribe")  # the SMS survey's questions, in order
 _OPEN = "('pending', 'scheduled', 'unreachable', 'partial')"  # may still take SMS answers
 _NOT_DNC = "NOT EXISTS (SELECT 1 FROM dnc WHERE dnc.number = t.mobile)"
+# A follow-up call about a closed case (migration 0060) gets no SMS of its own (the outcome
+# SMS went on the report) and takes no SMS answers (they are the report's core questions).
+_NOT_FOLLOWUP = "t.followup_of IS NULL"
 
 
 def _ts(dt: datetime) -> str:
@@ -61,8 +64,8 @@ class SmsStore:
         case: a bribe report. outcome: a case that reached action taken. survey: a
         transaction the calls could not reach. Only transactions changed within max_age
         seconds (and since changed_since, when the caller planned everything older already),
-        never a do-not-call number; at most one message of each kind per transaction (the
-        table's UNIQUE).
+        never a do-not-call number, never a follow-up call's transaction; at most one message
+        of each kind per transaction (the table's UNIQUE).
         """
         oldest = now - timedelta(seconds=max_age)
         if changed_since is not None:
@@ -90,7 +93,7 @@ class SmsStore:
                 cur = await db.execute(
                     f"INSERT INTO sms_messages (transaction_id, kind, number, not_before, "
                     f"expires_at, created_at) SELECT t.id, '{kind}', t.mobile, :now, {expires}, "
-                    f":now FROM transactions t WHERE {where} AND {_NOT_DNC} "
+                    f":now FROM transactions t WHERE {where} AND {_NOT_DNC} AND {_NOT_FOLLOWUP} "
                     f"ON CONFLICT (transaction_id, kind) DO NOTHING", args)
                 out[kind] = cur.rowcount
         return out
@@ -203,6 +206,7 @@ class SmsStore:
         core = ", ".join(f"'{q}'" for q in CORE_QUESTIONS)
         async with self._db.execute(
                 f"SELECT t.id FROM transactions t WHERE t.mobile = ? AND t.status IN {_OPEN} "
+                f"AND {_NOT_FOLLOWUP} "
                 f"AND t.visited_at >= ? AND (SELECT COUNT(DISTINCT question) FROM answers a "
                 f"WHERE a.transaction_id = t.id AND a.question IN ({core})) < 2 "
                 f"ORDER BY t.visited_at DESC, t.id DESC LIMIT 1", (number, since)) as cur:
@@ -277,15 +281,35 @@ class SmsStore:
                              "VALUES (?, ?, ?, 'stop')", (number, text, at))
 
     async def replies(self, *, uncategorised: bool = False, limit: int = 100,
-                      offset: int = 0) -> list[dict[str, Any]]:
-        """Return citizens' free-text messages, newest first (optionally only uncategorised)."""
+                      offset: int = 0, services: Sequence[str] | None = None,
+                      district: str | None = None) -> list[dict[str, Any]]:
+        """Return citizens' free-text messages, newest first (optionally only uncategorised).
+
+        A scope (services, district; None: all) keeps only replies matched to a visit in it.
+        """
         where = "kind = 'text'" + (" AND category IS NULL" if uncategorised else "")
+        params: list[Any] = []
+        if services is not None:
+            where += f" AND t.service IN ({', '.join('?' * len(services)) or 'NULL'})"
+            params.extend(services)
+        if district is not None:
+            where += " AND t.district = ?"
+            params.append(district)
         async with self._db.execute(
                 f"SELECT i.id, i.number, i.text, i.received_at, i.transaction_id, i.category, "
-                f"i.categorised_by, i.categorised_at, t.office, t.service, t.district "
-                f"FROM sms_inbound i LEFT JOIN transactions t ON t.id = i.transaction_id "
-                f"WHERE {where} ORDER BY i.id DESC LIMIT ? OFFSET ?", (limit, offset)) as cur:
+                f"i.categorised_by, i.categorised_at, i.case_id, t.office, t.service, "
+                f"t.district FROM sms_inbound i LEFT JOIN transactions t "
+                f"ON t.id = i.transaction_id WHERE {where} ORDER BY i.id DESC LIMIT ? OFFSET ?",
+                (*params, limit, offset)) as cur:
             return [dict(r) for r in await cur.fetchall()]
+
+    async def latest_transaction(self, number: str) -> int | None:
+        """Return a number's most recent visit (not a follow-up call), whatever its status."""
+        async with self._db.execute(
+                f"SELECT t.id FROM transactions t WHERE t.mobile = ? AND {_NOT_FOLLOWUP} "
+                f"ORDER BY t.visited_at DESC, t.id DESC LIMIT 1", (number,)) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else None
 
     async def categorise(self, reply_id: int, category: str, actor: str, now: datetime) -> bool:
         """Put a free-text reply in a category (with an audit entry); False if no such reply."""
@@ -317,6 +341,34 @@ class SmsStore:
                                     (message_id,)) as cur:
             row = await cur.fetchone()
         return dict(row) if row else None
+
+    async def day_counts(self, start: datetime, end: datetime, *,
+                         services: Sequence[str] | None = None,
+                         district: str | None = None) -> dict[str, int]:
+        """Return the SMS handed to the gateway and the citizens' messages received in
+        [start, end): `sms_sent`, `sms_replied`. A scope (services, district; None: all) counts
+        only messages of transactions in it (a reply matched to none counts only unscoped)."""
+        clauses, params = ["1 = 1"], list[Any]()
+        if services is not None:
+            clauses.append(f"t.service IN ({', '.join('?' * len(services)) or 'NULL'})")
+            params.extend(services)
+        if district is not None:
+            clauses.append("t.district = ?")
+            params.append(district)
+        scoped = services is not None or district is not None
+        where = " AND ".join(clauses)
+        join = "JOIN" if scoped else "LEFT JOIN"
+        async with self._db.execute(
+                f"SELECT COUNT(*) FROM sms_messages m {join} transactions t "
+                f"ON t.id = m.transaction_id WHERE m.sent_at >= ? AND m.sent_at < ? AND {where}",
+                (_ts(start), _ts(end), *params)) as cur:
+            sent = (await cur.fetchone())[0]  # type: ignore[index]
+        async with self._db.execute(
+                f"SELECT COUNT(*) FROM sms_inbound i {join} transactions t "
+                f"ON t.id = i.transaction_id WHERE i.received_at >= ? AND i.received_at < ? "
+                f"AND {where}", (_ts(start), _ts(end), *params)) as cur:
+            replied = (await cur.fetchone())[0]  # type: ignore[index]
+        return {"sms_sent": int(sent), "sms_replied": int(replied)}
 
     async def figures(self) -> dict[str, Any]:
         """Return messages by kind and state, failures by operator, and replies by kind."""

@@ -49,6 +49,7 @@ from ivr.web.common import (
     render,
     require,
 )
+from scheduler import policy
 
 log = logging.getLogger(__name__)
 
@@ -206,9 +207,11 @@ async def change_case(request: web.Request) -> web.Response:
         _refuse(request, f"not a case status or action: {exc}")
     owner = str(form.get("owner") or "").strip()[:64] or None
     note = str(form.get("note") or "")
+    at = now(request)
     try:
         change = await request.app[STORE].change_case(
-            report["id"], f"user:{user.username}", to, action, owner, note, now(request))
+            report["id"], f"user:{user.username}", to, action, owner, note, at,
+            followup_at=policy.followup_at(at, request.app[SETTINGS].followup_delay_days))
     except InputError as exc:
         _refuse(request, str(exc))
     log.info("case of transaction %d: %s -> %s by %s", report["id"], report["case_status"],
@@ -311,10 +314,15 @@ async def actions_report(request: web.Request) -> web.Response:
     columns = ["reports", "new", "under_review", "action_taken", *[a.value for a in CaseAction],
                "overdue"]
     totals = {c: sum(r[c] for r in rows) for c in columns}
+    # the follow-up calls' answers per action kind ("resolved, says the citizen")
+    followups = await request.app[STORE].followups_by_action(services=services,
+                                                             district=district)
     if _api(request):
-        return web.json_response({"districts": rows, "total": totals})
+        return web.json_response({"districts": rows, "total": totals, "followups": followups})
     return render(request, "actions.html", user=user, rows=rows, columns=columns,
-                  totals=totals, csrf_token=_csrf(request))
+                  totals=totals, followups=followups,
+                  followup_columns=["closed", "followups", "resolved", "not_resolved"],
+                  csrf_token=_csrf(request))
 
 
 async def audit_view(request: web.Request) -> web.Response:
@@ -397,7 +405,9 @@ def openapi_parts() -> dict[str, Any]:
         "/api/v1/reports/actions": {"get": {
             "summary": "Actions taken per district, as the programme publishes them",
             "operationId": "getActionsReport", "security": security,
-            "responses": {"200": ok("one row per district"), **refusals}}},
+            "responses": {"200": ok("{districts: one row per district, total, followups: per "
+                                    "action, cases closed, follow-up calls planned, resolved "
+                                    "and not resolved, says the citizen}"), **refusals}}},
         "/api/v1/audit": {"get": {
             "summary": "The audit log, newest first, 50 a page (oversight only)",
             "operationId": "getAudit", "security": security,

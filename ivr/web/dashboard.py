@@ -41,6 +41,7 @@ from ivr.reports import FIGURE_COLUMNS, figure_cells
 from ivr.results import Filters, ResultRow, Scope
 from ivr.services import digests
 from ivr.services.results import figures, overview
+from ivr.store.sms import SmsStore
 from ivr.web import charts, exports
 from ivr.web.common import (
     PAGE_HEADERS,
@@ -206,7 +207,12 @@ async def overview_data(request: web.Request, scope: Scope) -> dict[str, Any]:
         return hit[1]
     start, end = _bounds(today, today, _zone(request))
     assert start is not None and end is not None
-    data = await overview(request.app[STORE], today, start, end, scope, min_n)
+    store = request.app[STORE]
+    data = await overview(store, today, start, end, scope, min_n)
+    if settings.sms_url and store.dialect == "sqlite":  # SMS are kept on SQLite only so far
+        data.update(await SmsStore(store).day_counts(
+            start, end, services=None if scope.services is None else list(scope.services),
+            district=scope.district))
     if len(cache) > 1000:
         cache.clear()
     cache[(scope, today)] = (clock, data)

@@ -8,8 +8,10 @@ Beside the road. Kannel calls two URLs, each with the deployment's `sms_secret` 
 
 Malformed ones (missing or non-numeric fields, an unknown message id, a body that is not
 valid text in its charset, a number that is not a Pakistani mobile) get a 4xx with the reason,
-and change nothing. Officials (the oversight role) work through free-text replies at
-/sms/replies and put each in a configured category (POST, audited).
+and change nothing. Officials work through free-text replies at /sms/replies: oversight sees
+all and puts each in a configured category (POST /sms/replies/{id}, audited); department and
+district officials see those matched to a visit in their scope. Any of them may open a case
+on a reply's visit (POST /sms/replies/{id}/case, scoped, audited as case_open).
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import logging
 from aiohttp import web
 
 from ivr import phone
-from ivr.accounts import Role, User
+from ivr.accounts import Area, Role, User
 from ivr.errors import InputError, InvalidNumber
+from ivr.results import scope_of
 from ivr.sms import inbox
 from ivr.sms.gateway import dlr_state
 from ivr.store.sms import SmsStore
-from ivr.web.common import SETTINGS, STORE, identity, now, render
+from ivr.web.common import SETTINGS, STORE, identity, now, render, require
 
 log = logging.getLogger(__name__)
 
@@ -103,45 +106,81 @@ async def inbound(request: web.Request) -> web.Response:
 
 
 def _official(request: web.Request) -> User:
-    who = identity(request)
-    user = who.user if who is not None else None
-    if user is None:
-        raise web.HTTPFound("/login")
-    if user.role is not Role.OVERSIGHT:  # replies name no district or service scope yet
-        raise web.HTTPForbidden(text=f"Your role ({user.role.value}) may not see this page.")
-    return user
+    """Return the signed-in oversight official (categories are the oversight role's)."""
+    return require(request, Area.RESULTS, role=Role.OVERSIGHT, what="see this page")
+
+
+def _scope(user: User) -> tuple[list[str] | None, str | None]:
+    """Return the (services, district) a results role sees; None: all."""
+    scope = scope_of(user.role, user.scope)
+    assert scope is not None  # require(Area.RESULTS) let only results roles in
+    return (list(scope.services) if scope.services is not None else None), scope.district
 
 
 async def replies_page(request: web.Request) -> web.Response:
-    """List citizens' free-text messages, uncategorised first if asked, numbers masked."""
-    _official(request)
+    """List citizens' free-text messages, uncategorised first if asked, numbers masked.
+
+    Oversight sees every reply and puts them in categories; a department or district official
+    sees the replies matched to a visit in their scope, and may open a case on one.
+    """
+    user = require(request, Area.RESULTS, what="see this page")
+    services, district = _scope(user)
     only_new = request.query.get("new") == "1"
-    rows = await SmsStore(request.app[STORE]).replies(uncategorised=only_new, limit=200)
+    rows = await SmsStore(request.app[STORE]).replies(uncategorised=only_new, limit=200,
+                                                      services=services, district=district)
     for r in rows:
         r["number"] = phone.mask(r["number"])
     who = identity(request)
     assert who is not None and who.session is not None
     return render(request, "sms_replies.html", replies=rows, only_new=only_new,
                   categories=request.app[SETTINGS].sms_categories,
+                  may_categorise=user.role is Role.OVERSIGHT,
                   csrf_token=who.session.csrf_token, user=who.user)
+
+
+def _reply_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise web.HTTPNotFound()
+    return int(raw)
 
 
 async def categorise(request: web.Request) -> web.Response:
     """Put one reply in a category (from the configured list); audited."""
     user = _official(request)
-    raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise web.HTTPNotFound()
+    reply_id = _reply_id(request)
     form = await request.post()
     category = form.get("category")
     if category not in request.app[SETTINGS].sms_categories:
         raise web.HTTPBadRequest(text=f"category: {str(category)[:40]!r} is not one of "
                                       f"{', '.join(request.app[SETTINGS].sms_categories)}")
-    ok = await SmsStore(request.app[STORE]).categorise(int(raw), str(category),
+    ok = await SmsStore(request.app[STORE]).categorise(reply_id, str(category),
                                                       f"user:{user.username}", now(request))
     if not ok:
         raise web.HTTPNotFound(text="No such reply.")
     raise web.HTTPSeeOther("/sms/replies")
+
+
+async def open_case(request: web.Request) -> web.Response:
+    """Open a case on the visit a free-text reply was matched to (scope applies); audited.
+
+    A reply outside the official's scope is a 404, as if it did not exist; one matched to no
+    visit is a 409 saying so. The case page opens; its visit's case if it already had one.
+    """
+    user = require(request, Area.RESULTS, what="open a case")
+    services, district = _scope(user)
+    reply_id = _reply_id(request)
+    try:
+        tx = await request.app[STORE].open_case_from_reply(
+            reply_id, f"user:{user.username}", now(request), services=services,
+            district=district)
+    except InputError as exc:
+        if "matched to no visit" in str(exc):
+            raise web.HTTPConflict(text=str(exc)) from None
+        raise web.HTTPNotFound(text="No such reply.") from None
+    log.info("case on transaction %d opened from SMS reply %d by %s", tx, reply_id,
+             user.username)
+    raise web.HTTPSeeOther(f"/cases/{tx}")
 
 
 def setup(app: web.Application) -> None:
@@ -150,3 +189,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/sms/kannel/inbound", inbound)
     app.router.add_get("/sms/replies", replies_page)
     app.router.add_post("/sms/replies/{id}", categorise)
+    app.router.add_post("/sms/replies/{id}/case", open_case)

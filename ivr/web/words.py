@@ -17,6 +17,11 @@ WORDS: dict[str, str] = {
     "grievance_redressed": N_("grievance_redressed"), "warning": N_("warning"),
     "show_cause": N_("show_cause"), "transfer": N_("transfer"), "suspension": N_("suspension"),
     "unfounded": N_("unfounded"), "reports": N_("reports"),
+    # the follow-up call (actions report columns) and its transaction's status on the case
+    "closed": N_("closed"), "followups": N_("followups"), "resolved": N_("resolved"),
+    "not_resolved": N_("not_resolved"), "pending": N_("pending"), "scheduled": N_("scheduled"),
+    "dialing": N_("dialing"), "in_call": N_("in_call"), "partial": N_("partial"),
+    "unreachable": N_("unreachable"), "opted_out": N_("opted_out"), "expired": N_("expired"),
     # result groupings and filters (ivr.results.GROUPS, TIME_GROUPS)
     "service": N_("service"), "office": N_("office"), "official": N_("official"),
     "day": N_("day"), "week": N_("week"),

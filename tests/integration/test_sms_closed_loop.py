@@ -1,8 +1,11 @@
-"""Closing the loop, up to the citizen's SMS: a bribe report made on a real call through the
-carrier simulator becomes a case; an official sets "action taken" in headless Chromium; the
-outcome SMS, in Urdu, arrives at Kannel's fake SMSC, and its delivery shows on the case page.
-The engine's own SMS sender does the sending (real PBX, real Kannel, real Chromium).
-(The follow-up call that asks whether the problem was resolved is not built: docs/SMS.md.)
+"""Closing the loop with the citizen: a bribe report made on a real call through the carrier
+simulator becomes a case; an official sets "action taken" in headless Chromium; the outcome
+SMS, in Urdu, arrives at Kannel's fake SMSC, and its delivery shows on the case page; a few
+seconds later (followup_delay_days, tiny here) the follow-up call goes through the carrier
+simulator, the citizen presses 1 ("resolved"), and the case page says "resolved, says the
+citizen". The engine's own dialer and SMS sender do the work (real PBX, real Kannel, real
+Chromium). The follow-up is dialled although the citizen was surveyed minutes before (the
+cooldown): its claim is exempt (scheduler.policy.at_dial).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 from chromium import LAUNCH_ARGS, chromium_path
 from playwright.async_api import async_playwright
-from support import Citizen, install_phonebook, wait_carrier_idle
+from support import Citizen, carrier_cdr_counts, install_phonebook, wait_carrier_idle
 
 from ivr import phone
 from ivr.accounts import Role, hash_password
@@ -35,6 +38,7 @@ from kannel import USER, Kannel, free_port
 SECRET = "loopTestSecret0123456789"
 CITIZEN = "03017780001"
 PASSWORD = "integration password"
+FOLLOWUP_DELAY_S = 5.0
 
 
 async def wait_for(what: str, check: object, timeout: float = 60.0) -> object:
@@ -56,7 +60,8 @@ async def test_action_taken_in_the_browser_reaches_the_citizen_by_sms(
     settings = replace(node_settings, sms_url=kannel.sendsms_url, sms_username=USER,
                        sms_password=KANNEL_PASSWORD, sms_secret=SECRET,
                        sms_callback_url=f"http://127.0.0.1:{port}", sms_interval=0.2,
-                       sms_retry_delay=0.5, sms_per_second=50.0)
+                       sms_retry_delay=0.5, sms_per_second=50.0,
+                       followup_delay_days=FOLLOWUP_DELAY_S / 86400)
     # The citizen confirms the visit, rates it 2, says a bribe was asked for (1), of 1,000 to
     # 10,000 rupees (2), by the patwari or a clerk (1), and records no complaint (2).
     install_phonebook(settings, [Citizen(CITIZEN, "answer", "s1s2s1s2s1s2")])
@@ -110,6 +115,16 @@ async def test_action_taken_in_the_browser_reaches_the_citizen_by_sms(
                     sms, tx.id, "outcome", ("delivered",)))
                 await page.goto(f"{url}/cases/{tx.id}")
                 sms_table = await page.locator("#sms").inner_text()
+                planned = await page.locator("#followup").inner_text()
+
+                # The follow-up call: the citizen listens, then presses 1 (resolved).
+                install_phonebook(settings, [Citizen(CITIZEN, "answer", "s1")])
+                calls_before = carrier_cdr_counts(settings)
+                await asyncio.wait_for(engine.dialer.run(until_idle=True), 120)
+                wait_carrier_idle(settings)
+                followup_calls = carrier_cdr_counts(settings) - calls_before
+                await page.goto(f"{url}/cases/{tx.id}")
+                answer = await page.locator("#followup-answer").inner_text()
             finally:
                 await browser.close()
     finally:
@@ -125,6 +140,13 @@ async def test_action_taken_in_the_browser_reaches_the_citizen_by_sms(
     assert expected in got, got  # arrived intact, decoded from UCS-2
     assert got.count(expected) == 1
     assert "outcome" in sms_table and "delivered" in sms_table
+    assert "Planned for" in planned
+    assert answer == "resolved, says the citizen"
+    followup = await store.bribe_report(tx.id)
+    assert followup is not None and followup["followup"]["status"] == "completed"
+    assert sum(followup_calls.values()) == 1, followup_calls  # one call, through the carrier
+    # The follow-up has no SMS of its own (no notice, no thanks).
+    assert await sms.messages_of(followup["followup"]["id"]) == []
 
 
 async def _state_in(sms: SmsStore, tx: int, kind: str, states: tuple[str, ...]) -> bool:

@@ -775,9 +775,30 @@ def _facts(**kw: object) -> policy.DialFacts:
     (_facts(last_surveyed_at=_NOW - timedelta(days=40)), "dial"),
     (_facts(call_in_progress=True), "wait"),
     (_facts(visited_at=_NOW - timedelta(days=8), call_in_progress=True), "too_old"),
+    # A follow-up about a closed case: the visit is old and the citizen was surveyed on the
+    # report, both by design; the do-not-call list and one call at a time still hold.
+    (_facts(followup=True, visited_at=_NOW - timedelta(days=60),
+            last_surveyed_at=_NOW - timedelta(days=7)), "dial"),
+    (_facts(followup=True, on_dnc=True), "dnc"),
+    (_facts(followup=True, call_in_progress=True, visited_at=_NOW - timedelta(days=60)),
+     "wait"),
 ])
 def test_at_dial_decides_from_the_facts(facts: policy.DialFacts, expected: str) -> None:
     assert policy.at_dial(facts, _NOW, max_age=7 * 86400, cooldown=30 * 86400) == expected
+
+
+@pytest.mark.parametrize(("delay", "expected"), [
+    (7.0, _NOW + timedelta(days=7)), (0.0, _NOW), (0.5, _NOW + timedelta(hours=12)),
+])
+def test_followup_at_is_some_days_after_the_case_closed(delay: float, expected: datetime) -> None:
+    assert policy.followup_at(_NOW, delay) == expected
+
+
+def test_followup_at_refuses_a_negative_delay_and_a_naive_time() -> None:
+    with pytest.raises(ValueError, match="followup_delay_days"):
+        policy.followup_at(_NOW, -1)
+    with pytest.raises(ValueError, match="no time zone"):
+        policy.followup_at(_NOW.replace(tzinfo=None), 7)
 
 
 def test_at_dial_rules_can_be_off() -> None:

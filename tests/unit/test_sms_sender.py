@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from storehelpers import value
 
 from ivr.config import Settings
 from ivr.models import Transaction
@@ -176,6 +177,26 @@ async def test_thanks_case_number_and_outcome_follow_the_transaction(
                                        "outcome": "sent"}
     outcome = gateway.sent[-1].text
     assert f"کیس {tx}" in outcome and "معطل" in outcome and gateway.sent[-1].coding == 2
+
+
+async def test_the_followup_call_gets_no_sms_and_takes_no_sms_answers(
+        store: SQLiteStore, sender: SmsSender, gateway: FakeGateway) -> None:
+    from ivr.cases import CaseAction, CaseStatus
+
+    tx = await add(store, "A", status="unreachable", language="ur")
+    await inbox.receive(SmsStore(store), NUMBER, "2 1", NOW, 3 * 86400)  # a bribe, by SMS
+    await store.change_case(tx, "user:o", CaseStatus.UNDER_REVIEW, None, None, "", NOW)
+    await store.change_case(tx, "user:o", CaseStatus.ACTION_TAKEN, CaseAction.WARNING, None,
+                            "", NOW, followup_at=NOW + timedelta(minutes=30))
+    followup = await value(store, "SELECT id FROM transactions WHERE followup_of = ?", (tx,))
+    # Due within the notice lead, never called, pending: a visit would get a notice.
+    await sender.step(NOW + timedelta(minutes=1))
+    assert await states(store, followup) == {}
+    assert "outcome" in await states(store, tx)  # the report's outcome SMS goes
+    # The follow-up is open, yet a digit by SMS is not an answer to it.
+    assert await inbox.receive(SmsStore(store), NUMBER, "1", NOW, 3 * 86400) == "text"
+    assert await value(store, "SELECT COUNT(*) FROM answers WHERE transaction_id = ?",
+                       (followup,)) == 0
 
 
 async def test_delivery_reports_only_move_a_message_forward(store: SQLiteStore,

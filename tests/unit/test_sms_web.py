@@ -131,7 +131,7 @@ async def test_officials_categorise_free_text_replies(sms_client: TestClient[Any
     assert await r.text() == "ok text\n"
     await add_user(store, "dept", Role.DEPARTMENT)
     await signed_in(sms_client, "dept")
-    assert (await sms_client.get("/sms/replies")).status == 403
+    assert (await sms_client.get("/sms/replies")).status == 200  # scoped: not this one
     await sms_client.post("/logout", data={}, allow_redirects=False)
     await add_user(store, "over", Role.OVERSIGHT)
     sms_client.session.cookie_jar.clear()
@@ -164,3 +164,96 @@ async def test_the_case_page_shows_each_sms_and_its_state(sms_client: TestClient
     html = await page.text()
     assert page.status == 200 and 'id="sms"' in html
     assert "<td>case</td>" in html and "status-queued" in html
+
+
+async def _reply(sms_client: TestClient[Any, Any], text: str, number: str = NUMBER) -> str:
+    r = await sms_client.post(f"/sms/kannel/inbound?secret={SECRET}&from={number[1:]}",
+                              data=text.encode(),
+                              headers={"Content-Type": "text/plain; charset=utf-8"})
+    return await r.text()
+
+
+async def test_an_official_opens_a_case_from_a_reply_in_scope_audited(
+        sms_client: TestClient[Any, Any], store: SQLiteStore) -> None:
+    tx = await _tx(store)  # Lahore, domicile
+    assert await _reply(sms_client, "کلرک اب بھی پیسے مانگتا ہے") == "ok text\n"
+    assert await _reply(sms_client, "who is this?", "+923009999999") == "ok text\n"
+    sms = SmsStore(store)
+    by_text = {r["text"]: r for r in await sms.replies()}
+    linked, unlinked = by_text["کلرک اب بھی پیسے مانگتا ہے"], by_text["who is this?"]
+    assert linked["transaction_id"] == tx and unlinked["transaction_id"] is None
+    assert await store.bribe_report(tx) is None  # no bribe answer: not a report yet
+
+    # Another district's official sees neither reply, and cannot open a case on it (404).
+    await add_user(store, "multan", Role.DISTRICT, ("Multan",))
+    token = await signed_in(sms_client, "multan")
+    page = await (await sms_client.get("/sms/replies")).text()
+    assert "پیسے" not in page and "who is this" not in page
+    r = await sms_client.post(f"/sms/replies/{linked['id']}/case",
+                              data={"csrf_token": token}, allow_redirects=False)
+    assert r.status == 404 and await store.bribe_report(tx) is None
+    sms_client.session.cookie_jar.clear()
+
+    # Lahore's official sees the linked one, and opens a case on it.
+    await add_user(store, "lahore", Role.DISTRICT, ("Lahore",))
+    token = await signed_in(sms_client, "lahore")
+    page = await (await sms_client.get("/sms/replies")).text()
+    assert "پیسے" in page and "who is this" not in page and "Open a case" in page
+    forged = await sms_client.post(f"/sms/replies/{linked['id']}/case", data={},
+                                   allow_redirects=False)
+    assert forged.status == 403 and await store.bribe_report(tx) is None  # no CSRF token
+    r = await sms_client.post(f"/sms/replies/{linked['id']}/case",
+                              data={"csrf_token": token}, allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == f"/cases/{tx}"
+    report = await store.bribe_report(tx)
+    assert report is not None and (report["case_status"], report["owner"]) == ("new", "lahore")
+    assert "کلرک اب بھی پیسے مانگتا ہے" in report["events"][0]["note"]
+    # Opening again links to the same case, nothing new; both are audited.
+    r = await sms_client.post(f"/sms/replies/{linked['id']}/case",
+                              data={"csrf_token": token}, allow_redirects=False)
+    assert r.status == 303 and len((await store.bribe_report(tx) or {})["events"]) == 1
+    audit = [(e["action"], e["actor"], e["detail"]) for e in await store.audit_entries()
+             if e["action"] in ("case_open", "case_link")]
+    assert sorted(audit, key=str) == sorted([
+        ("case_open", "user:lahore", {"transaction": tx, "case": report["case_id"],
+                                      "reply": linked["id"]}),
+        ("case_link", "user:lahore", {"transaction": tx, "case": report["case_id"],
+                                      "reply": linked["id"]})], key=str)
+    page = await (await sms_client.get("/sms/replies")).text()
+    assert f'href="/cases/{tx}"' in page
+    sms_client.session.cookie_jar.clear()
+
+    # Oversight sees the unmatched one too; a case on it is refused with the reason (409).
+    await add_user(store, "over", Role.OVERSIGHT)
+    token = await signed_in(sms_client, "over")
+    r = await sms_client.post(f"/sms/replies/{unlinked['id']}/case",
+                              data={"csrf_token": token}, allow_redirects=False)
+    assert r.status == 409 and "matched to no visit" in await r.text()
+    r = await sms_client.post("/sms/replies/99999/case", data={"csrf_token": token},
+                              allow_redirects=False)
+    assert r.status == 404
+
+
+async def test_the_overview_counts_sms_sent_and_replies_today(
+        store: SQLiteStore, web_settings: Settings, clock: Clock) -> None:
+    await _sent_message(store)  # one sent, today
+    async with start_client(store, web_settings, clock, sms_secret=SECRET,
+                            sms_url="http://127.0.0.1:9/cgi-bin/sendsms",
+                            sms_callback_url="http://127.0.0.1:8080") as c:
+        assert await _reply(c, "4") == "ok answer\n"
+        assert await _reply(c, "thank you", "+923009999999") == "ok text\n"
+        await add_user(store, "over", Role.OVERSIGHT)
+        await signed_in(c, "over")
+        data = await (await c.get("/api/v1/overview")).json()
+        assert (data["sms_sent"], data["sms_replied"]) == (1, 2)
+        page = await (await c.get("/overview")).text()
+        assert 'data-field="sms_sent"' in page and 'data-field="sms_replied"' in page
+        c.session.cookie_jar.clear()
+        await add_user(store, "multan", Role.DISTRICT, ("Multan",))
+        await signed_in(c, "multan")
+        data = await (await c.get("/api/v1/overview")).json()
+        assert (data["sms_sent"], data["sms_replied"]) == (0, 0)  # Lahore's SMS, not theirs
+    # Without SMS configured, the overview has no SMS tiles.
+    async with start_client(store, web_settings, clock) as c:
+        await signed_in(c, "over")
+        assert "sms_sent" not in await (await c.get("/api/v1/overview")).json()

@@ -10,6 +10,7 @@ import pytest
 
 from ivr import cli
 from ivr.audio import LANGUAGES, load_manifest
+from ivr.cases import FOLLOWUP_QUESTION, FOLLOWUP_SERVICE, RESOLVED_NO, RESOLVED_YES
 from ivr.cli import survey as cli_survey
 from ivr.errors import ConfigError, FlowError
 from ivr.flows.definitions import (
@@ -28,7 +29,8 @@ from ivr.flows.definitions import (
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = known_prompts()
-BUNDLED = {"default", "police", "health", "land_revenue", "pension"}
+BUNDLED = {"default", "police", "health", "land_revenue", "pension"}  # about a visit
+FOLLOWUP = "followup"  # the follow-up call after a case's action (ivr.cases)
 
 
 def problems_of(text: str, *, stem: str | None = None) -> list[Problem]:
@@ -48,8 +50,8 @@ def only(text: str) -> Problem:
 
 def test_every_bundled_survey_loads() -> None:
     book = load_surveys()
-    assert set(book.surveys) == BUNDLED
-    assert {p.stem for p in survey_files()} == BUNDLED
+    assert set(book.surveys) == BUNDLED | {FOLLOWUP}
+    assert {p.stem for p in survey_files()} == BUNDLED | {FOLLOWUP}
     surveys, problems = check_files(survey_files(), PROMPTS, require_default=True)
     assert problems == []
     assert all(s.source.endswith(f"{s.id}.toml") for s in surveys)
@@ -71,6 +73,16 @@ def test_every_demo_service_has_a_survey() -> None:
     services = {r["service"] for r in rows} - {"service"}  # the demo's one bad row aside
     named = {s for survey in book.surveys.values() for s in survey.services}
     assert services - named <= set(), services - named
+
+
+def test_the_followup_survey_asks_whether_the_problem_was_resolved() -> None:
+    book = load_surveys()
+    s = book.for_service(FOLLOWUP_SERVICE)
+    assert s.id == FOLLOWUP and not s.confirm_visit
+    (q,) = s.questions
+    assert (q.id, dict(q.keys)) == (FOLLOWUP_QUESTION, {RESOLVED_YES: "resolved",
+                                                        RESOLVED_NO: "not resolved"})
+    assert q.required and (s.replay_key, s.optout_key) == ("*", "9")
 
 
 @pytest.mark.parametrize("survey_id", sorted(BUNDLED))
@@ -360,7 +372,7 @@ def test_check_command_accepts_the_bundled_surveys() -> None:
     out = io.StringIO()
     assert cli_survey.check([], out) == 0
     lines = out.getvalue().splitlines()
-    assert len(lines) == len(BUNDLED) and all(line.startswith("OK ") for line in lines)
+    assert len(lines) == len(BUNDLED) + 1 and all(line.startswith("OK ") for line in lines)
     assert any("police v2" in line for line in lines)
 
 

@@ -10,6 +10,7 @@ from flowfakes import HANGUP, FakeChannel, OptOuts, Saved, Script
 
 from ivr.asterisk import variables as V
 from ivr.asterisk.agi.channel import Channel
+from ivr.cases import FOLLOWUP_SERVICE
 from ivr.errors import AGICommandError, CallerHungUp
 from ivr.flows.definitions import END, Survey, load_surveys, parse_survey
 from ivr.flows.survey import (
@@ -442,7 +443,7 @@ E2E: list[tuple[str, Script, bool, dict[str, str], TxStatus]] = [
 ]
 
 
-@pytest.mark.parametrize("survey_id", sorted(BOOK.surveys))
+@pytest.mark.parametrize("survey_id", sorted(set(BOOK.surveys) - {FOLLOWUP_SERVICE}))
 @pytest.mark.parametrize(("script", "keys", "in_greeting", "answers", "status"), E2E,
                          ids=[e[0] for e in E2E])
 async def test_integration_sequences_hold_for_every_bundled_survey(
@@ -460,6 +461,24 @@ async def test_integration_sequences_hold_for_every_bundled_survey(
     assert state.result(survey) is status, script
     if status is TxStatus.COMPLETED and answers.get("bribe") == "2":
         assert channel.asked()[-1] == "bribe", "bribe=2 must end the survey"
+
+
+@pytest.mark.parametrize(("keys", "answers", "status"), [
+    (["1"], {"resolved": "1"}, TxStatus.COMPLETED),  # the closed loop test's citizen: "s1"
+    (["2"], {"resolved": "2"}, TxStatus.COMPLETED),
+    (["7", "2"], {"resolved": "2"}, TxStatus.COMPLETED),
+    ([], {}, TxStatus.PARTIAL),  # silent: a call-back, like any survey
+])
+async def test_the_followup_call_asks_whether_the_problem_was_resolved(
+        keys: Script, answers: dict[str, str], status: TxStatus) -> None:
+    survey = BOOK.for_service(FOLLOWUP_SERVICE)
+    channel = FakeChannel(keys, linger=True)
+    state = SurveyState()
+    await run_survey(channel, survey, Saved(), state, language="ur", tries=2, timeout_s=4.0,
+                     opt_out=OptOuts())
+    assert state.answers == answers and state.result(survey) is status
+    assert channel.prompts()[0] == "followup-intro"
+    assert "rating" not in channel.prompts() and "bribe" not in channel.prompts()
 
 
 # ---------------------------------------------------------------------------- visit confirmation
