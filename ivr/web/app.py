@@ -28,7 +28,7 @@ from ivr.services import status
 from ivr.services.status import StatusSnapshot
 from ivr.sms.metrics import SmsGauges
 from ivr.store import SQLiteStore
-from ivr.web import accountability, api, auth, cases, common, dashboard, i18n, prompts, sms
+from ivr.web import accountability, api, assets, auth, cases, common, dashboard, i18n, prompts, sms
 from ivr.web.common import ENGINE, SETTINGS, STORE, WWW_AUTHENTICATE, Handler, json_error
 
 __all__ = ["ENGINE", "SETTINGS", "STORE", "create_app", "make_runner"]
@@ -191,6 +191,7 @@ def create_app(settings: Settings, store: SQLiteStore,
     sms.setup(app)  # Kannel's callbacks, the replies queue (docs/SMS.md)
     accountability.setup(app)  # integrity, scorecards, deadlines, monthly report, arms
     i18n.setup(app, ZoneInfo(settings.timezone))
+    assets.setup(app, settings.web_compression)  # last: /static/{name} after the font's route
     return app
 
 
