@@ -5,6 +5,7 @@ without them (web_compression=false and the browser's cache off: the baseline, s
 
     python bench/slow_link.py --rounds 3
     python bench/slow_link.py --kbps 400 --rtt-ms 400 --rounds 5
+    python bench/slow_link.py --bodies          # bodies only: identity vs gzip, in process
 
 A real `rabta web` is started on a temp store seeded like the browser tests' (tests/casedata.py's
 reports, tests/resultsdata.py's made-up month across Punjab), once per mode, and driven by
@@ -33,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "browser"), str(ROOT / "tests"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "tests" / "browser"), str(ROOT / "tests" / "unit"), str(ROOT / "tests"),
+                str(ROOT)]
 
 from browser_support import (  # noqa: E402
     PASSWORD,
@@ -154,12 +156,57 @@ def measure(site: Site, url: str, light: bool, kbps: float, rtt_ms: float
     return out
 
 
+async def _bodies() -> list[tuple[str, int, int]]:
+    """Return (page, identity bytes, gzip bytes) of each page's body, served in process."""
+    from datetime import UTC, datetime
+
+    from browser_support import _prepare
+    from web_support import Clock, login, start_client
+
+    from ivr.config import Settings
+    from ivr.store import open_store
+    from ivr.web import assets
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        home, cache = Path(tmp) / "home", Path(tmp) / "cache"
+        home.mkdir(parents=True)
+        reports, _ = await _prepare(home, cache, True, "made-up")
+        store = await open_store(home / "rabta.db")
+        case = next(r for r in reports if r.ref == "LHR-101").id
+        try:
+            async with start_client(store, Settings(home=home, cache=cache),
+                                    Clock(datetime.now(UTC))) as client:
+                await login(client, "oversight", PASSWORD)
+                for path in ("/overview", "/results?by=district", "/cases", f"/cases/{case}",
+                             "/prompts", assets.url("overview.js")):
+                    sizes = []
+                    for coding in ("identity", "gzip"):
+                        response = await client.get(path, auto_decompress=False,
+                                                    headers={"Accept-Encoding": coding})
+                        sizes.append(len(await response.read()))
+                    out.append((path, sizes[0], sizes[1]))
+        finally:
+            await store.close()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kbps", type=float, default=400.0, help="link rate, kbit/s each way")
     parser.add_argument("--rtt-ms", type=float, default=400.0, help="added round trip, ms")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each mode (medians)")
+    parser.add_argument("--bodies", action="store_true",
+                        help="only the bodies' bytes, identity and gzip, served in process "
+                             "(no browser, no emulated link)")
     args = parser.parse_args()
+    if args.bodies:
+        import asyncio
+
+        print(f"{'page':<40}{'identity B':>12}{'gzip B':>10}{'ratio':>7}")
+        for path, plain, gz in asyncio.run(_bodies()):
+            print(f"{path:<40}{plain:>12}{gz:>10}{plain / gz:>7.1f}")
+        return 0
     runs: dict[bool, list[dict[str, dict[str, tuple[int, int, float]]]]] = {True: [], False: []}
     with tempfile.TemporaryDirectory() as tmp:
         site, proc = start_site(Path(tmp), cases=True, results="made-up")
