@@ -64,10 +64,17 @@ def shoot(out: Path, height: int = 900) -> list[Path]:
         site, proc = start_site(Path(tmp), cases=True, results="made-up")
         browser = launch(p)
         try:
+            # One sign-in per official (sign-ins are limited per account and minute); the
+            # width and the language change between shots.
+            context = browser.new_context(viewport={"width": DESKTOP, "height": height})
+            page = context.new_page()
+            signed_in_as = ""
             for name, user, path, live, width, lang in PAGES:
-                context = browser.new_context(viewport={"width": width, "height": height})
-                page = context.new_page()
-                sign_in(page, site, user)
+                if user != signed_in_as:
+                    context.clear_cookies()
+                    sign_in(page, site, user)
+                    signed_in_as = user
+                page.set_viewport_size({"width": width, "height": height})
                 page.goto(f"{site.url}/language?to={lang}&next=/")
                 response = page.goto(site.url + (path if isinstance(path, str) else path(site)))
                 if response is None or response.status != 200:
@@ -78,7 +85,6 @@ def shoot(out: Path, height: int = 900) -> list[Path]:
                 tall = int(page.evaluate("document.documentElement.scrollHeight"))
                 clip = {"x": 0, "y": 0, "width": width, "height": min(tall, MAX_HEIGHT)}
                 page.screenshot(path=str(out / name), full_page=True, clip=clip)  # type: ignore[arg-type]
-                context.close()
                 shrink(out / name)
                 written.append(out / name)
         finally:
