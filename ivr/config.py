@@ -155,6 +155,9 @@ class Settings:
     # from this machine, not through a proxy).
     web_max_body: int = 65_536
     web_read_timeout: float = 10.0
+    # gzip for text responses and static assets cached for ever under hashed names
+    # (ivr.web.assets); false only to measure the difference (bench/slow_link.py)
+    web_compression: bool = True
     login_per_minute_address: int = 20
     login_per_minute_account: int = 10
     session_idle_minutes: float = 30.0

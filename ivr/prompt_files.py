@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ivr import audio
 from ivr.config import Settings
-from ivr.errors import InputError
+from ivr.errors import InputError, RabtaError
 from ivr.lab import rootfs
 
 log = logging.getLogger(__name__)
@@ -151,3 +151,22 @@ def publish(settings: Settings, prompt: str, language: str, version_file: Path, 
             return 0
         sounds_dir = lambda lang: rootfs.sounds_dir(settings.rootfs, lang)  # noqa: E731
     return audio.install(built, sounds_dir)
+
+
+RECORDED, SYNTHESISED, MISSING = "recorded", "synthesised", "missing"  # what plays now
+
+
+def now_playing(settings: Settings, prompt: str, language: str) -> tuple[str, Path | None]:
+    """Return what the PBX plays for prompt in language, and its file: a live recording (made
+    live in the studio or placed by hand), else the synthesised voice installed in the PBX's
+    sounds dir, else nothing ("missing": no text, or prompts not built yet)."""
+    recorded = sorted(p for p in (live_dir(settings) / language).glob(f"{prompt}.*")
+                      if not p.name.startswith(".") and p.is_file())
+    if recorded:
+        return RECORDED, recorded[0]
+    try:
+        sounds = rootfs.sounds_dir(settings.rootfs, language) / audio.SOUND_DIR
+    except RabtaError:  # a broken rootfs: nothing can be played from it
+        return MISSING, None
+    synthesised = sounds / f"{prompt}.wav"
+    return (SYNTHESISED, synthesised) if synthesised.is_file() else (MISSING, None)

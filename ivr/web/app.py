@@ -32,6 +32,7 @@ from ivr.web import (
     accountability,
     accounts,
     api,
+    assets,
     auth,
     cases,
     common,
@@ -203,6 +204,7 @@ def create_app(settings: Settings, store: SQLiteStore,
     accountability.setup(app)  # integrity, scorecards, deadlines, monthly report, arms
     accounts.setup(app)  # accounts from the browser, own passwords, reset links
     i18n.setup(app, ZoneInfo(settings.timezone))
+    assets.setup(app, settings.web_compression)  # last: /static/{name} after the font's route
     return app
 
 

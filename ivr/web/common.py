@@ -34,7 +34,7 @@ from ivr.config import Settings
 from ivr.engine import Engine
 from ivr.errors import InputError, StoreError
 from ivr.store import SQLiteStore
-from ivr.web import i18n
+from ivr.web import assets, i18n
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="rabta"'}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Every response gets these unless it set its own (pages set a CSP that lets their styles in).
+# Every response gets these unless it set its own (pages set a CSP that lets their own styles
+# in: `render` adds the page's nonce to style-src and script-src, so no 'unsafe-inline').
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
                                "form-action 'self'",
@@ -65,7 +66,7 @@ SECURITY_HEADERS = {
 PAGE_HEADERS = {
     **SECURITY_HEADERS,
     "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; media-src 'self'; "
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; media-src 'self'; "
                                "font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
                                "base-uri 'none'",
 }
@@ -89,6 +90,7 @@ def templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     i18n.configure(env)  # {{ _("...") }} in the official's language, the |data filter
+    env.globals["static"] = assets.url  # {{ static('overview.js') }}: the content-hashed URL
     return env
 
 
@@ -96,10 +98,23 @@ def render(request: web.Request, template: str, status: int = 200,
            headers: dict[str, str] | None = None, **context: object) -> web.Response:
     """Render a page from ivr/web/templates with the security headers every page gets, in the
     official's language (ivr.web.i18n)."""
-    html = request.app[TEMPLATES].get_template(template).render({**i18n.context(request),
+    html = request.app[TEMPLATES].get_template(template).render({**page_context(request),
                                                                  **context})
     return web.Response(text=html, status=status, content_type="text/html",
-                        headers=headers or PAGE_HEADERS)
+                        headers=page_headers(request, headers or PAGE_HEADERS))
+
+
+def page_context(request: web.Request) -> dict[str, Any]:
+    """What every page's template needs: the official's language and the page's CSP nonce."""
+    return {**i18n.context(request), "nonce": assets.nonce(request)}
+
+
+def page_headers(request: web.Request, headers: dict[str, str]) -> dict[str, str]:
+    """Return a page's headers with its nonce in the CSP (its own <style>/<script> tags)."""
+    out = dict(headers)
+    if csp := out.get("Content-Security-Policy"):
+        out["Content-Security-Policy"] = assets.with_nonce(csp, assets.nonce(request))
+    return out
 
 
 # ---------------------------------------------------------------------------- who is asking
@@ -202,11 +217,11 @@ def _error_page(request: web.Request, status: int, message: str,
     referer = request.headers.get("Referer", "")
     back = referer if referer.startswith(f"{request.scheme}://{request.host}/") else "/"
     html = request.app[TEMPLATES].get_template("error.html").render(
-        **i18n.context(request), status=status, message=message, back=back,
+        **page_context(request), status=status, message=message, back=back,
         title=i18n.gettext(request, _ERROR_TITLES.get(status, i18n.N_("Something is wrong"))),
         user=who.user if who is not None else None)
     return web.Response(status=status, text=html, content_type="text/html",
-                        headers={**PAGE_HEADERS, **headers})
+                        headers=page_headers(request, {**PAGE_HEADERS, **headers}))
 
 
 @web.middleware

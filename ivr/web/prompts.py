@@ -1,8 +1,11 @@
-"""Web, prompt studio: recorded prompts by upload, listened to, approved and made live.
+"""Web, prompt studio: each prompt with its text in every language and what plays now (a
+recording or the synthesised voice, playable in the browser), filtered by survey, language and
+state; recorded prompts by upload, listened to, approved and made live.
 
 Beside the road, before the calls. Who may do what (ivr.accounts, Area.PROMPTS):
 
-    /prompts, /api/v1/prompts, a version's audio        supervisor and oversight (view)
+    /prompts, /api/v1/prompts, a version's audio,
+        /prompts/now/{language}/{prompt} (what plays now)   supervisor and oversight (view)
     POST /prompts (upload a draft), POST /prompts/versions/{id}
         and POST /api/v1/prompts/versions/{id} (approve, make live)   supervisor only
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +28,9 @@ from aiohttp import web
 
 from ivr import audio, prompt_files
 from ivr.accounts import Area, Role, User
+from ivr.config import Settings
 from ivr.errors import InputError, RabtaError
+from ivr.flows import definitions
 from ivr.store.prompts import PromptVersion
 from ivr.studio import Source, VersionStatus, transition
 from ivr.web.common import (
@@ -44,6 +50,7 @@ from ivr.web.common import (
     render,
     require,
 )
+from ivr.web.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -63,36 +70,104 @@ def prompt_ids() -> list[str]:
     return list(dict.fromkeys(p.id for p in audio.load_manifest()))
 
 
-def overview(versions: list[PromptVersion], live_dir: Path) -> list[dict[str, Any]]:
-    """Return one row per prompt id x language: what is played now and every version."""
+def survey_prompts() -> dict[str, tuple[str, set[str]]]:
+    """Return each survey's id -> (title, the prompt ids it may play); {} if they cannot load."""
+    try:
+        book = definitions.load_surveys()
+    except RabtaError as exc:  # the engine refuses to start on this too; the studio still works
+        log.warning("prompt studio: surveys not loaded for the filter: %s", exc)
+        return {}
+    return {s.id: (s.title or s.id, s.prompt_ids()) for s in book.surveys.values()}
+
+
+STATES = (prompt_files.MISSING, prompt_files.SYNTHESISED, prompt_files.RECORDED, "review")
+RTL = frozenset({"ur", "pa"})  # Urdu, and Punjabi in Shahmukhi
+# The words officials read for the codes (translated where shown; marked for extraction here).
+LANGUAGE_NAMES = {"ur": N_("Urdu"), "pa": N_("Punjabi"), "en": N_("English")}
+STATE_NAMES = {prompt_files.MISSING: N_("nothing plays"),
+               prompt_files.SYNTHESISED: N_("synthesised voice"),
+               prompt_files.RECORDED: N_("recording"), "review": N_("waiting for approval")}
+
+
+def overview(versions: list[PromptVersion], settings: Settings,
+             surveys: dict[str, tuple[str, set[str]]] | None = None) -> list[dict[str, Any]]:
+    """Return one row per prompt id x language: its text, what is played now and every version.
+
+    state: what plays now (missing | synthesised | recorded); review: a draft or approved
+    version waits for a supervisor.
+    """
+    texts = {(p.id, p.language): p.text for p in audio.load_manifest()}
     rows = []
     for pid in prompt_ids():
+        used_by = sorted(sid for sid, (_, ids) in (surveys or {}).items() if pid in ids)
         for lang in audio.LANGUAGES:
             mine = [v for v in versions if v.prompt == pid and v.language == lang]
             live = next((v for v in mine if v.status is VersionStatus.LIVE), None)
-            if live is not None:
+            state, _ = prompt_files.now_playing(settings, pid, lang)
+            if live is not None and state == prompt_files.RECORDED:
                 current = f"live recording (version {live.id})"
-            elif any(live_dir.joinpath(lang).glob(f"{pid}.*")):
+            elif state == prompt_files.RECORDED:
                 current = "recording (placed by hand)"
-            else:
+            elif state == prompt_files.SYNTHESISED:
                 current = "synthesised"
-            rows.append({"prompt": pid, "language": lang, "current": current,
+            else:
+                current = "nothing: not built yet" if texts.get((pid, lang)) else "nothing: no text"
+            rows.append({"prompt": pid, "language": lang, "text": texts.get((pid, lang), ""),
+                         "state": state, "current": current, "surveys": used_by,
+                         "review": any(v.status in (VersionStatus.DRAFT, VersionStatus.APPROVED)
+                                       for v in mine),
+                         "audio": f"/prompts/now/{lang}/{pid}" if state != prompt_files.MISSING
+                         else None,
                          "versions": [v.public() for v in mine]})
     return rows
 
 
+def chosen(rows: list[dict[str, Any]], surveys: dict[str, tuple[str, set[str]]],
+           survey: str, language: str, state: str) -> list[dict[str, Any]]:
+    """Return the rows a filter keeps (an unknown value filters nothing)."""
+    ids = surveys[survey][1] if survey in surveys else None
+    return [r for r in rows
+            if (ids is None or r["prompt"] in ids)
+            and (language not in audio.LANGUAGES or r["language"] == language)
+            and (state not in STATES or (r["review"] if state == "review"
+                                         else r["state"] == state))]
+
+
+def grouped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the rows as one card per prompt: {prompt, number, surveys, languages: [rows]}."""
+    numbers = {pid: n for n, pid in enumerate(prompt_ids(), 1)}
+    cards: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        card = cards.setdefault(r["prompt"], {"prompt": r["prompt"], "number": numbers[r["prompt"]],
+                                              "surveys": r["surveys"], "languages": []})
+        card["languages"].append(r)
+    return list(cards.values())
+
+
 async def prompts_page(request: web.Request, *, error: str = "", notice: str = "",
                        status: int = 200) -> web.Response:
-    """List prompt ids x languages with what is played and their versions."""
+    """Each prompt with its text in every language, what plays now (playable), its versions;
+    filtered by ?survey=, ?language= and ?state=."""
     user = _user(request)
+    settings = request.app[SETTINGS]
     versions = await request.app[STORE].prompt_versions()
-    rows = overview(versions, prompt_files.live_dir(request.app[SETTINGS]))
+    surveys = await asyncio.to_thread(survey_prompts)
+    rows = await asyncio.to_thread(overview, versions, settings, surveys)
+    q = request.query
+    survey, language, state = q.get("survey", ""), q.get("language", ""), q.get("state", "")
+    shown = chosen(rows, surveys, survey, language, state)
     if _api(request):
-        return web.json_response({"prompts": rows})
+        return web.json_response({"prompts": shown})
     who = identity(request)
     assert who is not None and who.session is not None
-    return render(request, "prompts.html", status, user=user, rows=rows, ids=prompt_ids(),
-                  languages=audio.LANGUAGES, may_change=user.role is Role.SUPERVISOR,
+    counts = {s: sum(1 for r in rows if (r["review"] if s == "review" else r["state"] == s))
+              for s in STATES}
+    return render(request, "prompts.html", status, user=user, cards=grouped(shown),
+                  ids=prompt_ids(), languages=audio.LANGUAGES, rtl=RTL, states=STATES,
+                  language_names=LANGUAGE_NAMES, state_names=STATE_NAMES,
+                  counts=counts, surveys=surveys,
+                  picked={"survey": survey, "language": language, "state": state},
+                  may_change=user.role is Role.SUPERVISOR,
                   error=error, notice=notice, csrf_token=who.session.csrf_token)
 
 
@@ -181,10 +256,28 @@ async def listen(request: web.Request) -> web.StreamResponse:
                                            "X-Content-Type-Options": "nosniff"})
 
 
+async def playing(request: web.Request) -> web.StreamResponse:
+    """GET /prompts/now/{language}/{prompt}: the audio the PBX plays now for that prompt."""
+    _user(request)
+    pid, lang = request.match_info["prompt"], request.match_info["language"]
+    if lang not in audio.LANGUAGES or pid not in prompt_ids():
+        raise web.HTTPNotFound(text="No such prompt.")
+    _, path = prompt_files.now_playing(request.app[SETTINGS], pid, lang)
+    if path is None:
+        raise web.HTTPNotFound(text="Nothing plays for this prompt yet: build the prompts "
+                                    "(rabta prompts build) or make a recording live.")
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if not kind.startswith("audio/"):
+        raise web.HTTPNotFound(text="The prompt's file is not audio a browser can play.")
+    return FileResponse(path, headers={"Content-Type": "audio/wav" if path.suffix == ".wav"
+                                       else kind, "Cache-Control": "private, no-cache"})
+
+
 ROUTES = [
     ("GET", "/prompts", prompts_get), ("GET", "/api/v1/prompts", prompts_get),
     ("POST", "/prompts", upload),
     ("GET", "/prompts/versions/{version}/audio", listen),
+    ("GET", "/prompts/now/{language}/{prompt}", playing),
     ("POST", "/prompts/versions/{version}", change),
     ("POST", "/api/v1/prompts/versions/{version}", change),
 ]

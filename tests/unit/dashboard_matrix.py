@@ -8,7 +8,7 @@ from ivr.web.i18n import font_name
 # and the Urdu font under its hashed name (ivr.web.i18n).
 _OPEN = {"GET /language": 400, f"GET /static/{font_name()}": 200}
 
-DASHBOARD_ROUTES = ["GET /results", "GET /overview", "GET /static/overview.js",
+DASHBOARD_ROUTES = ["GET /results", "GET /overview", "GET /static/{name}",
                     "GET /api/v1/results", "GET /api/v1/overview", "GET /api/v1/overview/stream",
                     "GET /export/results.csv", "GET /export/results.xlsx",
                     "GET /export/responses.csv", "GET /export/responses.xlsx",
@@ -18,9 +18,9 @@ _PAGES = ["GET /results", "GET /overview", "GET /export/results.csv", "GET /expo
 _API = ["GET /api/v1/results", "GET /api/v1/overview", "GET /api/v1/overview/stream"]
 _RESPONSES = ["GET /export/responses.csv", "GET /export/responses.xlsx", "POST /export/responses"]
 
-_ANON = {**dict.fromkeys(_PAGES, 302), **dict.fromkeys(_API, 401), "GET /static/overview.js": 200,
+_ANON = {**dict.fromkeys(_PAGES, 302), **dict.fromkeys(_API, 401), "GET /static/{name}": 200,
          **_OPEN}
-_NONE = {**dict.fromkeys(DASHBOARD_ROUTES, 403), "GET /static/overview.js": 200, **_OPEN}
+_NONE = {**dict.fromkeys(DASHBOARD_ROUTES, 403), "GET /static/{name}": 200, **_OPEN}
 _ALL = {**dict.fromkeys(DASHBOARD_ROUTES, 200), **_OPEN}
 _SCOPED = {**_ALL, **dict.fromkeys(_RESPONSES, 403)}  # results yes, single responses no
 

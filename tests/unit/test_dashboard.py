@@ -19,6 +19,7 @@ from ivr.accounts import Role
 from ivr.config import Settings
 from ivr.results import wilson
 from ivr.store import SQLiteStore
+from ivr.web import assets
 
 pytest_plugins = ["web_fixtures"]
 
@@ -232,8 +233,8 @@ async def test_overview_counts_today(client: Client, store: SQLiteStore, clock: 
     page = await client.get("/overview")
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     html = await page.text()
-    assert 'data-field="completed">10<' in html and "/static/overview.js" in html
-    script = await client.get("/static/overview.js")
+    assert 'data-field="completed">10<' in html and assets.url("overview.js") in html
+    script = await client.get(assets.url("overview.js"))
     assert script.status == 200 and "EventSource" in await script.text()
 
 

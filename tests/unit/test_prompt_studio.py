@@ -14,13 +14,15 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from web_support import NOW, add_user, signed_in
 
-from ivr import cli, prompt_files
+from ivr import audio, cli, prompt_files
 from ivr.accounts import Role, verify_password
 from ivr.cli import users as cli_users
 from ivr.config import Settings
 from ivr.errors import InputError
 from ivr.store import SQLiteStore
 from ivr.studio import Source, VersionStatus, check_pin, transition
+from ivr.web import prompts as prompts_web
+from ivr.web.prompts import prompt_ids
 
 pytestmark = pytest.mark.both_backends  # the store tests run on SQLite and PostgreSQL
 
@@ -189,8 +191,12 @@ async def test_upload_listen_approve_and_make_live(client: Client, store: SQLite
     row = next(r for r in rows if (r["prompt"], r["language"]) == ("greeting", "ur"))
     assert row["current"] == f"live recording (version {version.id})"
     assert row["versions"][0]["status"] == "live" and "file" not in row["versions"][0]
+    assert row["state"] == "recorded" and row["audio"] == "/prompts/now/ur/greeting"
+    now_playing = await client.get("/prompts/now/ur/greeting")
+    assert now_playing.status == 200 and await now_playing.read() == live.read_bytes()
     other = next(r for r in rows if (r["prompt"], r["language"]) == ("greeting", "en"))
-    assert other["current"] == "synthesised"
+    assert (other["state"], other["current"], other["audio"]) == (
+        "missing", "nothing: not built yet", None)  # no PBX here, nothing synthesised
     actions = [e["action"] for e in await store.audit_entries()]
     assert actions.count("prompt_version_status") == 2 and "prompt_version_add" in actions
 
@@ -249,7 +255,7 @@ async def test_oversight_sees_but_cannot_change(client: Client, store: SQLiteSto
     page = await client.get("/prompts")
     assert page.status == 200
     html = await page.text()
-    assert f'id="v{vid}"' in html and 'id="upload"' not in html and "Approve" not in html
+    assert f'id="v{vid}"' in html and 'id="upload"' not in html and ">Approve</button>" not in html
     r = await client.post(f"/prompts/versions/{vid}", data={"csrf_token": csrf, "to": "approved"})
     assert r.status == 403
     assert (await store.prompt_version(vid)) is not None
@@ -304,3 +310,66 @@ async def test_cli_sets_a_hashed_unique_pin_for_supervisors_only(tmp_path: Path,
         await _cli(tmp_path, "users", "pin", "omar", "--password-stdin", stdin="12\n")
     await _cli(tmp_path, "users", "pin", "sana", "--password-stdin", stdin="9999\n")  # her own
     assert [e["action"] for e in await store.audit_entries()].count("user_pin") == 2
+
+
+# ---------------------------------------------------------------------------- the studio page
+
+
+def _synthesise(settings: Settings, prompt: str, language: str) -> Path:
+    """Put a synthesised prompt where the PBX plays it from, as `rabta prompts build` would."""
+    path = settings.rootfs / "usr/share/asterisk/sounds" / language / "rabta" / f"{prompt}.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_tone("wav"))
+    return path
+
+
+async def test_studio_shows_each_prompts_text_and_plays_what_plays_now(
+        client: Client, store: SQLiteStore, web_settings: Settings) -> None:
+    await _supervisor(client, store)
+    synth = _synthesise(web_settings, "rating", "ur")
+    page = await client.get("/prompts")
+    html = await page.text()
+    assert page.status == 200
+    texts = {(p.id, p.language): p.text for p in audio.load_manifest()}
+    assert texts[("rating", "ur")] in html and texts[("rating", "en")] in html
+    assert f'lang="ur" dir="rtl">{texts[("greeting", "ur")]}' in html
+    assert '<audio controls preload="none" src="/prompts/now/ur/rating"' in html
+    assert 'src="/prompts/now/en/rating"' not in html  # nothing plays: no player
+    played = await client.get("/prompts/now/ur/rating")
+    assert played.status == 200 and played.headers["Content-Type"] == "audio/wav"
+    assert await played.read() == synth.read_bytes()
+    for bad in ("/prompts/now/en/rating", "/prompts/now/xx/rating", "/prompts/now/ur/nothing",
+                "/prompts/now/ur/..%2F..%2Fetc%2Fpasswd"):
+        refused = await client.get(bad)
+        assert refused.status == 404, bad
+        assert "text/html" in refused.headers["Content-Type"], bad  # a page, no traceback
+
+
+async def test_studio_filters_by_survey_language_and_state(
+        client: Client, store: SQLiteStore, web_settings: Settings) -> None:
+    await _supervisor(client, store)
+    _synthesise(web_settings, "rating", "ur")
+    everything = (await (await client.get("/api/v1/prompts")).json())["prompts"]
+    assert len(everything) == len(prompt_ids()) * len(audio.LANGUAGES)
+    urdu = (await (await client.get("/api/v1/prompts?language=ur")).json())["prompts"]
+    assert urdu and {r["language"] for r in urdu} == {"ur"}
+    synth = (await (await client.get("/api/v1/prompts?state=synthesised")).json())["prompts"]
+    assert [(r["prompt"], r["language"]) for r in synth] == [("rating", "ur")]
+    surveys = prompts_web.survey_prompts()
+    sid, (_, ids) = next((k, v) for k, v in sorted(surveys.items()) if k != "default")
+    one = (await (await client.get(f"/api/v1/prompts?survey={sid}")).json())["prompts"]
+    assert one and {r["prompt"] for r in one} == ids & set(prompt_ids())
+    assert all(sid in r["surveys"] for r in one)
+    page = await (await client.get(f"/prompts?survey={sid}&language=en&state=missing")).text()
+    assert f'<option value="{sid}" selected>' in page
+    assert '<option value="en" selected>' in page and '<option value="missing" selected>' in page
+    none = await (await client.get("/prompts?state=recorded")).text()
+    assert "No prompt matches these filters" in none
+
+
+async def test_studio_flags_versions_waiting_for_approval(client: Client, store: SQLiteStore
+                                                          ) -> None:
+    csrf = await _supervisor(client, store)
+    assert (await _upload(client, csrf, _tone("wav"))).status == 303
+    waiting = (await (await client.get("/api/v1/prompts?state=review")).json())["prompts"]
+    assert [(r["prompt"], r["language"]) for r in waiting] == [("greeting", "ur")]

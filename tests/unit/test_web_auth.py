@@ -310,6 +310,8 @@ async def test_role_endpoint_matrix(client: Client, store: SQLiteStore, principa
     headers = await _as(principal, client, store)
     method, path = route.split(" ")
     path = path.replace("{version}", "999").replace("{id}", "999")  # no such version, reply
+    path = path.replace("{name}", "overview.js")  # a static asset (ivr.web.assets)
+    path = path.replace("{language}", "ur").replace("{prompt}", "greeting")  # what plays now
     kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False}
     if route in PROMPT_FORMS:
         kwargs["data"] = {"csrf_token": headers.get("X-CSRF-Token", ""), **PROMPT_FORMS[route]}
