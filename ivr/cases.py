@@ -18,7 +18,7 @@ from enum import StrEnum
 from ivr.errors import InputError
 
 __all__ = ["BRIBE_QUESTION", "BRIBE_YES", "MAX_NOTE", "CaseAction", "CaseStatus", "Change",
-           "transition"]
+           "next_steps", "transition"]
 
 BRIBE_QUESTION = "bribe"  # the core question's id (surveys/*.toml)
 BRIBE_YES = "1"  # its key for "yes, I was asked for a bribe"
@@ -53,6 +53,13 @@ class Change:
 
     status: CaseStatus
     action: CaseAction | None
+
+
+def next_steps(current: CaseStatus) -> tuple[CaseStatus, ...]:
+    """Return the statuses a case may be given now, as `transition` allows: where it is (a note
+    or a new owner) and the one step after it, if it is not closed."""
+    following = _NEXT.get(current)
+    return (current,) if following is None else (current, following)
 
 
 def transition(current: CaseStatus, action_now: CaseAction | None, to: CaseStatus,

@@ -110,7 +110,8 @@ async def test_drill_down_from_province_to_official(client: Client, store: SQLit
     assert link == "/results?by=office&from=2024-05-01&to=2024-05-01&district=Lahore"
     page = await client.get(link)
     html = await page.text()
-    assert "by=official" in html and "DC Office Lahore" in html and "Sialkot" not in html
+    table = html[html.index("<table"):]  # the filter lists every district; the table not
+    assert "by=official" in table and "DC Office Lahore" in table and "Sialkot" not in table
     offices = await _results(client, by="office", district="Lahore")
     office_link = offices["rows"][0]["drill_down"]
     assert "by=official" in office_link and "office=DC+Office+Lahore" in office_link
@@ -198,9 +199,11 @@ async def test_response_exports_mask_numbers_unless_revealed(
     masked = _csv_rows(await (await client.get("/export/responses.csv",
                                                params={"district": "Multan"})).read())
     assert masked[0] == ["office", "ref", "district", "service", "official", "visited_at",
-                         "mobile", "status", "weight", "rating", "bribe"]
+                         "mobile", "status", "weight", "rating", "bribe", "rating_label",
+                         "bribe_label"]
+    assert masked[1][11:] == ["very poor", "yes"]  # the survey's own words beside the keys
     assert len(masked) == 4  # the 3 Multan answers, a header: oversight sees single rows
-    assert all("*" in r[6] for r in masked[1:]) and masked[1][9:] == ["1", "1"]
+    assert all("*" in r[6] for r in masked[1:]) and masked[1][9:11] == ["1", "1"]
     xlsx = await client.get("/export/responses.xlsx")
     sheet = openpyxl.load_workbook(io.BytesIO(await xlsx.read())).active
     assert sheet is not None
