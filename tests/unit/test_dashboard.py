@@ -400,3 +400,14 @@ async def test_sign_in_lands_on_the_roles_own_page(client: Client, store: SQLite
                                                      "password": PASSWORD},
                                      allow_redirects=False)
         assert response.status == 303 and response.headers["Location"] == landing, role
+
+
+async def test_the_overviews_districts_and_cases_stay_within_the_scope(
+        client: Client, store: SQLiteStore, clock: Clock) -> None:
+    await _as(client, store, Role.DISTRICT)  # Lahore
+    await survey(store, many(3, visited_at=clock() - timedelta(hours=2), bribe="1")
+                 + many(4, **MULTAN, visited_at=clock() - timedelta(hours=2), bribe="1"),
+                 clock())
+    body = await (await client.get("/api/v1/overview")).json()
+    assert [d["district"] for d in body["districts"]] == ["Lahore"]
+    assert sum(body["hours"]["calls"]) == 3 and body["cases_waiting"]["new"] == 3
