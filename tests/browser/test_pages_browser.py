@@ -149,7 +149,8 @@ def test_the_helpful_states_fit_and_pass_axe(browser: Browser, site: Site, width
     assert page.locator("#action").count() == 0
     page.fill("#note", f"checked at {width} px in {lang}")
     page.click("#save")
-    page.wait_for_url(f"{site.url}/cases/{report.id}")
+    page.wait_for_selector("#notice")  # after the redirect back to the case
+    assert page.url == f"{site.url}/cases/{report.id}"
     notice = page.locator("#notice")
     assert notice.get_attribute("role") == "status" and notice.is_visible()
     assert page.locator("#case-form input[name=csrf_token]").count() == 1  # CSRF intact
