@@ -18,7 +18,7 @@ from ivr.reports import NO_GROUP, TOTAL, ReportRow
 from ivr.results import Filters, GroupSums, ResultRow, Scope
 from ivr.store import SQLiteStore
 
-__all__ = ["Figures", "choices", "figures", "live", "overview", "report"]
+__all__ = ["Figures", "choices", "figures", "hourly", "hours", "live", "overview", "report"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +95,19 @@ def hourly(rows: list[tuple[str, int, int]], day: date, zone: tzinfo) -> dict[st
     return out
 
 
-async def live(store: SQLiteStore, day: date, zone: tzinfo, scope: Scope, min_n: int
-               ) -> dict[str, Any]:
-    """Return what the live overview draws beside its totals: calls and answered calls by
-    local hour, today against yesterday, and a row per district (today's calls; the shares
-    of the visits of yesterday and today, as /results?by=district gives them for that range,
-    the same suppression)."""
-    since = day - OVERVIEW_SPAN
-    start = datetime.combine(since, time(), zone)
+async def hours(store: SQLiteStore, day: date, zone: tzinfo, scope: Scope
+                ) -> dict[str, list[int]]:
+    """Return calls and answered calls by local hour, today against yesterday, in a scope."""
+    start = datetime.combine(day - timedelta(days=1), time(), zone)
     end = datetime.combine(day + timedelta(days=1), time(), zone)
-    hours = hourly(await store.calls_by_hour(start, end, scope), day, zone)
+    return hourly(await store.calls_by_hour(start, end, scope), day, zone)
+
+
+async def live(store: SQLiteStore, day: date, scope: Scope, min_n: int) -> dict[str, Any]:
+    """Return the overview's row per district: today's calls, and the shares of the visits of
+    yesterday and today as /results?by=district gives them for that range (the same
+    suppression, so one figure everywhere)."""
+    since = day - OVERVIEW_SPAN
     counts = await store.calls_by_district(day, scope)
     sums = dict(await store.result_groups(Filters(by="district", start=since, end=day), scope))
     names = sorted(set(counts) | set(sums), key=lambda g: (g.casefold(), g))
@@ -114,7 +117,7 @@ async def live(store: SQLiteStore, day: date, zone: tzinfo, scope: Scope, min_n:
                                                              "completed": 0}),
                   "responses": r.responses, "satisfaction": r.satisfaction.as_dict(),
                   "bribe_rate": r.bribe.as_dict()} for r in rows]
-    return {"hours": hours, "districts": districts}
+    return {"districts": districts}
 
 
 async def report(store: SQLiteStore, by: str, min_n: int, scope: Scope | None = None

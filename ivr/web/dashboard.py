@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from ivr import phone, results
 from ivr.accounts import Area, describe_scope
 from ivr.reports import FIGURE_COLUMNS, figure_cells
 from ivr.results import Filters, ResultRow, Scope
-from ivr.services.results import choices, figures, live, overview
+from ivr.services.results import choices, figures, hours, live, overview
 from ivr.web import charts, exports, i18n, words
 from ivr.web.common import (
     PAGE_HEADERS,
@@ -61,9 +61,12 @@ SHUTDOWN = web.AppKey("dashboard_shutdown", asyncio.Event)
 # so a room full of officials watching costs the store one query set, not one each.
 _Cached = dict[tuple[Scope, date], tuple[float, dict[str, Any]]]
 OVERVIEW_CACHE: web.AppKey[_Cached] = web.AppKey("overview_cache")
-# Cases waiting for action per scope: counted over every bribe report, so read once a minute.
-WAITING_CACHE: web.AppKey[dict[Scope, tuple[float, dict[str, int]]]] = web.AppKey("waiting")
+# Slower readings per scope, kept longer than the overview's figures: the cases waiting for
+# action (counted over every bribe report) once a minute, the calls by hour (a scan of two
+# days' attempts) every 15 s: an hourly chart needs no fresher reading.
+SLOW_CACHE: web.AppKey[dict[tuple[str, Scope, date], tuple[float, Any]]] = web.AppKey("slow")
 WAITING_TTL = 60.0
+HOURS_TTL = 15.0
 # The overview page runs one script of ours and opens one event stream back to us; nothing else.
 _LIVE_HEADERS = {**PAGE_HEADERS,
                  "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
@@ -243,25 +246,33 @@ async def overview_data(request: web.Request, scope: Scope) -> dict[str, Any]:
     assert start is not None and end is not None
     store = request.app[STORE]
     data = await overview(store, today, start, end, scope, min_n)
-    data.update(await live(store, today, _zone(request), scope, min_n))
-    data["cases_waiting"] = await _waiting(request, scope, clock)
+    data.update(await live(store, today, scope, min_n))
+    data["hours"] = await _slow(request, ("hours", scope, today), HOURS_TTL, clock,
+                                hours(store, today, _zone(request), scope))
+    services = list(scope.services) if scope.services is not None else None
+    data["cases_waiting"] = await _slow(request, ("waiting", scope, today), WAITING_TTL, clock,
+                                        store.cases_waiting(services=services,
+                                                            district=scope.district))
     if len(cache) > 1000:
         cache.clear()
     cache[(scope, today)] = (clock, data)
     return data
 
 
-async def _waiting(request: web.Request, scope: Scope, clock: float) -> dict[str, int]:
-    cache = request.app[WAITING_CACHE]
-    hit = cache.get(scope)
-    if hit is not None and clock - hit[0] < WAITING_TTL:
+async def _slow(request: web.Request, key: tuple[str, Scope, date], ttl: float, clock: float,
+                reading: Coroutine[Any, Any, Any]) -> Any:
+    """Return a reading kept for `ttl` seconds per key (the coroutine is closed unawaited when
+    the kept one is fresh)."""
+    cache = request.app[SLOW_CACHE]
+    hit = cache.get(key)
+    if hit is not None and clock - hit[0] < ttl:
+        reading.close()
         return hit[1]
-    services = list(scope.services) if scope.services is not None else None
-    counts = await request.app[STORE].cases_waiting(services=services, district=scope.district)
-    if len(cache) > 1000:
+    value = await reading
+    if len(cache) > 2000:
         cache.clear()
-    cache[scope] = (clock, counts)
-    return counts
+    cache[key] = (clock, value)
+    return value
 
 
 def hours_svg(request: web.Request, data: dict[str, Any]) -> str:
@@ -471,7 +482,7 @@ def setup(app: web.Application) -> None:
     """Add the dashboard's pages, API, event stream and exports."""
     app[SHUTDOWN] = asyncio.Event()
     app[OVERVIEW_CACHE] = {}
-    app[WAITING_CACHE] = {}
+    app[SLOW_CACHE] = {}
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
     app.router.add_get("/results", results_page)
