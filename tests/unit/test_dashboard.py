@@ -411,3 +411,17 @@ async def test_the_overviews_districts_and_cases_stay_within_the_scope(
     body = await (await client.get("/api/v1/overview")).json()
     assert [d["district"] for d in body["districts"]] == ["Lahore"]
     assert sum(body["hours"]["calls"]) == 3 and body["cases_waiting"]["new"] == 3
+
+
+async def test_the_new_parts_speak_urdu(client: Client, store: SQLiteStore, clock: Clock) -> None:
+    await _data(store, clock)
+    await _as(client, store, Role.OVERSIGHT)
+    client.session.cookie_jar.update_cookies({"rabta_lang": "ur"})
+    overview = await (await client.get("/overview")).text()
+    assert "ضلع وار" in overview and "گھنٹہ وار کالیں" in overview  # districts, the chart
+    results = await (await client.get("/results")).text()
+    assert "مطمئن: درجہ بندی 4, اچھی یا 5, بہترین" in results  # the survey's words in the chart
+    assert '<option value="">سب</option>' in results
+    rows = _csv_rows(await (await client.get("/export/responses.csv",
+                                             params={"district": "Multan"})).read())
+    assert rows[1][11:] == ["بہت خراب", "ہاں"]  # labels in the official's language
