@@ -258,6 +258,16 @@ def may(role: Role, area: Area) -> bool:
     return area in _AREAS[role]
 
 
+def landing(role: Role) -> str:
+    """Return the page an official lands on after signing in: the live overview for a role
+    that sees results, the prompt studio for a supervisor, the account page otherwise."""
+    if may(role, Area.RESULTS):
+        return "/overview"
+    if may(role, Area.PROMPTS):
+        return "/prompts"
+    return "/"
+
+
 def sees(role: Role, scope: tuple[str, ...], *, service: str, district: str) -> bool:
     """Tell whether a role's scope covers results of one service in one district."""
     if role is Role.OVERSIGHT:

@@ -19,7 +19,7 @@ from ivr.errors import InputError
 
 __all__ = ["BRIBE_QUESTION", "BRIBE_YES", "FOLLOWUP_QUESTION", "FOLLOWUP_REF",
            "FOLLOWUP_SERVICE", "MAX_NOTE", "RESOLVED_NO", "RESOLVED_YES", "CaseAction",
-           "CaseStatus", "Change", "followup_answer", "transition"]
+           "CaseStatus", "Change", "followup_answer", "next_steps", "transition"]
 
 BRIBE_QUESTION = "bribe"  # the core question's id (surveys/*.toml)
 BRIBE_YES = "1"  # its key for "yes, I was asked for a bribe"
@@ -66,6 +66,13 @@ class Change:
 def followup_answer(value: str | None) -> str | None:
     """Name a follow-up's answer: "resolved", "not_resolved", or None (no or another key)."""
     return {RESOLVED_YES: "resolved", RESOLVED_NO: "not_resolved"}.get(value or "")
+
+
+def next_steps(current: CaseStatus) -> tuple[CaseStatus, ...]:
+    """Return the statuses a case may be given now, as `transition` allows: where it is (a note
+    or a new owner) and the one step after it, if it is not closed."""
+    following = _NEXT.get(current)
+    return (current,) if following is None else (current, following)
 
 
 def transition(current: CaseStatus, action_now: CaseAction | None, to: CaseStatus,

@@ -16,8 +16,9 @@ those sums into figures an official can trust:
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -322,6 +323,21 @@ class Filters:
             else:
                 q[k] = v
         return q
+
+
+def canonical(filters: Filters, choices: Mapping[str, Sequence[str]]) -> Filters:
+    """Return the filters with each value that matches a known one case-insensitively written
+    as the data writes it ("lahore" -> "Lahore"); a value matching none is kept as it is."""
+    changes: dict[str, Any] = {}
+    for name, known in choices.items():
+        value = getattr(filters, name, None)
+        if value is None or value in known:
+            continue
+        folded = value.strip().casefold()
+        match = next((k for k in known if k.casefold() == folded), None)
+        if match is not None:
+            changes[name] = match
+    return dataclasses.replace(filters, **changes) if changes else filters
 
 
 def _day(value: str, name: str) -> date:

@@ -36,7 +36,7 @@ _SURVEY_FIELDS = frozenset({
     "id", "version", "title", "service", "services", "intro", "thanks", "invalid",
     "replay_key", "optout_key", "optout_prompt", "retries", "confirm_visit", "questions",
     "greeting_experiment", "greeting_arms"})
-_COMMON_FIELDS = frozenset({"id", "prompt", "type", "next", "no_answer", "required"})
+_COMMON_FIELDS = frozenset({"id", "prompt", "type", "next", "no_answer", "required", "label"})
 _KEY_FIELDS = _COMMON_FIELDS | {"keys", "retries"}
 _RECORD_FIELDS = _COMMON_FIELDS | {"max_seconds", "silence_seconds", "beep"}
 _SURVEY_ID = re.compile(r"[a-z][a-z0-9_-]{0,63}")
@@ -63,6 +63,7 @@ class Question:
     max_s: float = 60.0  # record: longest recording
     silence_s: int | None = 4  # record: stop after this much silence; None: never
     beep: bool = True  # record: beep before recording
+    label: str = ""  # what officials read for the question ("Rating"); "" : the id
 
     def target(self, value: str) -> str:
         """Return where the survey goes after this answer: a question id or "end"."""
@@ -525,6 +526,10 @@ def _question(c: _Checker, q: Mapping[str, Any], i: int, qid: str | None, follow
     required = q.get("required", True)
     if not isinstance(required, bool):
         c.error((*at, "required"), "`required` must be true or false")
+    q_label = q.get("label", "")
+    if not isinstance(q_label, str) or len(q_label) > 80:
+        c.error((*at, "label"), f"question {name!r}: `label` must be text (at most 80 "
+                                f"characters), e.g. label = \"Rating\"")
 
     keys: dict[str, str] = {}
     if kind == KEYS:
@@ -588,7 +593,8 @@ def _question(c: _Checker, q: Mapping[str, Any], i: int, qid: str | None, follow
         return None
     return Question(id=qid, prompt=prompt, kind=kind, keys=keys, next=branches, then=then,
                     no_answer=no_answer, required=bool(required), retries=retries, max_s=max_s,
-                    silence_s=silence_s or None, beep=beep)
+                    silence_s=silence_s or None, beep=beep,
+                    label=q_label.strip() if isinstance(q_label, str) else "")
 
 
 def _check_graph(c: _Checker, questions: Sequence[Question]) -> None:

@@ -10,7 +10,7 @@ a group with fewer than `min_responses` answers shows none.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from ivr import results
@@ -18,7 +18,7 @@ from ivr.reports import NO_GROUP, TOTAL, ReportRow
 from ivr.results import Filters, GroupSums, ResultRow, Scope
 from ivr.store import SQLiteStore
 
-__all__ = ["Figures", "figures", "overview", "report"]
+__all__ = ["Figures", "choices", "figures", "hourly", "hours", "live", "overview", "report"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,18 @@ async def figures(store: SQLiteStore, filters: Filters, scope: Scope, min_n: int
     return Figures(filters, min_n, results.weighted(groups), rows, total)
 
 
+async def choices(store: SQLiteStore, filters: Filters, scope: Scope
+                  ) -> tuple[Filters, dict[str, list[str]]]:
+    """Return the filters as the data writes them (matched case-insensitively) and the choices
+    of each filter within the scope: districts, services and, within a district, offices."""
+    known = await store.filter_choices(scope)
+    filters = results.canonical(filters, known)
+    if filters.district is not None or scope.district is not None:
+        known = await store.filter_choices(scope, filters.district)
+        filters = results.canonical(filters, known)
+    return filters, known
+
+
 # The overview's shares are of the visits of yesterday and today: a visit is called hours
 # later, so this morning's answers are mostly about last evening's visits.
 OVERVIEW_SPAN = timedelta(days=1)
@@ -68,6 +80,44 @@ async def overview(store: SQLiteStore, day: date, start: datetime, end: datetime
             "satisfaction": row.satisfaction.as_dict(),
             "mean_rating": None if row.mean_rating is None else round(row.mean_rating, 3),
             "bribe_rate": row.bribe.as_dict()}
+
+
+def hourly(rows: list[tuple[str, int, int]], day: date, zone: tzinfo) -> dict[str, list[int]]:
+    """Fold (UTC hour, calls, answered) into 24 local hours of `day` and of the day before."""
+    out = {k: [0] * 24 for k in ("calls", "answered", "calls_yesterday", "answered_yesterday")}
+    for hour, calls, answered in rows:
+        local = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=UTC).astimezone(zone)
+        suffix = "" if local.date() == day else "_yesterday" if local.date() < day else None
+        if suffix is None:
+            continue
+        out["calls" + suffix][local.hour] += calls
+        out["answered" + suffix][local.hour] += answered
+    return out
+
+
+async def hours(store: SQLiteStore, day: date, zone: tzinfo, scope: Scope
+                ) -> dict[str, list[int]]:
+    """Return calls and answered calls by local hour, today against yesterday, in a scope."""
+    start = datetime.combine(day - timedelta(days=1), time(), zone)
+    end = datetime.combine(day + timedelta(days=1), time(), zone)
+    return hourly(await store.calls_by_hour(start, end, scope), day, zone)
+
+
+async def live(store: SQLiteStore, day: date, scope: Scope, min_n: int) -> dict[str, Any]:
+    """Return the overview's row per district: today's calls, and the shares of the visits of
+    yesterday and today as /results?by=district gives them for that range (the same
+    suppression, so one figure everywhere)."""
+    since = day - OVERVIEW_SPAN
+    counts = await store.calls_by_district(day, scope)
+    sums = dict(await store.result_groups(Filters(by="district", start=since, end=day), scope))
+    names = sorted(set(counts) | set(sums), key=lambda g: (g.casefold(), g))
+    rows, _ = results.summarize([(g, sums.get(g, GroupSums())) for g in names], min_n,
+                                ranked=False)
+    districts = [{"district": r.group, **counts.get(r.group, {"calls": 0, "answered": 0,
+                                                             "completed": 0}),
+                  "responses": r.responses, "satisfaction": r.satisfaction.as_dict(),
+                  "bribe_rate": r.bribe.as_dict()} for r in rows]
+    return {"districts": districts}
 
 
 async def report(store: SQLiteStore, by: str, min_n: int, scope: Scope | None = None

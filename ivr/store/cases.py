@@ -72,6 +72,19 @@ class CasesRepository(Repository):
             [*params, limit, offset])
         return [dict(r) for r in rows], total
 
+    async def cases_waiting(self, *, services: Sequence[str] | None = None,
+                            district: str | None = None) -> dict[str, int]:
+        """Return how many reports in a scope wait for action: {"new": n, "under_review": m}."""
+        where, params = _scope(services, district)
+        rows = await self.db.fetch(
+            f"SELECT COALESCE(c.status, 'new') AS s, COUNT(*) AS n FROM transactions t "
+            f"LEFT JOIN cases c ON c.transaction_id = t.id WHERE t.id IN ({_REPORTS}) AND "
+            f"{where} AND COALESCE(c.status, 'new') <> ? GROUP BY 1",
+            [*params, CaseStatus.ACTION_TAKEN.value])
+        out = {CaseStatus.NEW.value: 0, CaseStatus.UNDER_REVIEW.value: 0}
+        out.update({r["s"]: int(r["n"]) for r in rows})
+        return out
+
     async def bribe_report(self, transaction_id: int) -> dict[str, Any] | None:
         """Return one report with its answers, case, case history and direct calls; None if none."""
         row = await self.db.fetchone(
@@ -84,7 +97,7 @@ class CasesRepository(Repository):
             return None
         report = dict(row)
         report["answers"] = [dict(r) for r in await self.db.fetch(
-            "SELECT id, attempt_id, question, value, answered_at FROM answers "
+            "SELECT id, attempt_id, question, value, answered_at, survey FROM answers "
             "WHERE transaction_id = ? ORDER BY id", (transaction_id,))]
         report["events"] = [dict(r) for r in await self.db.fetch(
             "SELECT e.at, e.actor, e.from_status, e.to_status, e.action, e.owner, e.note "

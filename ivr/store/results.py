@@ -200,6 +200,27 @@ class ResultsRepository(Repository):
                f"GROUP BY {column} ORDER BY {column}")
         return [(r["grp"], GroupSums.of(r)) for r in await self.db.fetch(sql, args)]
 
+    async def filter_choices(self, scope: Scope, district: str | None = None,
+                             limit: int = 500) -> dict[str, list[str]]:
+        """Return the districts, services (and, within one district, offices) that have answers
+        in a scope, sorted: the choices of the results filters. Offices only when a district
+        is given (the official's scope or the filter); at most `limit` of each."""
+        where, args = _where(Filters(), scope)
+        cond = f"WHERE {' AND '.join(where)}" if where else ""
+        out: dict[str, list[str]] = {}
+        for column in ("district", "service"):
+            rows = await self.db.fetch(f"SELECT DISTINCT {column} AS v FROM result_days {cond} "
+                                       f"ORDER BY 1 LIMIT ?", (*args, limit))
+            out[column] = [r["v"] for r in rows if r["v"]]
+        district = scope.district or district
+        if district is not None:
+            where, args = _where(Filters(district=district), scope)
+            rows = await self.db.fetch(f"SELECT DISTINCT office AS v FROM result_cells "
+                                       f"WHERE {' AND '.join(where)} ORDER BY 1 LIMIT ?",
+                                       (*args, limit))
+            out["office"] = [r["v"] for r in rows if r["v"]]
+        return out
+
     # ------------------------------------------------------------------ overview
 
     async def transaction_counts(self, by: str, scope: Scope) -> dict[str, dict[str, int]]:
@@ -258,6 +279,31 @@ class ResultsRepository(Repository):
         return {"transactions": int(visits), "calls": int(row[0]), "answered": int(row[1]),
                 "completed": int(row[2]), "in_progress": int(on_line),
                 "sums": GroupSums.of(sums)}
+
+    async def calls_by_hour(self, start: datetime, end: datetime, scope: Scope
+                            ) -> list[tuple[str, int, int]]:
+        """Return (UTC hour "YYYY-MM-DDTHH", calls placed, calls answered) for the calls started
+        in [start, end), within a scope (the attempts_started index bounds the scan)."""
+        where, args = _where(Filters(), scope, "t.")
+        rows = await self.db.fetch(
+            f"SELECT substr(a.started_at, 1, 13) AS h, COUNT(*) AS calls, "
+            f"COUNT(a.answered_at) AS answered FROM attempts a "
+            f"JOIN transactions t ON t.id = a.transaction_id "
+            f"WHERE a.started_at >= ? AND a.started_at < ?"
+            f"{''.join(f' AND {w}' for w in where)} GROUP BY 1 ORDER BY 1",
+            (_ts(start), _ts(end), *args))
+        return [(r["h"], int(r["calls"]), int(r["answered"])) for r in rows]
+
+    async def calls_by_district(self, day: date, scope: Scope) -> dict[str, dict[str, int]]:
+        """Return per district one local day's calls, answered and completed (overview_days)."""
+        where, args = _where(Filters(), scope)
+        rows = await self.db.fetch(
+            f"SELECT district, COALESCE(SUM(calls), 0) AS calls, "
+            f"COALESCE(SUM(answered), 0) AS answered, COALESCE(SUM(completed), 0) AS completed "
+            f"FROM overview_days WHERE day = ?{''.join(f' AND {w}' for w in where)} "
+            f"GROUP BY district", (day.isoformat(), *args))
+        return {r["district"]: {k: int(r[k]) for k in ("calls", "answered", "completed")}
+                for r in rows}
 
     # ------------------------------------------------------------------ responses
 

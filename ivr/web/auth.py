@@ -34,6 +34,7 @@ from ivr.accounts import (
     describe_scope,
     hash_password,
     is_locked,
+    landing,
     needs_rehash,
     new_token,
     token_hash,
@@ -228,7 +229,7 @@ async def login(request: web.Request) -> web.Response:
     await store.create_session(token_hash(token), user.id, new_token(), when, when + lifetime)
     await store.audit(f"user:{user.username}", "login_ok", {}, when)
     log.info("login: %r signed in (%s)", user.username, user.role.value)
-    response = _redirect("/")
+    response = _redirect(landing(user.role))  # the overview, for those who see results
     response.set_cookie(SESSION_COOKIE, token, path="/", httponly=True, samesite="Lax",
                         secure=settings.cookie_secure, max_age=int(lifetime.total_seconds()))
     response.del_cookie(LOGIN_COOKIE, path="/login")

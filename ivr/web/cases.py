@@ -25,17 +25,19 @@ from aiohttp import web
 
 from ivr import phone
 from ivr.accounts import Area, User
-from ivr.cases import CaseAction, CaseStatus
+from ivr.cases import CaseAction, CaseStatus, next_steps
 from ivr.directcalls import DirectCalls
 from ivr.errors import InputError, InvalidNumber, TelephonyError
 from ivr.results import may_reveal, scope_of
 from ivr.store.sms import SmsStore
+from ivr.web import words
 from ivr.web.accountability import deadlines_overdue
 from ivr.web.common import (
     BODY_ERRORS,
     ENGINE,
     SETTINGS,
     STORE,
+    SURVEYS,
     FileResponse,
     form_text,
     id_param,
@@ -48,6 +50,7 @@ from ivr.web.common import (
     refuse,
     render,
     require,
+    see_other,
 )
 from scheduler import policy
 
@@ -124,12 +127,22 @@ def _csrf(request: web.Request) -> str:
     return who.session.csrf_token
 
 
-def _public(report: dict[str, Any], revealed: bool = False) -> dict[str, Any]:
-    """Return a report as views show it: the number masked unless revealed, no name."""
+def _public(request: web.Request, report: dict[str, Any], revealed: bool = False
+            ) -> dict[str, Any]:
+    """Return a report as views show it: the number masked unless revealed, no name; each
+    answer with the labels of the survey that asked it (ivr.web.words, in English: pages
+    translate them)."""
     out = {k: v for k, v in report.items() if k not in ("mobile", "name")}
     out["mobile"] = report["mobile"] if revealed else phone.mask(report["mobile"])
     if "answers" in report:
-        out["answers"] = [{**a, "recording": _is_recording(a["value"])} for a in report["answers"]]
+        book = request.app[SURVEYS]
+        out["answers"] = []
+        for a in report["answers"]:
+            survey = words.survey_of(book, a.get("survey"), report["service"])
+            out["answers"].append({
+                **a, "recording": _is_recording(a["value"]),
+                "question_label": words.question_label(survey, a["question"]),
+                "value_label": words.answer_label(survey, a["question"], a["value"])})
     if "calls" in report:
         out["calls"] = [{k: (phone.mask(v) if k == "official_phone" else v) for k, v in c.items()}
                         for c in report["calls"]]
@@ -149,7 +162,7 @@ async def queue(request: web.Request) -> web.Response:
     rows, total = await request.app[STORE].bribe_reports(
         services=services, district=district, status=status, limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE)
-    reports = [_public(r) for r in rows]
+    reports = [_public(request, r) for r in rows]
     pages = max(1, math.ceil(total / PAGE_SIZE))
     if _api(request):
         return web.json_response({"reports": reports, "total": total, "page": page,
@@ -167,7 +180,7 @@ async def case_page(request: web.Request) -> web.Response:
     user = _user(request)
     report = await _report(request, user)
     if _api(request):
-        return web.json_response(_public(report))
+        return web.json_response(_public(request, report))
     return await _render_case(request, user, report)
 
 
@@ -175,9 +188,10 @@ async def _render_case(request: web.Request, user: User, report: dict[str, Any],
                        revealed: bool = False, error: str = "", notice: str = "",
                        status: int = 200) -> web.Response:
     phone_set = await request.app[STORE].user_phone(user.id) is not None
-    return render(request, "case.html", status, user=user, r=_public(report, revealed),
+    return render(request, "case.html", status, user=user, r=_public(request, report, revealed),
                   revealed=revealed, may_reveal=may_reveal(user.role), error=error,
-                  notice=notice, statuses=list(CaseStatus), actions=list(CaseAction),
+                  notice=notice, steps=next_steps(CaseStatus(report["case_status"])),
+                  actions=list(CaseAction), action_taken=CaseStatus.ACTION_TAKEN,
                   can_call=DIRECT_CALLS in request.app, phone_set=phone_set,
                   csrf_token=_csrf(request),
                   # SMS are kept on SQLite only so far (ivr/store/sms.py; docs/SMS.md)
@@ -219,7 +233,9 @@ async def change_case(request: web.Request) -> web.Response:
     if _api(request):
         return web.json_response({"status": change.status.value,
                                   "action": change.action.value if change.action else None})
-    raise web.HTTPSeeOther(f"/cases/{report['id']}")
+    moved = change.status.value != report["case_status"]
+    raise see_other(f"/cases/{report['id']}", "case_moved" if moved else "case_noted",
+                    change.status.value if moved else "")
 
 
 def _refuse(request: web.Request, message: str) -> NoReturn:

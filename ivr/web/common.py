@@ -32,7 +32,8 @@ from multidict import CIMultiDict, MultiDictProxy
 from ivr.accounts import ApiKey, Area, Role, Session, User, may
 from ivr.config import Settings
 from ivr.engine import Engine
-from ivr.errors import InputError, StoreError
+from ivr.errors import ConfigError, FlowError, InputError, StoreError
+from ivr.flows.definitions import SurveyBook, load_surveys
 from ivr.store import SQLiteStore
 from ivr.web import assets, i18n
 
@@ -45,6 +46,9 @@ STORE = web.AppKey("store", SQLiteStore)
 ENGINE = web.AppKey("engine", Engine)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
+# The survey definitions, for showing answers in their own words (ivr.web.words); None if
+# they cannot be read (the engine refuses to start then; a dashboard alone shows raw keys).
+SURVEYS: web.AppKey[SurveyBook | None] = web.AppKey("surveys")
 # Routes allowed a body larger than settings.web_max_body: handler -> a function of the
 # settings giving its limit in bytes (uploads, intake batches).
 BODY_LIMITS: web.AppKey[dict[Any, Callable[[Settings], int]]] = web.AppKey("body_limits")
@@ -97,11 +101,15 @@ def templates() -> jinja2.Environment:
 def render(request: web.Request, template: str, status: int = 200,
            headers: dict[str, str] | None = None, **context: object) -> web.Response:
     """Render a page from ivr/web/templates with the security headers every page gets, in the
-    official's language (ivr.web.i18n)."""
+    official's language (ivr.web.i18n), with the notice of the change just made, if any."""
+    said = _notice(request)
     html = request.app[TEMPLATES].get_template(template).render({**page_context(request),
-                                                                 **context})
-    return web.Response(text=html, status=status, content_type="text/html",
-                        headers=page_headers(request, headers or PAGE_HEADERS))
+                                                                 "flash": said, **context})
+    response = web.Response(text=html, status=status, content_type="text/html",
+                            headers=page_headers(request, headers or PAGE_HEADERS))
+    if NOTICE_COOKIE in request.cookies:
+        response.del_cookie(NOTICE_COOKIE, path="/")  # shown once
+    return response
 
 
 def page_context(request: web.Request) -> dict[str, Any]:
@@ -115,6 +123,40 @@ def page_headers(request: web.Request, headers: dict[str, str]) -> dict[str, str
     if csp := out.get("Content-Security-Policy"):
         out["Content-Security-Policy"] = assets.with_nonce(csp, assets.nonce(request))
     return out
+
+
+# ---------------------------------------------------------------------------- notices
+
+# A notice after every change, shown on the page the change redirects to (post, redirect,
+# get). The cookie carries only a key of this table and, for some, a code the page shows in
+# words (a case status): never text from the request, so it cannot inject anything.
+NOTICE_COOKIE = "rabta_notice"
+NOTICES = {
+    "case_moved": i18n.N_("Saved: the case is now “%(code)s”."),
+    "case_noted": i18n.N_("Saved: your note is in the case's history below."),
+    "prompt_uploaded": i18n.N_("Uploaded: the recording is a draft until it is approved."),
+    "prompt_changed": i18n.N_("Saved: the prompt version is now “%(code)s”."),
+}
+_NOTICE_CODE = re.compile(r"[a-z_]{1,32}")
+
+
+def see_other(location: str, notice: str, code: str = "") -> web.HTTPSeeOther:
+    """Return a 303 to `location` that shows the notice `notice` (a key of NOTICES) there."""
+    assert notice in NOTICES and (not code or _NOTICE_CODE.fullmatch(code))
+    response = web.HTTPSeeOther(location)
+    response.set_cookie(NOTICE_COOKIE, f"{notice}.{code}" if code else notice, path="/",
+                        max_age=120, httponly=True, samesite="Lax")
+    return response
+
+
+def _notice(request: web.Request) -> str:
+    """Return the notice a redirect left for this page, in the official's language, or ""."""
+    raw = request.cookies.get(NOTICE_COOKIE, "")
+    key, _, code = raw.partition(".")
+    if key not in NOTICES or (code and not _NOTICE_CODE.fullmatch(code)):
+        return ""
+    text = i18n.gettext(request, NOTICES[key])
+    return text % {"code": i18n.gettext(request, code)} if "%(code)s" in text else text
 
 
 # ---------------------------------------------------------------------------- who is asking
@@ -480,9 +522,20 @@ BODY_ERRORS: dict[str, Any] = {
 }
 
 
+def _surveys() -> SurveyBook | None:
+    try:
+        return load_surveys()
+    except (FlowError, ConfigError, OSError) as exc:
+        log.warning("survey definitions not readable, answers are shown as keys: %s", exc)
+        return None
+
+
 def setup(app: web.Application) -> None:
-    """Install the edge: the clock, templates, error mapping, limits and security headers."""
+    """Install the edge: the clock, templates, survey words, error mapping, limits and security
+    headers."""
     app.setdefault(CLOCK, utcnow)
+    if SURVEYS not in app:
+        app[SURVEYS] = _surveys()
     app[TEMPLATES] = templates()
     app[BODY_LIMITS] = {}
     app.middlewares.append(errors_middleware)

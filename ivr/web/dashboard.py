@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -40,13 +40,14 @@ from ivr.accounts import Area, describe_scope
 from ivr.reports import FIGURE_COLUMNS, figure_cells
 from ivr.results import Filters, ResultRow, Scope
 from ivr.services import digests
-from ivr.services.results import figures, overview
+from ivr.services.results import choices, figures, hours, live, overview
 from ivr.store.sms import SmsStore
-from ivr.web import charts, exports
+from ivr.web import charts, exports, i18n, words
 from ivr.web.common import (
     PAGE_HEADERS,
     SETTINGS,
     STORE,
+    SURVEYS,
     Identity,
     form_text,
     identity,
@@ -55,6 +56,7 @@ from ivr.web.common import (
     render,
     require,
 )
+from ivr.web.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,12 @@ SHUTDOWN = web.AppKey("dashboard_shutdown", asyncio.Event)
 # so a room full of officials watching costs the store one query set, not one each.
 _Cached = dict[tuple[Scope, date], tuple[float, dict[str, Any]]]
 OVERVIEW_CACHE: web.AppKey[_Cached] = web.AppKey("overview_cache")
+# Slower readings per scope, kept longer than the overview's figures: the cases waiting for
+# action (counted over every bribe report) once a minute, the calls by hour (a scan of two
+# days' attempts) every 15 s: an hourly chart needs no fresher reading.
+SLOW_CACHE: web.AppKey[dict[tuple[str, Scope, date], tuple[float, Any]]] = web.AppKey("slow")
+WAITING_TTL = 60.0
+HOURS_TTL = 15.0
 # The overview page runs one script of ours and opens one event stream back to us; nothing else.
 _LIVE_HEADERS = {**PAGE_HEADERS,
                  "Content-Security-Policy": "default-src 'none'; style-src 'self'; "
@@ -71,7 +79,7 @@ _LIVE_HEADERS = {**PAGE_HEADERS,
                                             "form-action 'self'; frame-ancestors 'none'; "
                                             "base-uri 'none'"}
 _RESPONSE_COLUMNS = ["office", "ref", "district", "service", "official", "visited_at", "mobile",
-                     "status", "weight", "rating", "bribe"]
+                     "status", "weight", "rating", "bribe", "rating_label", "bribe_label"]
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -111,6 +119,12 @@ def _filters(request: web.Request) -> Filters:
     return filters
 
 
+async def _known(request: web.Request, filters: Filters, scope: Scope
+                 ) -> tuple[Filters, dict[str, list[str]]]:
+    """Return the filters matched case-insensitively to the data, and each filter's choices."""
+    return await choices(request.app[STORE], filters, scope)
+
+
 # ---------------------------------------------------------------------------- results
 
 
@@ -137,7 +151,8 @@ def _results_json(data: dict[str, Any]) -> dict[str, Any]:
 async def results_api(request: web.Request) -> web.Response:
     """Return results by group as JSON."""
     _, scope = _viewer(request)
-    data = await load_results(request, _filters(request), scope)
+    filters, _ = await _known(request, _filters(request), scope)
+    data = await load_results(request, filters, scope)
     return web.json_response(_results_json(data))
 
 
@@ -149,30 +164,58 @@ def _page(request: web.Request, template: str, headers: dict[str, str] | None = 
 async def results_page(request: web.Request) -> web.Response:
     """Show results as a table and charts, with filters and drill-down links."""
     who, scope = _viewer(request)
-    filters = _filters(request)
+    filters, known = await _known(request, _filters(request), scope)
     data = await load_results(request, filters, scope)
     min_n = data["min_responses"]
     rows: list[ResultRow] = data["rows"]
+    said = core_words(request)
     if filters.by in results.TIME_GROUPS:
         labels = [r.group[5:] for r in rows]
-        chart = charts.lines(f"Per {filters.by}: satisfaction and bribe reports (95% intervals)",
-                             labels, [("satisfied (rating 4-5)", "#2b6cb0",
+        chart = charts.lines(said["over_time"] % {"by": _t(request, filters.by)},
+                             labels, [(said["satisfied"], "#2b6cb0",
                                        [r.satisfaction for r in rows]),
-                                      ("reported a bribe", "#c53030", [r.bribe for r in rows])])
+                                      (said["bribe"], "#c53030", [r.bribe for r in rows])])
         svgs = [Markup(chart)]
     else:
-        svgs = [Markup(charts.bars("Satisfied (rating 4 or 5)", [(r.group, r.satisfaction)
-                                                                 for r in rows], min_n)),
-                Markup(charts.bars("Reported a bribe", [(r.group, r.bribe) for r in rows], min_n,
-                                   colour="#c53030"))]
+        few = _t(request, N_("fewer than %(n)s answers: withheld")) % {"n": min_n}
+        withheld = _t(request, N_("withheld, so the total cannot give a smaller group away"))
+        svgs = [Markup(charts.bars(said["satisfied"], [(r.group, r.satisfaction)
+                                                       for r in rows], min_n, few=few,
+                                   withheld=withheld)),
+                Markup(charts.bars(said["bribe"], [(r.group, r.bribe) for r in rows], min_n,
+                                   colour="#c53030", few=few, withheld=withheld))]
     crumbs = _breadcrumbs(filters)
     export = urlencode(filters.query())
     user = who.user
     assert user is not None and who.session is not None
     return _page(request, "results.html", user=user, scope=describe_scope(user.role, user.scope),
-                 data=data, filters=filters, svgs=svgs, crumbs=crumbs, export=export,
-                 groupings=results.GROUPS + results.TIME_GROUPS,
+                 data=data, filters=filters, svgs=svgs, crumbs=crumbs, export=export, said=said,
+                 groupings=results.GROUPS + results.TIME_GROUPS, known=known,
                  csrf_token=who.session.csrf_token, may_reveal=results.may_reveal(user.role))
+
+
+def _t(request: web.Request, message: str) -> str:
+    return i18n.gettext(request, message)
+
+
+def core_words(request: web.Request) -> dict[str, str]:
+    """Return what the figures mean in the survey's own words and the official's language:
+    "Satisfied: Rating 4, good or 5, excellent" (labels from the default survey, whose core
+    questions every survey shares)."""
+    survey = words.survey_of(request.app[SURVEYS], "default", "")
+
+    def key(question: str, value: str) -> str:
+        return words.say_answer(lambda m: _t(request, m), value,
+                                words.answer_label(survey, question, value))
+
+    rating = _t(request, words.question_label(survey, "rating"))
+    bribe = _t(request, words.question_label(survey, "bribe"))
+    return {"satisfied": _t(request, N_("Satisfied: %(q)s %(a)s or %(b)s")) % {
+                "q": rating, "a": key("rating", "4"), "b": key("rating", "5")},
+            "bribe": _t(request, N_("Reported a bribe: %(q)s %(a)s")) % {
+                "q": bribe, "a": key("bribe", "1")},
+            "over_time": _t(request, N_("Per %(by)s: satisfaction and bribe reports (95%% "
+                                     "intervals)"))}
 
 
 def _breadcrumbs(filters: Filters) -> list[tuple[str, str]]:
@@ -212,10 +255,47 @@ async def overview_data(request: web.Request, scope: Scope) -> dict[str, Any]:
         data.update(await SmsStore(store).day_counts(
             start, end, services=None if scope.services is None else list(scope.services),
             district=scope.district))
+    data.update(await live(store, today, scope, min_n))
+    data["hours"] = await _slow(request, ("hours", scope, today), HOURS_TTL, clock,
+                                hours(store, today, _zone(request), scope))
+    services = list(scope.services) if scope.services is not None else None
+    data["cases_waiting"] = await _slow(request, ("waiting", scope, today), WAITING_TTL, clock,
+                                        store.cases_waiting(services=services,
+                                                            district=scope.district))
     if len(cache) > 1000:
         cache.clear()
     cache[(scope, today)] = (clock, data)
     return data
+
+
+async def _slow(request: web.Request, key: tuple[str, Scope, date], ttl: float, clock: float,
+                reading: Coroutine[Any, Any, Any]) -> Any:
+    """Return a reading kept for `ttl` seconds per key (the coroutine is closed unawaited when
+    the kept one is fresh)."""
+    cache = request.app[SLOW_CACHE]
+    hit = cache.get(key)
+    if hit is not None and clock - hit[0] < ttl:
+        reading.close()
+        return hit[1]
+    value = await reading
+    if len(cache) > 2000:
+        cache.clear()
+    cache[key] = (clock, value)
+    return value
+
+
+def hours_svg(request: web.Request, data: dict[str, Any]) -> str:
+    """Draw today's calls and answered calls by hour against yesterday's, in the official's
+    language (the page shows it first; the event stream sends it fresh with each change)."""
+    h = data["hours"]
+    return charts.hours(
+        _t(request, N_("Calls by hour, today against yesterday (%(zone)s)"))
+        % {"zone": str(_zone(request))},
+        [(_t(request, N_("calls today")), "#2b6cb0", h["calls"]),
+         (_t(request, N_("answered today")), "#2f855a", h["answered"])],
+        [(_t(request, N_("calls yesterday")), "#4a5568", h["calls_yesterday"]),
+         (_t(request, N_("answered yesterday")), "#975a16", h["answered_yesterday"])],
+        hour_word=_t(request, N_("hour")))
 
 
 async def overview_api(request: web.Request) -> web.Response:
@@ -232,9 +312,10 @@ async def overview_page(request: web.Request) -> web.Response:
     watch = await reading.watch(request.app[STORE], request.app[SETTINGS], _today(request),
                                 now(request), services=scope.services, district=scope.district)
     mine = await asyncio.to_thread(digests.latest, request.app[SETTINGS].home, user.username)
+    data = await overview_data(request, scope)
     return _page(request, "overview.html", _LIVE_HEADERS, user=user,
-                 scope=describe_scope(user.role, user.scope),
-                 data=await overview_data(request, scope), watch=watch, digest=mine,
+                 scope=describe_scope(user.role, user.scope), data=data, watch=watch,
+                 digest=mine, chart=Markup(hours_svg(request, data)),
                  csrf_token=who.session.csrf_token)
 
 
@@ -254,10 +335,13 @@ async def overview_stream(request: web.Request) -> web.StreamResponse:
             if await store.session(who.session.token_hash, now(request)) is None:
                 await response.write(b"event: signed_out\ndata: {}\n\n")
                 break  # signed out or expired: the stream ends with the session
-            body = json.dumps(await overview_data(request, scope), sort_keys=True)
-            if body != last:
+            data = await overview_data(request, scope)
+            plain = json.dumps(data, sort_keys=True)
+            if plain != last:
+                # with the chart drawn here, in this official's language (the page swaps it in)
+                body = json.dumps({**data, "hours_svg": hours_svg(request, data)}, sort_keys=True)
                 await response.write(f"event: overview\ndata: {body}\n\n".encode())
-                last, quiet = body, 0.0
+                last, quiet = plain, 0.0
             elif quiet >= 15:
                 await response.write(b": still here\n\n")  # keeps proxies from closing it
                 quiet = 0.0
@@ -297,7 +381,7 @@ async def export_results(request: web.Request) -> web.Response:
     """Download what /results shows, as CSV or XLSX; audited."""
     who, scope = _viewer(request)
     fmt = request.path.rpartition(".")[2]
-    filters = _filters(request)
+    filters, _ = await _known(request, _filters(request), scope)
     table = result_table(await load_results(request, filters, scope))
     body = _csv(table) if fmt == "csv" else await asyncio.to_thread(_xlsx, "results", table)
     await request.app[STORE].audit(who.actor, "export", {
@@ -310,10 +394,18 @@ async def _response_rows(request: web.Request, scope: Scope, filters: Filters, r
                          start: datetime | None, end: datetime | None
                          ) -> AsyncIterator[list[Any]]:
     limit = request.app[SETTINGS].export_max_rows
+    book = request.app[SURVEYS]
+
+    def label(survey: Any, question: str, value: str | None) -> str:
+        said = words.answer_label(survey, question, value) if value is not None else None
+        return _t(request, said) if said else ""
+
     async for r in request.app[STORE].responses(filters, scope, start, end, limit):
+        survey = words.survey_of(book, None, r["service"])
         yield [r["office"], r["ref"], r["district"], r["service"], r["official"], r["visited_at"],
                r["mobile"] if reveal else phone.mask(r["mobile"]), r["status"],
-               round(1 / r["selection_probability"], 4), r["rating"], r["bribe"]]
+               round(1 / r["selection_probability"], 4), r["rating"], r["bribe"],
+               label(survey, "rating", r["rating"]), label(survey, "bribe", r["bribe"])]
 
 
 async def export_responses(request: web.Request) -> web.StreamResponse:
@@ -336,7 +428,7 @@ async def export_responses(request: web.Request) -> web.StreamResponse:
         refuse(request, web.HTTPBadRequest, "format: csv or xlsx")
     if reveal and not results.may_reveal(user.role):  # pragma: no cover - only oversight exports
         raise web.HTTPForbidden(text="your role may not see phone numbers")
-    filters = results.parse_filters(query)
+    filters, _ = await _known(request, results.parse_filters(query), scope)
     # Everything that can refuse the request is checked before the first byte is sent: once
     # streaming, an error could only cut the file short.
     start, end = _bounds(filters.start, filters.end, _zone(request))
@@ -397,6 +489,7 @@ def setup(app: web.Application) -> None:
     """Add the dashboard's pages, API, event stream and exports."""
     app[SHUTDOWN] = asyncio.Event()
     app[OVERVIEW_CACHE] = {}
+    app[SLOW_CACHE] = {}
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
     app.router.add_get("/results", results_page)

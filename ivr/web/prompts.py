@@ -49,6 +49,7 @@ from ivr.web.common import (
     read_json,
     render,
     require,
+    see_other,
 )
 from ivr.web.i18n import N_
 
@@ -198,7 +199,7 @@ async def upload(request: web.Request) -> web.Response:
     version = await request.app[STORE].add_prompt_version(
         pid, lang, str(dest), Source.UPLOAD, user.username, f"user:{user.username}", at)
     log.info("prompt %s/%s: version %d uploaded by %s", lang, pid, version, user.username)
-    raise web.HTTPSeeOther(f"/prompts#v{version}")
+    raise see_other(f"/prompts#v{version}", "prompt_uploaded")
 
 
 async def _version(request: web.Request) -> PromptVersion:
@@ -236,7 +237,7 @@ async def change(request: web.Request) -> web.Response:
              version.id, version.status.value, to.value, user.username)
     if _api(request):
         return web.json_response({**changed.public(), "retired": retired})
-    raise web.HTTPSeeOther(f"/prompts#v{version.id}")
+    raise see_other(f"/prompts#v{version.id}", "prompt_changed", to.value)
 
 
 def _no_status(raw: str) -> VersionStatus:

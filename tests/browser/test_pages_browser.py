@@ -36,7 +36,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 def pages(site: Site) -> list[str]:
     case = site.report("MUL-201").id
-    return ["/", "/overview", "/results", "/results?by=day", "/cases", f"/cases/{case}",
+    return ["/", "/overview", "/results", "/results?by=day", "/results?district=lahore",
+            "/results?from=2024-01-01&to=2024-01-02", "/cases", f"/cases/{case}",
             "/reports/actions", "/audit", "/prompts", "/no-such-page"]
 
 
@@ -44,6 +45,7 @@ def _open(browser: Browser, site: Site, width: int, lang: str) -> Page:
     context = browser.new_context(viewport={"width": width, "height": 800}, bypass_csp=True)
     page = context.new_page()
     sign_in(page, site, "oversight")
+    assert page.url == f"{site.url}/overview"  # sign-in lands on the overview
     page.goto(f"{site.url}/language?to={lang}&next=/")
     return page
 
@@ -121,3 +123,52 @@ def test_the_urdu_interface_renders_right_to_left_in_the_served_naskh(browser: B
     assert page.evaluate("""(letters) => document.fonts.check('16px "Rabta Naskh"', letters)""",
                          URDU_LETTERS)
     page.context.close()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_helpful_states_fit_and_pass_axe(browser: Browser, site: Site, width: int,
+                                             lang: str) -> None:
+    """The states officials meet after acting or finding nothing: a notice after a change,
+    only the allowed next steps, an empty result, the live overview's chart and table after
+    the stream has redrawn them; each fits the width and passes axe, in each language."""
+    page = _open(browser, site, width, lang)
+    problems: dict[str, Any] = {}
+
+    def check(what: str) -> None:
+        if sideways := _sideways(page):
+            problems[f"{what} sideways"] = sideways
+        if violations := _axe(page):
+            problems[f"{what} axe"] = violations
+
+    # a case: only the steps the rules allow, then a note saved, then its notice
+    report = site.report("LHR-102")  # new
+    page.goto(f"{site.url}/cases/{report.id}")
+    offered = page.eval_on_selector_all("#to option", "os => os.map(o => o.value)")
+    assert offered == ["new", "under_review"], offered  # never a skip to action_taken
+    assert page.locator("#action").count() == 0
+    page.fill("#note", f"checked at {width} px in {lang}")
+    page.click("#save")
+    page.wait_for_selector("#notice")  # after the redirect back to the case
+    assert page.url == f"{site.url}/cases/{report.id}"
+    notice = page.locator("#notice")
+    assert notice.get_attribute("role") == "status" and notice.is_visible()
+    assert page.locator("#case-form input[name=csrf_token]").count() == 1  # CSRF intact
+    check("case with notice")
+    # the survey's own words in the answers table, in the page's language
+    rating = page.locator("#answers tr[data-question=rating] td").nth(1).inner_text()
+    assert rating.startswith("2, ") and rating != "2", rating
+    # nothing found: a state that says what to do
+    page.goto(f"{site.url}/results?from=2024-01-01&to=2024-01-02")
+    assert page.locator("#empty").is_visible()
+    # the overview once the stream has redrawn it
+    page.goto(f"{site.url}/overview")
+    before = page.locator("#district-table tbody tr").count()
+    updated = page.locator("#overview").get_attribute("data-updated") or ""
+    page.wait_for_function("(w) => document.getElementById('status').textContent.startsWith(w)",
+                           arg=updated, timeout=15000)
+    assert page.locator("#hours-chart svg").count() == 1
+    assert page.locator("#district-table tbody tr").count() == before
+    check("overview, live")
+    page.context.close()
+    assert problems == {}, json.dumps(problems, indent=1, ensure_ascii=False)

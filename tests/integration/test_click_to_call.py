@@ -66,7 +66,7 @@ async def test_official_is_rung_first_then_the_citizen(node_settings: Settings, 
                 await page.fill("#username", "boss")
                 await page.fill("#password", PASSWORD)
                 await page.click("button[type=submit]")
-                await page.wait_for_url(f"{url}/")
+                await page.wait_for_url(f"{url}/overview")  # sign-in lands on the overview
                 await page.goto(f"{url}/cases/{report.id}")
                 await page.click("#call")
                 await page.wait_for_selector("p.notice")

@@ -57,7 +57,7 @@ async def test_overview_page_counts_a_real_call_without_reload(node_settings: Se
                 await page.fill("#username", "watcher")
                 await page.fill("#password", PASSWORD)
                 await page.click("button[type=submit]")
-                await page.wait_for_url(f"{url}/")
+                await page.wait_for_url(f"{url}/overview")  # sign-in lands on the overview
                 await page.goto(f"{url}/overview")
                 # the script has received the stream's first event: the page is live
                 await expect(page.locator("#status")).to_contain_text("Live: updated",

@@ -102,7 +102,7 @@ async def test_action_taken_in_the_browser_reaches_the_citizen_by_sms(
                 await page.fill("#username", "boss")
                 await page.fill("#password", PASSWORD)
                 await page.click("button[type=submit]")
-                await page.wait_for_url(f"{url}/")
+                await page.wait_for_url(f"{url}/overview")  # sign-in lands on the overview
                 await page.goto(f"{url}/cases/{tx.id}")
                 await page.select_option("#to", "under_review")
                 await page.click("#save")

@@ -11,7 +11,7 @@ from casedata import Report, seed
 from web_support import NOW, Clock, add_key, add_user, signed_in, start_client
 
 from ivr.accounts import Role
-from ivr.cases import CaseAction, CaseStatus, transition
+from ivr.cases import CaseAction, CaseStatus, next_steps, transition
 from ivr.config import Settings
 from ivr.errors import InputError
 from ivr.store import SQLiteStore
@@ -334,3 +334,77 @@ async def test_cli_users_phone_sets_and_clears_the_official_phone(tmp_path: Path
     entries = [e for e in await store.audit_entries() if e["action"] == "user_phone"]
     assert [e["detail"] for e in entries] == [{"username": "amna", "set": False},
                                               {"username": "amna", "set": True}]
+
+
+# ---------------------------------------------------------------------------- survey words, steps, notices
+
+
+@pytest.mark.parametrize(("current", "steps"), [(N, (N, R)), (R, (R, T)), (T, (T,))])
+def test_next_steps_are_what_transition_allows(current: CaseStatus,
+                                               steps: tuple[CaseStatus, ...]) -> None:
+    assert next_steps(current) == steps
+    for to in CaseStatus:  # every other status is one transition() refuses
+        if to not in steps:
+            with pytest.raises(InputError):
+                transition(current, None, to, W, "note")
+
+
+async def test_case_page_shows_answers_in_the_surveys_words_in_each_language(
+        client: Client, store: SQLiteStore, reports: list[Report]) -> None:
+    await add_user(store, "boss", Role.OVERSIGHT)
+    await signed_in(client, "boss")
+    tx = reports[0].id
+    html = await (await client.get(f"/cases/{tx}")).text()
+    assert "<td>Rating</td>" in html and "2, poor" in html  # rating 2 with its label
+    assert "<td>Amount asked</td>" in html and "3, 10,000 to 50,000" in html
+    assert ">rating<" not in html  # no bare question ids
+    client.session.cookie_jar.update_cookies({"rabta_lang": "ur"})
+    urdu = await (await client.get(f"/cases/{tx}")).text()
+    assert "درجہ بندی" in urdu and "2, خراب" in urdu
+    js = await (await client.get(f"/api/v1/cases/{tx}")).json()
+    rating = next(a for a in js["answers"] if a["question"] == "rating")
+    assert (rating["value"], rating["question_label"], rating["value_label"]) == (
+        "2", "Rating", "poor")
+
+
+async def test_case_form_offers_only_the_allowed_steps(
+        client: Client, store: SQLiteStore, reports: list[Report]) -> None:
+    await add_user(store, "dist", Role.DISTRICT)
+    csrf = await signed_in(client, "dist")
+    tx = reports[0].id
+
+    async def offered() -> tuple[list[str], bool]:
+        html = await (await client.get(f"/cases/{tx}")).text()
+        form = html[html.index('id="case-form"'):html.index("</form>", html.index('id="case-form"'))]
+        select = form[form.index('<select id="to"'):form.index("</select>")]
+        return ([part.split('"')[0] for part in select.split('value="')[1:]],
+                'id="action"' in form)
+
+    assert await offered() == (["new", "under_review"], False)  # no skip to action_taken
+    await client.post(f"/cases/{tx}", data={"csrf_token": csrf, "to": "under_review"})
+    assert await offered() == (["under_review", "action_taken"], True)
+    await client.post(f"/cases/{tx}", data={"csrf_token": csrf, "to": "action_taken",
+                                            "action": "warning"})
+    assert await offered() == (["action_taken"], False)  # closed: a note only
+
+
+async def test_every_case_change_leaves_a_notice_shown_once(
+        client: Client, store: SQLiteStore, reports: list[Report]) -> None:
+    await add_user(store, "dist", Role.DISTRICT)
+    csrf = await signed_in(client, "dist")
+    tx = reports[0].id
+    moved = await client.post(f"/cases/{tx}", data={"csrf_token": csrf, "to": "under_review"},
+                              allow_redirects=False)
+    assert moved.status == 303 and "rabta_notice" in moved.headers.get("Set-Cookie", "")
+    page = await (await client.get(f"/cases/{tx}")).text()
+    assert 'id="notice"' in page and "Saved: the case is now “under review”." in page
+    again = await (await client.get(f"/cases/{tx}")).text()
+    assert 'id="notice"' not in again  # shown once
+    noted = await client.post(f"/cases/{tx}", data={"csrf_token": csrf, "to": "under_review",
+                                                    "note": "called the office"})
+    assert "Saved: your note is in the case" in await noted.text()
+    forged = await client.post(f"/cases/{tx}", data={"to": "action_taken", "action": "warning"},
+                               allow_redirects=False)
+    assert forged.status == 403  # no CSRF token: no change, no notice
+    client.session.cookie_jar.update_cookies({"rabta_notice": "<script>alert(1)</script>"})
+    assert 'id="notice"' not in await (await client.get(f"/cases/{tx}")).text()

@@ -13,7 +13,7 @@ import openpyxl
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from results_support import Visit, many, survey
-from web_support import Clock, add_user, signed_in, start_client
+from web_support import PASSWORD, Clock, add_user, signed_in, start_client
 
 from ivr.accounts import Role
 from ivr.config import Settings
@@ -111,7 +111,8 @@ async def test_drill_down_from_province_to_official(client: Client, store: SQLit
     assert link == "/results?by=office&from=2024-05-01&to=2024-05-01&district=Lahore"
     page = await client.get(link)
     html = await page.text()
-    assert "by=official" in html and "DC Office Lahore" in html and "Sialkot" not in html
+    table = html[html.index("<table"):]  # the filter lists every district; the table not
+    assert "by=official" in table and "DC Office Lahore" in table and "Sialkot" not in table
     offices = await _results(client, by="office", district="Lahore")
     office_link = offices["rows"][0]["drill_down"]
     assert "by=official" in office_link and "office=DC+Office+Lahore" in office_link
@@ -199,9 +200,11 @@ async def test_response_exports_mask_numbers_unless_revealed(
     masked = _csv_rows(await (await client.get("/export/responses.csv",
                                                params={"district": "Multan"})).read())
     assert masked[0] == ["office", "ref", "district", "service", "official", "visited_at",
-                         "mobile", "status", "weight", "rating", "bribe"]
+                         "mobile", "status", "weight", "rating", "bribe", "rating_label",
+                         "bribe_label"]
+    assert masked[1][11:] == ["very poor", "yes"]  # the survey's own words beside the keys
     assert len(masked) == 4  # the 3 Multan answers, a header: oversight sees single rows
-    assert all("*" in r[6] for r in masked[1:]) and masked[1][9:] == ["1", "1"]
+    assert all("*" in r[6] for r in masked[1:]) and masked[1][9:11] == ["1", "1"]
     xlsx = await client.get("/export/responses.xlsx")
     sheet = openpyxl.load_workbook(io.BytesIO(await xlsx.read())).active
     assert sheet is not None
@@ -326,3 +329,100 @@ async def test_the_app_sets_the_local_day_from_the_timezone_at_start(
         days = await _results(c, by="day", **{"from": "2024-05-02", "to": "2024-05-03"})
         assert [(r["group"], r["responses"]) for r in days["rows"]] == [("2024-05-02", 0),
                                                                        ("2024-05-03", 1)]
+
+
+async def test_filters_are_choices_from_the_data_matched_case_insensitively(
+        client: Client, store: SQLiteStore, clock: Clock, web_settings: Settings) -> None:
+    await _data(store, clock)
+    await _as(client, store, Role.OVERSIGHT)
+    exact = await _results(client, by="office", district="Lahore")
+    typed = await _results(client, by="office", district="  lahore ")
+    assert typed["rows"] == exact["rows"] and [r["group"] for r in typed["rows"]] == [
+        "DC Office Lahore"]
+    assert typed["filters"]["district"] == "Lahore"  # written as the data writes it
+    assert (await _results(client, service="PENSION"))["total"]["responses"] == 24
+    html = await (await client.get("/results", params={"district": "lahore"})).text()
+    select = html[html.index('<select id="district"'):]
+    select = select[:select.index("</select>")]
+    assert '<option value="Lahore" selected>' in select
+    assert all(f'value="{d}"' in select for d in ("Faisalabad", "Multan", "Sialkot"))
+    assert '<select id="office"' in html and 'value="DC Office Lahore"' in html
+    async with start_client(store, web_settings, clock) as c:
+        await _as(c, store, Role.DEPARTMENT)  # Domicile, Pension: never Health's Sialkot
+        page = await (await c.get("/results")).text()
+        service = page[page.index('<select id="service"'):]
+        assert "Health" not in service[:service.index("</select>")] and "Sialkot" not in page
+
+
+async def test_results_with_no_answers_say_what_to_do(client: Client, store: SQLiteStore,
+                                                      clock: Clock) -> None:
+    await _as(client, store, Role.OVERSIGHT)
+    html = await (await client.get("/results")).text()
+    assert 'id="empty"' in html and "Widen the dates" in html
+    days = await (await client.get("/results", params={"by": "day"})).text()
+    table = days.split("<table")[1].split("</table>")[0]
+    assert "none: no answers" in table and "fewer than" not in table  # none, not withheld
+
+
+async def test_overview_draws_hours_districts_and_cases_waiting(
+        client: Client, store: SQLiteStore, clock: Clock) -> None:
+    await _as(client, store, Role.OVERSIGHT)
+    await survey(store, many(10, visited_at=clock() - timedelta(hours=2), rating="4", bribe="1")
+                 + many(2, **MULTAN, visited_at=clock() - timedelta(hours=2)), clock())
+    body = await (await client.get("/api/v1/overview")).json()
+    hours = body["hours"]
+    assert {k: len(v) for k, v in hours.items()} == dict.fromkeys(
+        ("calls", "answered", "calls_yesterday", "answered_yesterday"), 24)
+    assert sum(hours["calls"]) == body["calls"] == 12 and sum(hours["calls_yesterday"]) == 0
+    assert hours["calls"].index(12) == clock().hour + 5  # Asia/Karachi is UTC+5
+    districts = {d["district"]: d for d in body["districts"]}
+    assert (districts["Lahore"]["calls"], districts["Multan"]["calls"]) == (10, 2)
+    assert districts["Multan"]["satisfaction"]["suppressed"]  # 2 answers: none shown
+    # and Lahore with it, as /results withholds it for the same days: one figure everywhere
+    same = {r["group"]: r for r in (await _results(client, **{
+        "from": body["figures_from"], "to": body["figures_to"]}))["rows"]}
+    assert {g: d["satisfaction"] for g, d in districts.items()} == {
+        g: r["satisfaction"] for g, r in same.items()}
+    assert districts["Lahore"]["satisfaction"]["suppressed"]
+    assert body["cases_waiting"] == {"new": 10, "under_review": 0}
+    html = await (await client.get("/overview")).text()
+    assert 'id="district-table"' in html and "<svg" in html and 'data-waiting="new">10<' in html
+    assert 'id="empty" hidden' in html or 'id="empty"' not in html
+
+
+async def test_sign_in_lands_on_the_roles_own_page(client: Client, store: SQLiteStore) -> None:
+
+    for role, landing in ((Role.DISTRICT, "/overview"), (Role.SUPERVISOR, "/prompts"),
+                          (Role.TELEPHONY, "/")):
+        await add_user(store, role.value, role)
+        form = await (await client.get("/login")).text()
+        token = form.split('name="csrf_token" value="')[1].split('"')[0]
+        response = await client.post("/login", data={"csrf_token": token, "username": role.value,
+                                                     "password": PASSWORD},
+                                     allow_redirects=False)
+        assert response.status == 303 and response.headers["Location"] == landing, role
+
+
+async def test_the_overviews_districts_and_cases_stay_within_the_scope(
+        client: Client, store: SQLiteStore, clock: Clock) -> None:
+    await _as(client, store, Role.DISTRICT)  # Lahore
+    await survey(store, many(3, visited_at=clock() - timedelta(hours=2), bribe="1")
+                 + many(4, **MULTAN, visited_at=clock() - timedelta(hours=2), bribe="1"),
+                 clock())
+    body = await (await client.get("/api/v1/overview")).json()
+    assert [d["district"] for d in body["districts"]] == ["Lahore"]
+    assert sum(body["hours"]["calls"]) == 3 and body["cases_waiting"]["new"] == 3
+
+
+async def test_the_new_parts_speak_urdu(client: Client, store: SQLiteStore, clock: Clock) -> None:
+    await _data(store, clock)
+    await _as(client, store, Role.OVERSIGHT)
+    client.session.cookie_jar.update_cookies({"rabta_lang": "ur"})
+    overview = await (await client.get("/overview")).text()
+    assert "ضلع وار" in overview and "گھنٹہ وار کالیں" in overview  # districts, the chart
+    results = await (await client.get("/results")).text()
+    assert "مطمئن: درجہ بندی 4, اچھی یا 5, بہترین" in results  # the survey's words in the chart
+    assert '<option value="">سب</option>' in results
+    rows = _csv_rows(await (await client.get("/export/responses.csv",
+                                             params={"district": "Multan"})).read())
+    assert rows[1][11:] == ["بہت خراب", "ہاں"]  # labels in the official's language

@@ -54,7 +54,7 @@ async def test_login_ok_sets_a_strict_session_cookie_and_shows_who_you_are(
     await add_user(store, "amna", Role.DEPARTMENT)
     response = await login(client, "amna")
     assert response.status == 303
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == "/overview"  # lands on the overview
     cookie = session_cookie(response).lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie
     assert "secure" not in cookie.replace("httponly", "")
