@@ -142,10 +142,12 @@ class Dialer:
                     log.error("cannot claim work: %s; retrying in %.0f s", exc, STORE_RETRY_S)
                     await self._sleep(stop, STORE_RETRY_S)
                     break
+                # Each Originate gets its send time now, on the engine-wide and the trunk's
+                # pace (the trunk's shared with every worker, through the database); its task
+                # waits for it, so a slow trunk never holds up the others.
+                times = await self._send_times(claimed)
                 for attempt in claimed:
-                    # Each Originate gets its send time now, on the engine-wide and the trunk's
-                    # pace; its task waits for it, so a slow trunk never holds up the others.
-                    send_at = self.pacer.reserve(attempt.trunk)
+                    send_at = times[attempt.id]
                     self.calls.track(attempt.id)
                     self._by_node[ami.name].add(attempt.id)
                     self.pacer.hold(attempt.trunk, attempt.id)
@@ -163,6 +165,31 @@ class Dialer:
             await self._sleep(stop, IDLE_POLL_S)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _send_times(self, claimed: Sequence[Attempt]) -> dict[int, float]:
+        """Book each claimed Originate's send time (on the loop's clock): this worker's pace
+        first, then the trunk's calls per second, booked in the database for every worker
+        together (store.book_sends). If the database cannot book, this worker's own pace
+        holds (and the error is logged)."""
+        local = {a.id: self.pacer.reserve(a.trunk) for a in claimed}
+        if not claimed:
+            return local
+        now, base = self.clock(), self.pacer.clock()  # one instant on both clocks
+        wanted = [(a.id, a.trunk, now + timedelta(seconds=max(0.0, local[a.id] - base)))
+                  for a in claimed]
+        try:
+            booked = await self.store.book_sends(
+                wanted, {t.name: t.cps for t in self.pacer.trunks}, now,
+                worker=self.settings.worker_name)
+        except StoreError as exc:
+            log.error("cannot book shared send times: %s; pacing this worker alone", exc)
+            return local
+        times = {}
+        for a in claimed:
+            at = base + (booked[a.id] - now).total_seconds()
+            times[a.id] = max(local[a.id], at)
+            self.pacer.booked(a.trunk, times[a.id])
+        return times
 
     def _operator(self, number: str) -> str | None:
         return dialstring.operator(self.rules, number)
