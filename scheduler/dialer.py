@@ -97,7 +97,9 @@ class Dialer:
                 try:
                     await self.store.renew_leases(self.settings.worker_name,
                                                   now + timedelta(seconds=self.settings.worker_lease))
-                    await self.reconcile(others_only=True)  # a dead worker's, once expired
+                    # a dead worker's, once expired, and any of this worker's own that no
+                    # task here settles any more (a step cut off by a database restart)
+                    await self.reconcile(untracked=True)
                 except StoreError as exc:
                     log.error("cannot renew leases: %s; retrying", exc)
             only, excluded = self._services_now(now)
@@ -357,16 +359,20 @@ class Dialer:
 
     # ------------------------------------------------------------------ restart
 
-    async def reconcile(self, *, others_only: bool = False) -> int:
+    async def reconcile(self, *, others_only: bool = False, untracked: bool = False) -> int:
         """Settle attempts a previous run left open (engine crash); return how many.
 
         Several workers on one database: this worker's own, and any other's whose lease ran
-        out (its worker died); others_only: just the latter (while this worker runs).
+        out (its worker died); others_only: just the latter (while this worker runs);
+        untracked: the latter and this worker's own that no call, session or task of this
+        process holds any more (a step of theirs failed, e.g. the database restarting).
         """
         now = self.clock()
         open_attempts = await self.store.open_attempts(
             self.settings.worker_name, now, now + timedelta(seconds=self.settings.worker_lease),
             others_only=others_only)
+        if untracked:
+            open_attempts = [a for a in open_attempts if not self.calls.holds(a[0])]
         if not open_attempts:
             return 0
         live: dict[str | None, str] = {}
