@@ -33,6 +33,21 @@ from ivr.store.database import Database, DatabaseUrl, Row, Tx, ts
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
+
+class _OneLine(logging.Filter):
+    """asyncpg's pool logs each failed reconnect while the server is away with a traceback;
+    the store says what happened itself, so the pool's warning keeps one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()}: {record.exc_info[1]}"
+            record.args = None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_OneLine())
+
 _MIGRATION_LOCK = 0x5261627461  # pg_advisory_xact_lock key: "Rabta"
 RECONNECT_WAIT_S = 60.0  # how long a read or a new transaction waits for PostgreSQL to return
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\?")  # string literals pass through; ? is a placeholder

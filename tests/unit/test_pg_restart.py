@@ -79,6 +79,7 @@ async def test_a_short_restart_is_waited_for_and_the_claim_goes_on(
         said = [r.getMessage() for r in caplog.records]
         assert any("unreachable" in m and "waiting up to" in m for m in said), said
         assert any("back after" in m and "resuming" in m for m in said), said
+        assert not any(r.exc_info for r in caplog.records)  # one line each, no traceback
         assert (await store.status_counts()) == {"dialing": 2, "pending": 2}
     finally:
         await store.close()
