@@ -35,6 +35,10 @@ class CallRegistry:
         self.sessions.discard(attempt_id)
         self.end(attempt_id)
 
+    def holds(self, attempt_id: int) -> bool:
+        """Say whether a call or a survey session of this process still holds an attempt."""
+        return attempt_id in self._ended or attempt_id in self.sessions
+
     @property
     def in_flight(self) -> int:
         return len(self._ended)

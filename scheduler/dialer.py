@@ -97,7 +97,9 @@ class Dialer:
                 try:
                     await self.store.renew_leases(self.settings.worker_name,
                                                   now + timedelta(seconds=self.settings.worker_lease))
-                    await self.reconcile(others_only=True)  # a dead worker's, once expired
+                    # a dead worker's, once expired, and any of this worker's own that no
+                    # task here settles any more (a step cut off by a database restart)
+                    await self.reconcile(untracked=True)
                 except StoreError as exc:
                     log.error("cannot renew leases: %s; retrying", exc)
             only, excluded = self._services_now(now)
@@ -142,10 +144,12 @@ class Dialer:
                     log.error("cannot claim work: %s; retrying in %.0f s", exc, STORE_RETRY_S)
                     await self._sleep(stop, STORE_RETRY_S)
                     break
+                # Each Originate gets its send time now, on the engine-wide and the trunk's
+                # pace (the trunk's shared with every worker, through the database); its task
+                # waits for it, so a slow trunk never holds up the others.
+                times = await self._send_times(claimed)
                 for attempt in claimed:
-                    # Each Originate gets its send time now, on the engine-wide and the trunk's
-                    # pace; its task waits for it, so a slow trunk never holds up the others.
-                    send_at = self.pacer.reserve(attempt.trunk)
+                    send_at = times[attempt.id]
                     self.calls.track(attempt.id)
                     self._by_node[ami.name].add(attempt.id)
                     self.pacer.hold(attempt.trunk, attempt.id)
@@ -163,6 +167,31 @@ class Dialer:
             await self._sleep(stop, IDLE_POLL_S)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _send_times(self, claimed: Sequence[Attempt]) -> dict[int, float]:
+        """Book each claimed Originate's send time (on the loop's clock): this worker's pace
+        first, then the trunk's calls per second, booked in the database for every worker
+        together (store.book_sends). If the database cannot book, this worker's own pace
+        holds (and the error is logged)."""
+        local = {a.id: self.pacer.reserve(a.trunk) for a in claimed}
+        if not claimed:
+            return local
+        now, base = self.clock(), self.pacer.clock()  # one instant on both clocks
+        wanted = [(a.id, a.trunk, now + timedelta(seconds=max(0.0, local[a.id] - base)))
+                  for a in claimed]
+        try:
+            booked = await self.store.book_sends(
+                wanted, {t.name: t.cps for t in self.pacer.trunks}, now,
+                worker=self.settings.worker_name)
+        except StoreError as exc:
+            log.error("cannot book shared send times: %s; pacing this worker alone", exc)
+            return local
+        times = {}
+        for a in claimed:
+            at = base + (booked[a.id] - now).total_seconds()
+            times[a.id] = max(local[a.id], at)
+            self.pacer.booked(a.trunk, times[a.id])
+        return times
 
     def _operator(self, number: str) -> str | None:
         return dialstring.operator(self.rules, number)
@@ -330,16 +359,20 @@ class Dialer:
 
     # ------------------------------------------------------------------ restart
 
-    async def reconcile(self, *, others_only: bool = False) -> int:
+    async def reconcile(self, *, others_only: bool = False, untracked: bool = False) -> int:
         """Settle attempts a previous run left open (engine crash); return how many.
 
         Several workers on one database: this worker's own, and any other's whose lease ran
-        out (its worker died); others_only: just the latter (while this worker runs).
+        out (its worker died); others_only: just the latter (while this worker runs);
+        untracked: the latter and this worker's own that no call, session or task of this
+        process holds any more (a step of theirs failed, e.g. the database restarting).
         """
         now = self.clock()
         open_attempts = await self.store.open_attempts(
             self.settings.worker_name, now, now + timedelta(seconds=self.settings.worker_lease),
             others_only=others_only)
+        if untracked:
+            open_attempts = [a for a in open_attempts if not self.calls.holds(a[0])]
         if not open_attempts:
             return 0
         live: dict[str | None, str] = {}

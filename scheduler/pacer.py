@@ -93,6 +93,13 @@ class Pacer:
 
         return route
 
+    def booked(self, trunk: str, at: float) -> None:
+        """Note a send time on `trunk` booked with other workers (later than this pacer's own,
+        when they are busy on it): the trunk's queue is that long for the router too."""
+        spec = self._trunk.get(trunk)
+        if spec is not None:
+            self._trunk_next[trunk] = max(self._trunk_next[trunk], at + 1.0 / spec.cps)
+
     def reserve(self, trunk: str) -> float:
         """Book the clock time one Originate on `trunk` may be sent at and return it:
         `interval` clear of every other booking and 1/cps after its trunk's last one."""

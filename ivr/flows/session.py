@@ -116,10 +116,12 @@ class SurveySessions:
                      len(state.answers))
         finally:
             result = state.result(survey)
-            # Shielded: the result must land even if the server is shutting down.
-            await asyncio.shield(self._finish(attempt_id, result,
-                                              NOT_ME_REASON if state.not_me else None))
-            self.calls.session_ended(attempt_id)
+            try:
+                # Shielded: the result must land even if the server is shutting down.
+                await asyncio.shield(self._finish(attempt_id, result,
+                                                  NOT_ME_REASON if state.not_me else None))
+            finally:  # if it could not, the attempt is left to the dialer's reconcile
+                self.calls.session_ended(attempt_id)
             log.info("attempt %d: survey %s", attempt_id, result)
 
     async def _finish(self, attempt_id: int, result: TxStatus, reason: str | None) -> None:

@@ -1,9 +1,9 @@
 """Store, accountability: what the integrity checks, scorecards, deadlines and the monthly
 report read, and the escalations the deadline rule writes (migration 0030).
 
-A mixin of SQLiteStore, beside the road. The rules are pure (ivr.accountability); this module
-only counts and records. Writes go through SQLiteStore's `_write()`; every escalation and its
-audit entry are written in one transaction. Scopes are passed as in ivr/store/cases.py:
+A repository over the store's Database (either engine; a base of the Store facade), beside
+the road. The rules are pure (ivr.accountability); this module only counts and records; every
+escalation and its audit entry are written in one transaction. Scopes are passed as in ivr/store/cases.py:
 `services` (None: all) and `district` (None: all).
 """
 
@@ -23,9 +23,8 @@ from ivr.accountability.deadlines import Deadline, Level, decide
 from ivr.accountability.integrity import INVALID_CAUSES, OfficeCounts, Visit
 from ivr.cases import BRIBE_QUESTION, BRIBE_YES, CaseAction, CaseStatus
 from ivr.errors import InputError, StoreError
-from ivr.store.database import Database, Tx
+from ivr.store.database import Repository, Tx, parse_ts
 
-_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 _ACTOR = "system:deadlines"
 _RANDOM = random.SystemRandom()  # arms: unpredictable, so nobody can steer one
 _SUMS = ("rated", "rated_w", "rated_w2", "satisfied_w", "bribe_n", "bribe_w", "bribe_w2",
@@ -35,15 +34,15 @@ _SUMS = ("rated", "rated_w", "rated_w2", "satisfied_w", "bribe_n", "bribe_w", "b
 def _ts(dt: datetime) -> str:
     if dt.tzinfo is None:
         raise StoreError("naive datetime given to the store")
-    return dt.astimezone(UTC).strftime(_TS)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse(text: str | None) -> datetime | None:
-    return datetime.strptime(text, _TS).replace(tzinfo=UTC) if text else None
+    return parse_ts(text) if text else None
 
 
 def _scope(services: Sequence[str] | None, district: str | None) -> tuple[str, list[Any]]:
-    clauses, params = ["1"], list[Any]()
+    clauses, params = ["1 = 1"], list[Any]()
     if services is not None:
         clauses.append(f"t.service IN ({', '.join('?' * len(services)) or 'NULL'})")
         params.extend(services)
@@ -53,11 +52,10 @@ def _scope(services: Sequence[str] | None, district: str | None) -> tuple[str, l
     return " AND ".join(clauses), params
 
 
-class AccountabilityMixin:
-    """Integrity counts, scorecard sums, deadlines and escalations, for SQLiteStore."""
+class AccountabilityMixin(Repository):
+    """Integrity counts, scorecard sums, deadlines, escalations and arms (a base of Store)."""
 
-    if TYPE_CHECKING:
-        db: Database
+    if TYPE_CHECKING:  # the Store's raw SQLite access, for code not yet on self.db
 
         @property
         def _db(self) -> aiosqlite.Connection: ...
@@ -71,16 +69,18 @@ class AccountabilityMixin:
         """Return each office's transactions visited in [start, end) and what the calls found."""
         where, params = _scope(services, None)
         causes = ", ".join(str(c) for c in INVALID_CAUSES)
-        sql = (f"SELECT t.office, MIN(t.district), COUNT(*), SUM(t.attempts > 0), "
-               f"SUM(EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id "
-               f"AND a.cause IN ({causes}))), "
-               f"SUM(t.status = 'unreachable' AND COALESCE(t.closed_reason, '') != 'not_me'), "
-               f"SUM(COALESCE(t.closed_reason, '') = 'not_me') "
+        sql = (f"SELECT t.office, MIN(t.district), COUNT(*), "
+               f"COUNT(*) FILTER (WHERE t.attempts > 0), "
+               f"COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM attempts a "
+               f"WHERE a.transaction_id = t.id AND a.cause IN ({causes}))), "
+               f"COUNT(*) FILTER (WHERE t.status = 'unreachable' "
+               f"AND COALESCE(t.closed_reason, '') != 'not_me'), "
+               f"COUNT(*) FILTER (WHERE COALESCE(t.closed_reason, '') = 'not_me') "
                f"FROM transactions t WHERE t.visited_at >= ? AND t.visited_at < ? AND {where} "
                f"GROUP BY t.office ORDER BY MIN(t.district), t.office")
-        async with self._db.execute(sql, [_ts(start), _ts(end), *params]) as cur:
-            return [OfficeCounts(r[0], r[1], int(r[2]), int(r[3] or 0), int(r[4] or 0),
-                                 int(r[5] or 0), int(r[6] or 0)) for r in await cur.fetchall()]
+        return [OfficeCounts(r[0], r[1], int(r[2]), int(r[3] or 0), int(r[4] or 0),
+                             int(r[5] or 0), int(r[6] or 0))
+                for r in await self.db.fetch(sql, [_ts(start), _ts(end), *params])]
 
     async def repeated_visits(self, start: datetime, end: datetime, *,
                               services: Sequence[str] | None = None) -> list[Visit]:
@@ -91,9 +91,8 @@ class AccountabilityMixin:
                f"FROM transactions t WHERE t.visited_at >= ? AND t.visited_at < ? AND {where} "
                f"AND t.mobile IN (SELECT t.mobile FROM transactions t WHERE t.visited_at >= ? "
                f"AND t.visited_at < ? AND {where} GROUP BY t.mobile HAVING COUNT(*) >= 2)")
-        async with self._db.execute(sql, [s, e, *params, s, e, *params]) as cur:
-            return [Visit(r[0], r[1], r[2], r[3], r[4], _parse(r[5]) or start)
-                    for r in await cur.fetchall()]
+        return [Visit(r[0], r[1], r[2], r[3], r[4], _parse(r[5]) or start)
+                for r in await self.db.fetch(sql, [s, e, *params, s, e, *params])]
 
     # ------------------------------------------------------------------ scorecards
 
@@ -112,8 +111,8 @@ class AccountabilityMixin:
         sums = ", ".join(f"SUM({c}) AS {c}" for c in _SUMS)
         sql = (f"SELECT {keys}, {sums} FROM result_cells t WHERE t.day >= ? AND t.day <= ? "
                f"AND {where} GROUP BY {group} ORDER BY {group}")
-        async with self._db.execute(sql, [start.isoformat(), end.isoformat(), *params]) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        return [dict(r) for r in await self.db.fetch(
+            sql, [start.isoformat(), end.isoformat(), *params])]
 
     async def weekly_sums(self, by: str, start: date, end: date, *,
                           services: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -127,23 +126,23 @@ class AccountabilityMixin:
         if by == "official":
             where += " AND t.official != ''"
         sums = ", ".join(f"SUM(t.{c}) AS {c}" for c in _SUMS)
-        sql = (f"SELECT date(t.day, '-' || ((CAST(strftime('%w', t.day) AS INTEGER) + 6) % 7) "
-               f"|| ' days') AS week, {keys}, {sums} FROM result_cells t "
-               f"WHERE t.day >= ? AND t.day <= ? AND {where} GROUP BY {group} ORDER BY {group}")
-        async with self._db.execute(sql, [start.isoformat(), end.isoformat(), *params]) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        sql = (f"SELECT {self.db.week_start('t.day')} AS week, {keys}, {sums} "
+               f"FROM result_cells t WHERE t.day >= ? AND t.day <= ? AND {where} "
+               f"GROUP BY {group} ORDER BY {group}")
+        return [dict(r) for r in await self.db.fetch(
+            sql, [start.isoformat(), end.isoformat(), *params])]
 
     async def weekly_bribes(self, start: date, end: date, *,
                             services: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Return bribe answers and weighted yes per (office, week's Monday), local days."""
         where, params = _scope(services, None)
-        sql = (f"SELECT t.office, MIN(t.district) AS district, date(t.day, '-' || "
-               f"((CAST(strftime('%w', t.day) AS INTEGER) + 6) % 7) || ' days') AS week, "
+        sql = (f"SELECT t.office, MIN(t.district) AS district, "
+               f"{self.db.week_start('t.day')} AS week, "
                f"SUM(t.bribe_n) AS n, SUM(t.bribe_w) AS w, SUM(t.bribe_yes_w) AS yes_w "
                f"FROM result_cells t WHERE t.day >= ? AND t.day <= ? AND {where} "
                f"GROUP BY t.office, week ORDER BY week, t.office")
-        async with self._db.execute(sql, [start.isoformat(), end.isoformat(), *params]) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        return [dict(r) for r in await self.db.fetch(
+            sql, [start.isoformat(), end.isoformat(), *params])]
 
     # ------------------------------------------------------------------ deadlines
 
@@ -152,7 +151,8 @@ class AccountabilityMixin:
         """Escalate every overdue open report one level (rule: deadlines.decide); return them.
 
         The clock of a report starts at its first "yes" bribe answer. Each escalation is a
-        case_escalations row and an audit_log entry, in one transaction.
+        case_escalations row and an audit_log entry, in one transaction; two callers at once
+        take turns (PostgreSQL: an advisory lock), so each escalation is audited once.
         """
         sql = (f"SELECT t.id, t.service, t.district, COALESCE(c.status, 'new') AS status, "
                f"(SELECT MIN(a.answered_at) FROM answers a WHERE a.transaction_id = t.id "
@@ -165,9 +165,10 @@ class AccountabilityMixin:
                f"'{BRIBE_QUESTION}' AND value = '{BRIBE_YES}') "
                f"AND COALESCE(c.status, 'new') != 'action_taken'")
         done = []
-        async with self._write() as db:
-            async with db.execute(sql) as cur:
-                rows = await cur.fetchall()
+        async with self.db.write() as tx:
+            if self.db.dialect == "postgresql":  # web requests applying at once take turns
+                await tx.execute("SELECT pg_advisory_xact_lock(hashtext('rabta-deadlines'))")
+            rows = await tx.fetch(sql)
             at = _ts(now)
             for r in rows:
                 reported = _parse(r["reported"])
@@ -181,12 +182,13 @@ class AccountabilityMixin:
                 record = {"transaction_id": r["id"], "level": int(decision.escalate_to),
                           "to": decision.escalate_to.name.lower(), "stage": decision.stage,
                           "due_at": _ts(decision.due_at)}
-                await db.execute(
-                    "INSERT INTO case_escalations (transaction_id, level, at, stage, due_at, "
-                    "actor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (r["id"], int(decision.escalate_to), at, decision.stage,
-                     record["due_at"], _ACTOR))
-                await db.execute(
+                if not await tx.execute(
+                        "INSERT INTO case_escalations (transaction_id, level, at, stage, due_at, "
+                        "actor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        (r["id"], int(decision.escalate_to), at, decision.stage,
+                         record["due_at"], _ACTOR)):
+                    continue
+                await tx.execute(
                     "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
                     (at, _ACTOR, "case_escalated", json.dumps(record)))
                 done.append(record)
@@ -205,29 +207,27 @@ class AccountabilityMixin:
                f"AND NOT EXISTS (SELECT 1 FROM case_escalations h WHERE "
                f"h.transaction_id = e.transaction_id AND h.level > e.level) AND {where} "
                f"ORDER BY e.due_at, t.id")
-        async with self._db.execute(sql, [int(level), *params]) as cur:
-            rows = [dict(r) for r in await cur.fetchall()]
+        rows = [dict(r) for r in await self.db.fetch(sql, [int(level), *params])]
         for row in rows:
-            async with self._db.execute(
-                    "SELECT level, at, stage, due_at, actor FROM case_escalations "
-                    "WHERE transaction_id = ? ORDER BY level", (row["id"],)) as cur:
-                row["trail"] = [dict(x) for x in await cur.fetchall()]
+            row["trail"] = [dict(x) for x in await self.db.fetch(
+                "SELECT level, at, stage, due_at, actor FROM case_escalations "
+                "WHERE transaction_id = ? ORDER BY level", (row["id"],))]
         return rows
 
     async def overdue_by_district(self, *, services: Sequence[str] | None = None,
                                   district: str | None = None) -> dict[str, dict[str, int]]:
         """Return per district the open reports escalated (overdue): at department, at oversight."""
         where, params = _scope(services, district)
-        sql = (f"SELECT t.district, SUM(m.level = 1), SUM(m.level = 2) FROM "
+        sql = (f"SELECT t.district, COUNT(*) FILTER (WHERE m.level = 1), "
+               f"COUNT(*) FILTER (WHERE m.level = 2) FROM "
                f"(SELECT transaction_id, MAX(level) AS level FROM case_escalations "
                f"GROUP BY transaction_id) m JOIN transactions t ON t.id = m.transaction_id "
                f"LEFT JOIN cases c ON c.transaction_id = t.id "
                f"WHERE COALESCE(c.status, 'new') != 'action_taken' AND {where} "
                f"GROUP BY t.district")
-        async with self._db.execute(sql, params) as cur:
-            return {r[0]: {"overdue": int(r[1] or 0) + int(r[2] or 0),
-                           "at_department": int(r[1] or 0), "at_oversight": int(r[2] or 0)}
-                    for r in await cur.fetchall()}
+        return {r[0]: {"overdue": int(r[1] or 0) + int(r[2] or 0),
+                       "at_department": int(r[1] or 0), "at_oversight": int(r[2] or 0)}
+                for r in await self.db.fetch(sql, params)}
 
     # ------------------------------------------------------------------ the monthly report
 
@@ -245,95 +245,87 @@ class AccountabilityMixin:
             return out.setdefault(name, {"district": name, "transactions": 0, "contacted": 0,
                                          "responses": 0, **{c: 0 for c in _SUMS},
                                          **{a.value: 0 for a in CaseAction}})
-        async with self._db.execute(
+        for r in await self.db.fetch(
                 f"SELECT t.district, COUNT(*), "
-                f"SUM(EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id "
-                f"AND a.answered_at IS NOT NULL)), "
-                f"SUM(EXISTS (SELECT 1 FROM answers a WHERE a.transaction_id = t.id "
-                f"AND a.question IN ('rating', 'bribe'))) "
+                f"COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM attempts a "
+                f"WHERE a.transaction_id = t.id AND a.answered_at IS NOT NULL)), "
+                f"COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM answers a "
+                f"WHERE a.transaction_id = t.id AND a.question IN ('rating', 'bribe'))) "
                 f"FROM transactions t WHERE t.visited_at >= ? AND t.visited_at < ? {d_where} "
-                f"GROUP BY t.district", [s, e, *d_params]) as cur:
-            for r in await cur.fetchall():
-                row(r[0]).update(transactions=int(r[1]), contacted=int(r[2] or 0),
-                                 responses=int(r[3] or 0))
+                f"GROUP BY t.district", [s, e, *d_params]):
+            row(r[0]).update(transactions=int(r[1]), contacted=int(r[2] or 0),
+                             responses=int(r[3] or 0))
         sums = ", ".join(f"SUM({c})" for c in _SUMS)
-        async with self._db.execute(
+        for r in await self.db.fetch(
                 f"SELECT t.district, {sums} FROM result_days t WHERE t.day >= ? AND t.day <= ? "
                 f"{d_where} GROUP BY t.district",
-                [first_day.isoformat(), last_day.isoformat(), *d_params]) as cur:
-            for r in await cur.fetchall():
-                row(r[0]).update({c: r[i + 1] or 0 for i, c in enumerate(_SUMS)})
-        async with self._db.execute(
+                [first_day.isoformat(), last_day.isoformat(), *d_params]):
+            row(r[0]).update({c: r[i + 1] or 0 for i, c in enumerate(_SUMS)})
+        for r in await self.db.fetch(
                 f"SELECT t.district, c.action, COUNT(*) FROM cases c "
                 f"JOIN transactions t ON t.id = c.transaction_id "
                 f"WHERE c.closed_at >= ? AND c.closed_at < ? AND c.action IS NOT NULL {d_where} "
-                f"GROUP BY t.district, c.action", [s, e, *d_params]) as cur:
-            for r in await cur.fetchall():
-                row(r[0])[r[1]] = int(r[2])
+                f"GROUP BY t.district, c.action", [s, e, *d_params]):
+            row(r[0])[r[1]] = int(r[2])
         return [out[k] for k in sorted(out)]
 
     # ------------------------------------------------------------------ randomised arms
 
     async def start_experiment(self, experiment: Experiment, now: datetime) -> None:
         """Start an experiment (InputError if one of that name exists), audited."""
-        async with self._write() as db:
-            async with db.execute("SELECT 1 FROM experiments WHERE name = ?",
-                                  (experiment.name,)) as cur:
-                if await cur.fetchone():
-                    raise InputError(f"experiment {experiment.name!r} exists already "
-                                     "(a stopped one keeps its name and its data)")
-            await db.execute("INSERT INTO experiments (name, arms, started_at) VALUES (?, ?, ?)",
-                             (experiment.name, json.dumps(list(experiment.arms)), _ts(now)))
-            await db.execute(
+        async with self.db.write() as tx:
+            if not await tx.execute(
+                    "INSERT INTO experiments (name, arms, started_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    (experiment.name, json.dumps(list(experiment.arms)), _ts(now))):
+                raise InputError(f"experiment {experiment.name!r} exists already "
+                                 "(a stopped one keeps its name and its data)")
+            await tx.execute(
                 "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
                 (_ts(now), "cli", "experiment_start",
                  json.dumps({"name": experiment.name, "arms": list(experiment.arms)})))
 
     async def stop_experiment(self, name: str, now: datetime) -> bool:
         """Stop a running experiment; False if there is no such running experiment."""
-        async with self._write() as db:
-            cur = await db.execute("UPDATE experiments SET stopped_at = ? WHERE name = ? AND "
-                                   "stopped_at IS NULL", (_ts(now), name))
-            if cur.rowcount == 1:
-                await db.execute(
+        async with self.db.write() as tx:
+            n = await tx.execute("UPDATE experiments SET stopped_at = ? WHERE name = ? AND "
+                                 "stopped_at IS NULL", (_ts(now), name))
+            if n == 1:
+                await tx.execute(
                     "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
                     (_ts(now), "cli", "experiment_stop", json.dumps({"name": name})))
-            return cur.rowcount == 1
+            return n == 1
 
     async def experiments(self) -> list[dict[str, Any]]:
         """Return every experiment, running first, with how many transactions each arm has."""
-        async with self._db.execute(
-                "SELECT e.name, e.arms, e.started_at, e.stopped_at, "
-                "(SELECT COUNT(*) FROM transaction_arms a WHERE a.experiment = e.name) AS n "
-                "FROM experiments e ORDER BY e.stopped_at IS NOT NULL, e.started_at") as cur:
-            return [{**dict(r), "arms": json.loads(r["arms"])} for r in await cur.fetchall()]
+        return [{**dict(r), "arms": json.loads(r["arms"])} for r in await self.db.fetch(
+            "SELECT e.name, e.arms, e.started_at, e.stopped_at, "
+            "(SELECT COUNT(*) FROM transaction_arms a WHERE a.experiment = e.name) AS n "
+            "FROM experiments e ORDER BY e.stopped_at IS NOT NULL, e.started_at")]
 
     async def arm_counts(self, name: str, *, services: Sequence[str] | None = None,
                          district: str | None = None) -> tuple[list[str], dict[str, dict[str, int]]]:
         """Return an experiment's arms and, per arm: assigned, completed, rated, satisfied,
         bribe_n, bribe_yes (the latest answer to each question counts). InputError if unknown."""
-        async with self._db.execute("SELECT arms FROM experiments WHERE name = ?",
-                                    (name,)) as cur:
-            row = await cur.fetchone()
-        if row is None:
+        raw = await self.db.fetchval("SELECT arms FROM experiments WHERE name = ?", (name,))
+        if raw is None:
             raise InputError(f"experiment {name[:40]!r}: no such experiment")
-        arms = json.loads(row[0])
+        arms = json.loads(raw)
         where, params = _scope(services, district)
         latest = ("(SELECT s.{col} FROM answers l JOIN answer_scores s ON s.question = l.question "
                   "AND s.value = l.value WHERE l.transaction_id = t.id AND l.question = '{q}' "
                   "ORDER BY l.id DESC LIMIT 1)")
-        sql = (f"SELECT x.arm, COUNT(*), SUM(t.status = 'completed'), "
-               f"SUM({latest.format(col='rated', q='rating')} = 1), "
-               f"SUM({latest.format(col='satisfied', q='rating')} = 1), "
-               f"SUM({latest.format(col='bribe', q='bribe')} = 1), "
-               f"SUM({latest.format(col='bribe_yes', q='bribe')} = 1) "
+        sql = (f"SELECT x.arm, COUNT(*), COUNT(*) FILTER (WHERE t.status = 'completed'), "
+               f"COUNT(*) FILTER (WHERE {latest.format(col='rated', q='rating')} = 1), "
+               f"COUNT(*) FILTER (WHERE {latest.format(col='satisfied', q='rating')} = 1), "
+               f"COUNT(*) FILTER (WHERE {latest.format(col='bribe', q='bribe')} = 1), "
+               f"COUNT(*) FILTER (WHERE {latest.format(col='bribe_yes', q='bribe')} = 1) "
                f"FROM transaction_arms x JOIN transactions t ON t.id = x.transaction_id "
                f"WHERE x.experiment = ? AND {where} GROUP BY x.arm")
         out: dict[str, dict[str, int]] = {}
-        async with self._db.execute(sql, [name, *params]) as cur:
-            for r in await cur.fetchall():
-                out[r[0]] = dict(zip(("assigned", "completed", "rated", "satisfied", "bribe_n",
-                                      "bribe_yes"), (int(v or 0) for v in r[1:]), strict=True))
+        for r in await self.db.fetch(sql, [name, *params]):
+            out[r[0]] = dict(zip(("assigned", "completed", "rated", "satisfied", "bribe_n",
+                                  "bribe_yes"), (int(r[k] or 0) for k in range(1, 7)), strict=True))
         return arms, out
 
     async def arms_of(self, transaction_id: int) -> dict[str, str]:
@@ -346,18 +338,17 @@ class AccountabilityMixin:
     async def arm_rows(self, name: str) -> list[dict[str, Any]]:
         """Return one row per transaction of an experiment, for causal analysis (no numbers,
         no names): its arm, when and where, how the calls went, and its latest answers."""
-        async with self._db.execute(
-                "SELECT t.id AS transaction_id, x.arm, t.visited_at, t.district, t.service, "
-                "t.office, t.official, t.status, t.attempts, t.selection_probability, "
-                "(SELECT COUNT(*) FROM attempts a WHERE a.transaction_id = t.id "
-                "AND a.answered_at IS NOT NULL) > 0 AS contacted, "
-                "(SELECT l.value FROM answers l WHERE l.transaction_id = t.id AND "
-                "l.question = 'rating' ORDER BY l.id DESC LIMIT 1) AS rating, "
-                "(SELECT l.value FROM answers l WHERE l.transaction_id = t.id AND "
-                "l.question = 'bribe' ORDER BY l.id DESC LIMIT 1) AS bribe "
-                "FROM transaction_arms x JOIN transactions t ON t.id = x.transaction_id "
-                "WHERE x.experiment = ? ORDER BY t.id", (name,)) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        return [dict(r) for r in await self.db.fetch(
+            "SELECT t.id AS transaction_id, x.arm, t.visited_at, t.district, t.service, "
+            "t.office, t.official, t.status, t.attempts, t.selection_probability, "
+            "CASE WHEN EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id "
+            "AND a.answered_at IS NOT NULL) THEN 1 ELSE 0 END AS contacted, "
+            "(SELECT l.value FROM answers l WHERE l.transaction_id = t.id AND "
+            "l.question = 'rating' ORDER BY l.id DESC LIMIT 1) AS rating, "
+            "(SELECT l.value FROM answers l WHERE l.transaction_id = t.id AND "
+            "l.question = 'bribe' ORDER BY l.id DESC LIMIT 1) AS bribe "
+            "FROM transaction_arms x JOIN transactions t ON t.id = x.transaction_id "
+            "WHERE x.experiment = ? ORDER BY t.id", (name,))]
 
 
 async def assign_arms(tx: Tx, created_at: str, inserted: int) -> int:

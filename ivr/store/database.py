@@ -178,6 +178,19 @@ class Database(abc.ABC):
         """An index hint for the planner (SQLite's INDEXED BY); nothing where there is none."""
         return f"INDEXED BY {index}" if self.dialect == "sqlite" else ""
 
+    def for_update(self) -> str:
+        """The suffix that locks the rows a SELECT reads until the write transaction ends
+        (PostgreSQL's FOR UPDATE); nothing on SQLite, whose write transaction holds the
+        whole database already."""
+        return " FOR UPDATE" if self.dialect == "postgresql" else ""
+
+    def week_start(self, day: str) -> str:
+        """The Monday (YYYY-MM-DD text) of the week of a YYYY-MM-DD text column."""
+        if self.dialect == "sqlite":
+            return (f"date({day}, '-' || ((CAST(strftime('%w', {day}) AS INTEGER) + 6) % 7) "
+                    f"|| ' days')")
+        return f"to_char(date_trunc('week', CAST({day} AS date)), 'YYYY-MM-DD')"
+
     def json_object(self, key: str, value: str) -> str:
         """The aggregate that folds key/value rows into one JSON object (text)."""
         if self.dialect == "sqlite":

@@ -5,17 +5,25 @@ timestamps are the same sortable UTC text. Write transactions are READ COMMITTED
 locks its rows FOR UPDATE SKIP LOCKED, so several engine workers share one database. Migrations
 are ivr/store/migrations/postgresql/NNNN_*.sql, applied under an advisory lock (two workers
 starting at once do not both migrate).
+
+PostgreSQL restarting (or failing over) while the engine runs: a read, or a write transaction
+that cannot start, waits for the server (up to `reconnect_wait` seconds, logged once as
+"unreachable ... waiting" and once as "back after"), then goes on; a statement cut off inside a
+write transaction is a StoreError for that step (its transaction rolled back, so nothing half
+done), which the caller retries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -23,8 +31,25 @@ from ivr.errors import StoreError
 from ivr.store.database import Database, DatabaseUrl, Row, Tx, ts
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+class _OneLine(logging.Filter):
+    """asyncpg's pool logs each failed reconnect while the server is away with a traceback;
+    the store says what happened itself, so the pool's warning keeps one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()}: {record.exc_info[1]}"
+            record.args = None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_OneLine())
 
 _MIGRATION_LOCK = 0x5261627461  # pg_advisory_xact_lock key: "Rabta"
+RECONNECT_WAIT_S = 60.0  # how long a read or a new transaction waits for PostgreSQL to return
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\?")  # string literals pass through; ? is a placeholder
 # Errors that mean the server is gone (restart, failover, network), not a bad statement.
 _GONE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
@@ -84,9 +109,12 @@ class PostgresDatabase(Database):
 
     dialect = "postgresql"
 
-    def __init__(self, pool: asyncpg.Pool, url: DatabaseUrl) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: DatabaseUrl,
+                 reconnect_wait: float = RECONNECT_WAIT_S) -> None:
         self.pool = pool
         self.url = url
+        self.reconnect_wait = reconnect_wait
+        self._down_since: float | None = None  # monotonic time the server was first missed
 
     @classmethod
     async def open(cls, url: DatabaseUrl, *, migrate: bool = True, min_size: int = 1,
@@ -120,14 +148,48 @@ class PostgresDatabase(Database):
         except asyncpg.PostgresError as exc:
             raise StoreError(f"{self.url}: {exc}") from exc
 
+    async def _patiently(self, op: Callable[[], Awaitable[_T]]) -> _T:
+        """Run op; while the server is gone (restart, failover), wait for it and run op again,
+        up to reconnect_wait seconds, then StoreError. op must be safe to repeat."""
+        while True:
+            try:
+                result = await op()
+            except _GONE as exc:
+                now = time.monotonic()
+                if self._down_since is None:
+                    self._down_since = now
+                    log.error("store: PostgreSQL at %s unreachable (%s); waiting up to %.0f s "
+                              "for it to come back", self.url, exc or type(exc).__name__,
+                              self.reconnect_wait)
+                if now - self._down_since >= self.reconnect_wait:
+                    raise StoreError(f"{self.url}: lost the connection to PostgreSQL: "
+                                     f"{exc or type(exc).__name__}") from exc
+                await asyncio.sleep(min(1.0, self.reconnect_wait))
+                continue
+            except asyncpg.PostgresError as exc:
+                raise StoreError(f"{self.url}: {exc}") from exc
+            if self._down_since is not None:
+                log.warning("store: PostgreSQL at %s back after %.1f s; resuming", self.url,
+                            time.monotonic() - self._down_since)
+                self._down_since = None
+            return result
+
+    async def _begin(self) -> tuple[asyncpg.Connection, Any]:
+        """A pooled connection in a new transaction (a dead one is dropped and another tried)."""
+        conn = await self.pool.acquire()
+        try:
+            tr = conn.transaction()
+            await tr.start()
+        except BaseException:
+            with contextlib.suppress(*_GONE, asyncpg.PostgresError):
+                await self.pool.release(conn)
+            raise
+        return conn, tr
+
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
-        with self.errors():
-            conn = await self.pool.acquire()
+        conn, tr = await self._patiently(self._begin)
         try:
-            with self.errors():
-                tr = conn.transaction()
-                await tr.start()
             try:
                 yield _PgTx(conn, self)
             except BaseException:
@@ -137,11 +199,12 @@ class PostgresDatabase(Database):
             with self.errors():
                 await tr.commit()
         finally:
-            await self.pool.release(conn)
+            with contextlib.suppress(*_GONE, asyncpg.PostgresError):
+                await self.pool.release(conn)
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        with self.errors():
-            return list(await self.pool.fetch(numbered(sql), *args))
+        rows = await self._patiently(lambda: self.pool.fetch(numbered(sql), *args))
+        return list(rows)
 
     async def close(self) -> None:
         await self.pool.close()

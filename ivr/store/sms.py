@@ -1,7 +1,7 @@
 """Store, SMS: messages planned beside the calls, their delivery reports, citizens' replies.
 
-Beside the road (migration 0020). `SmsStore` wraps the engine's one store and uses its
-connection and write lock, so SMS writes take turns with the dialer's. A message is one row,
+Beside the road (migration 0020, either engine). `SmsStore` is a repository over the store's
+Database (SQLite or PostgreSQL), so SMS writes take turns with the dialer's. A message is one row,
 unique per (transaction, kind): planning twice plans once, and the row's state, changed only
 by guarded UPDATEs, decides whether it may be handed to the gateway, so it goes at most once
 (see docs/SMS.md for the one case, a hand-over in doubt, where it may go again).
@@ -15,17 +15,15 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import Any
 
-from ivr.errors import InputError
+import aiosqlite
 
-if TYPE_CHECKING:
-    import aiosqlite
+from ivr.errors import InputError, StoreError
+from ivr.store.database import Database, Repository, SQLiteDatabase
+from ivr.store.database import ts as _ts
 
-    from ivr.store.sqlite import SQLiteStore
-
-_TS = "%Y-%m-%dT%H:%M:%S.%fZ"  # the same sortable UTC text as ivr.store.sqlite.ts
 FINAL_STATES = ("delivered", "failed", "expired")
 _RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "failed": 3, "expired": 3}
 CORE_QUESTIONS = ("rating", "bribe")  # the SMS survey's questions, in order
@@ -36,22 +34,25 @@ _NOT_DNC = "NOT EXISTS (SELECT 1 FROM dnc WHERE dnc.number = t.mobile)"
 _NOT_FOLLOWUP = "t.followup_of IS NULL"
 
 
-def _ts(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime(_TS)
+class SmsStore(Repository):
+    """SMS rows of one store: `SmsStore(store)` (or over a Database), on either engine."""
 
+    def __init__(self, store: Repository | Database) -> None:
+        super().__init__(store if isinstance(store, Database) else store.db)
 
-class SmsStore:
-    """SMS rows of one store."""
-
-    def __init__(self, store: SQLiteStore) -> None:
-        self._store = store
-
+    # The raw SQLite connection and write transaction, for code not yet written against the
+    # Database (SQLite only; StoreError on PostgreSQL). New queries use self.db.
     @property
     def _db(self) -> aiosqlite.Connection:
-        return self._store._db
+        return self._sqlite().conn
 
     def _write(self) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]:
-        return self._store._write()
+        return self._sqlite().raw_write()
+
+    def _sqlite(self) -> SQLiteDatabase:
+        if not isinstance(self.db, SQLiteDatabase):
+            raise StoreError(f"{self.db.url}: not a SQLite database")
+        return self.db
 
     # ------------------------------------------------------------------ planning
 
@@ -73,41 +74,41 @@ class SmsStore:
         stamp, since = _ts(now), _ts(oldest)
         later = _ts(now + timedelta(seconds=max_age))
         lead = _ts(now + timedelta(seconds=notice_lead))
-        plans = {
+        # each plan: its condition on transactions t, and the condition's parameters
+        plans: dict[str, tuple[str, tuple[str, ...]]] = {
             "notice": ("t.status IN ('pending', 'scheduled') AND t.attempts = 0 "
-                       "AND t.next_try_at <= :lead AND t.next_try_at > :now", ":later"),
-            "thanks": ("t.status = 'completed' AND t.updated_at >= :since", ":later"),
-            "case": ("t.updated_at >= :since AND EXISTS (SELECT 1 FROM answers a WHERE "
+                       "AND t.next_try_at <= ? AND t.next_try_at > ?", (lead, stamp)),
+            "thanks": ("t.status = 'completed' AND t.updated_at >= ?", (since,)),
+            "case": ("t.updated_at >= ? AND EXISTS (SELECT 1 FROM answers a WHERE "
                      "a.transaction_id = t.id AND a.question = 'bribe' AND a.value = '1')",
-                     ":later"),
+                     (since,)),
             "outcome": ("t.id IN (SELECT transaction_id FROM cases WHERE status = 'action_taken' "
-                        "AND closed_at >= :since)", ":later"),
-            "survey": ("t.status = 'unreachable' AND t.updated_at >= :since "
+                        "AND closed_at >= ?)", (since,)),
+            "survey": ("t.status = 'unreachable' AND t.updated_at >= ? "
                        "AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id "
-                       "AND a.node = 'sms')", ":later"),
+                       "AND a.node = 'sms')", (since,)),
         }
-        args = {"now": stamp, "since": since, "later": later, "lead": lead}
         out = {}
-        async with self._write() as db:
-            for kind, (where, expires) in plans.items():
-                cur = await db.execute(
+        async with self.db.write() as tx:
+            for kind, (where, args) in plans.items():
+                out[kind] = await tx.execute(
                     f"INSERT INTO sms_messages (transaction_id, kind, number, not_before, "
-                    f"expires_at, created_at) SELECT t.id, '{kind}', t.mobile, :now, {expires}, "
-                    f":now FROM transactions t WHERE {where} AND {_NOT_DNC} AND {_NOT_FOLLOWUP} "
-                    f"ON CONFLICT (transaction_id, kind) DO NOTHING", args)
-                out[kind] = cur.rowcount
+                    f"expires_at, created_at) SELECT t.id, '{kind}', t.mobile, ?, ?, ? "
+                    f"FROM transactions t WHERE {where} AND {_NOT_DNC} AND {_NOT_FOLLOWUP} "
+                    f"ON CONFLICT (transaction_id, kind) DO NOTHING",
+                    (stamp, later, stamp, *args))
         return out
 
     async def queue(self, transaction_id: int, kind: str, now: datetime,
                     expires_at: datetime) -> bool:
         """Queue one message of a kind for a transaction; False if it already has one."""
-        async with self._write() as db:
-            cur = await db.execute(
+        async with self.db.write() as tx:
+            n = await tx.execute(
                 "INSERT INTO sms_messages (transaction_id, kind, number, not_before, expires_at, "
                 "created_at) SELECT id, ?, mobile, ?, ?, ? FROM transactions WHERE id = ? "
                 "ON CONFLICT (transaction_id, kind) DO NOTHING",
                 (kind, _ts(now), _ts(expires_at), _ts(now), transaction_id))
-            return cur.rowcount == 1
+            return n == 1
 
     # ------------------------------------------------------------------ sending
 
@@ -118,57 +119,56 @@ class SmsStore:
         no delivery report (the hand-over was cut off: the gateway never said it took them).
         """
         doubt = _ts(now - timedelta(seconds=doubt_after))
-        async with self._db.execute(
-                "SELECT m.id, m.transaction_id, m.kind, m.number, m.state, m.expires_at, "
-                "m.tries, t.office, t.service, t.visited_at, t.language, t.attempts, "
-                "t.status AS tx_status, c.action AS action "
-                "FROM sms_messages m JOIN transactions t ON t.id = m.transaction_id "
-                "LEFT JOIN cases c ON c.transaction_id = t.id "
-                "WHERE (m.state = 'queued' AND m.not_before <= ?) "
-                "OR (m.state = 'sending' AND m.sending_at <= ? AND NOT EXISTS "
-                "(SELECT 1 FROM sms_reports r WHERE r.message_id = m.id)) "
-                "ORDER BY m.not_before, m.id LIMIT ?", (_ts(now), doubt, limit)) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        rows = await self.db.fetch(
+            "SELECT m.id, m.transaction_id, m.kind, m.number, m.state, m.expires_at, "
+            "m.tries, t.office, t.service, t.visited_at, t.language, t.attempts, "
+            "t.status AS tx_status, c.action AS action "
+            "FROM sms_messages m JOIN transactions t ON t.id = m.transaction_id "
+            "LEFT JOIN cases c ON c.transaction_id = t.id "
+            "WHERE (m.state = 'queued' AND m.not_before <= ?) "
+            "OR (m.state = 'sending' AND m.sending_at <= ? AND NOT EXISTS "
+            "(SELECT 1 FROM sms_reports r WHERE r.message_id = m.id)) "
+            "ORDER BY m.not_before, m.id LIMIT ?", (_ts(now), doubt, limit))
+        return [dict(r) for r in rows]
 
     async def start_sending(self, message_id: int, text: str, parts: int, operator: str,
                             now: datetime, *, from_state: str) -> bool:
         """Mark a message as being handed over (before the request); False if it moved on."""
-        async with self._write() as db:
-            cur = await db.execute(
+        async with self.db.write() as tx:
+            n = await tx.execute(
                 "UPDATE sms_messages SET state = 'sending', text = ?, parts = ?, operator = ?, "
                 "sending_at = ?, tries = tries + 1 WHERE id = ? AND state = ?",
                 (text, parts, operator, _ts(now), message_id, from_state))
-            return cur.rowcount == 1
+            return n == 1
 
     async def sent(self, message_id: int, now: datetime) -> None:
         """Record that the gateway took a message (unless a report already moved it on)."""
-        async with self._write() as db:
-            await db.execute("UPDATE sms_messages SET state = 'sent', sent_at = COALESCE(sent_at, ?) "
+        async with self.db.write() as tx:
+            await tx.execute("UPDATE sms_messages SET state = 'sent', sent_at = COALESCE(sent_at, ?) "
                              "WHERE id = ? AND state = 'sending'", (_ts(now), message_id))
 
     async def retry_at(self, message_id: int, when: datetime, error: str) -> None:
         """Put a message the gateway could not take back in the queue, to go at `when`."""
-        async with self._write() as db:
-            await db.execute("UPDATE sms_messages SET state = 'queued', not_before = ?, error = ? "
+        async with self.db.write() as tx:
+            await tx.execute("UPDATE sms_messages SET state = 'queued', not_before = ?, error = ? "
                              "WHERE id = ? AND state = 'sending'", (_ts(when), error, message_id))
 
     async def postpone(self, message_id: int, when: datetime) -> None:
         """Hold a queued message until `when` (outside the calling window)."""
-        async with self._write() as db:
-            await db.execute("UPDATE sms_messages SET not_before = ? WHERE id = ? AND state = 'queued'",
-                             (_ts(when), message_id))
+        async with self.db.write() as tx:
+            await tx.execute("UPDATE sms_messages SET not_before = ? WHERE id = ? "
+                             "AND state = 'queued'", (_ts(when), message_id))
 
     async def finish(self, message_id: int, state: str, error: str, now: datetime) -> None:
         """Close a message that will not go: failed (refused, do-not-call) or expired."""
-        async with self._write() as db:
-            await db.execute("UPDATE sms_messages SET state = ?, error = ?, done_at = ? "
+        async with self.db.write() as tx:
+            await tx.execute("UPDATE sms_messages SET state = ?, error = ?, done_at = ? "
                              "WHERE id = ? AND state IN ('queued', 'sending')",
                              (state, error, _ts(now), message_id))
 
     async def on_dnc(self, number: str) -> bool:
         """Say whether a number is on the do-not-call list."""
-        async with self._db.execute("SELECT 1 FROM dnc WHERE number = ?", (number,)) as cur:
-            return await cur.fetchone() is not None
+        return await self.db.fetchone("SELECT 1 FROM dnc WHERE number = ?", (number,)) is not None
 
     # ------------------------------------------------------------------ delivery reports
 
@@ -179,23 +179,23 @@ class SmsStore:
         Returns the message's state afterwards. Raises InputError if there is no such message
         or it was never handed to the gateway (a report for it cannot be genuine).
         """
-        async with self._write() as db:
-            async with db.execute("SELECT state FROM sms_messages WHERE id = ?",
-                                  (message_id,)) as cur:
-                row = await cur.fetchone()
+        async with self.db.write() as tx:
+            # two reports for one message at once (PostgreSQL): the second waits for the first
+            row = await tx.fetchone("SELECT state FROM sms_messages WHERE id = ?"
+                                    + self.db.for_update(), (message_id,))
             if row is None or row[0] == "queued":
                 raise InputError(f"no message {message_id} was handed to the gateway")
             current = str(row[0])
-            await db.execute("INSERT INTO sms_reports (message_id, at, status, answer) "
+            await tx.execute("INSERT INTO sms_reports (message_id, at, status, answer) "
                              "VALUES (?, ?, ?, ?)", (message_id, _ts(now), status, answer))
             if state is None or _RANK[state] <= _RANK[current] or current in FINAL_STATES:
                 return current
             at = _ts(now)
-            await db.execute(
+            await tx.execute(
                 "UPDATE sms_messages SET state = ?, sent_at = COALESCE(sent_at, ?), "
-                "done_at = CASE WHEN ? IN ('delivered', 'failed', 'expired') THEN ? END, "
-                "error = CASE WHEN ? = 'failed' THEN ? ELSE error END WHERE id = ?",
-                (state, at, state, at, state, answer[:200], message_id))
+                "done_at = ?, error = COALESCE(?, error) WHERE id = ?",
+                (state, at, at if state in FINAL_STATES else None,
+                 answer[:200] if state == "failed" else None, message_id))
             return state
 
     # ------------------------------------------------------------------ replies
@@ -204,20 +204,18 @@ class SmsStore:
         """Return the most recent transaction of a number that may still take SMS answers."""
         since = _ts(now - timedelta(seconds=max_age))
         core = ", ".join(f"'{q}'" for q in CORE_QUESTIONS)
-        async with self._db.execute(
-                f"SELECT t.id FROM transactions t WHERE t.mobile = ? AND t.status IN {_OPEN} "
-                f"AND {_NOT_FOLLOWUP} "
-                f"AND t.visited_at >= ? AND (SELECT COUNT(DISTINCT question) FROM answers a "
-                f"WHERE a.transaction_id = t.id AND a.question IN ({core})) < 2 "
-                f"ORDER BY t.visited_at DESC, t.id DESC LIMIT 1", (number, since)) as cur:
-            row = await cur.fetchone()
+        row = await self.db.fetchone(
+            f"SELECT t.id FROM transactions t WHERE t.mobile = ? AND t.status IN {_OPEN} "
+            f"AND {_NOT_FOLLOWUP} "
+            f"AND t.visited_at >= ? AND (SELECT COUNT(DISTINCT question) FROM answers a "
+            f"WHERE a.transaction_id = t.id AND a.question IN ({core})) < 2 "
+            f"ORDER BY t.visited_at DESC, t.id DESC LIMIT 1", (number, since))
         return int(row[0]) if row else None
 
     async def unanswered(self, transaction_id: int) -> list[str]:
         """Return the core questions a transaction has no answer to yet, in order."""
-        async with self._db.execute(
-                "SELECT question FROM answers WHERE transaction_id = ?", (transaction_id,)) as cur:
-            have = {r[0] for r in await cur.fetchall()}
+        have = {r[0] for r in await self.db.fetch(
+            "SELECT question FROM answers WHERE transaction_id = ?", (transaction_id,))}
         return [q for q in CORE_QUESTIONS if q not in have]
 
     async def record_answers(self, transaction_id: int, number: str, text: str,
@@ -227,57 +225,59 @@ class SmsStore:
         The transaction becomes completed when both core questions are answered, else partial.
         """
         at = _ts(now)
-        async with self._write() as db:
-            async with db.execute("SELECT id FROM attempts WHERE transaction_id = ? AND node = 'sms'",
-                                  (transaction_id,)) as cur:
-                row = await cur.fetchone()
+        core = ", ".join(f"'{q}'" for q in CORE_QUESTIONS)
+        async with self.db.write() as tx:
+            # two replies of one citizen at once (PostgreSQL): one sms attempt, taken in turn
+            await tx.fetchone("SELECT id FROM transactions WHERE id = ?" + self.db.for_update(),
+                              (transaction_id,))
+            row = await tx.fetchone(
+                "SELECT id FROM attempts WHERE transaction_id = ? AND node = 'sms'",
+                (transaction_id,))
             if row is None:
-                cur2 = await db.execute(
+                row = await tx.fetchone(
                     "INSERT INTO attempts (transaction_id, number, node, started_at, answered_at, "
-                    "ended_at, outcome) VALUES (?, ?, 'sms', ?, ?, ?, 'sms')",
+                    "ended_at, outcome) VALUES (?, ?, 'sms', ?, ?, ?, 'sms') RETURNING id",
                     (transaction_id, number, at, at, at))
-                attempt_id = cur2.lastrowid
-            else:
-                attempt_id = row[0]
-            await db.executemany(
+                assert row is not None
+            attempt_id = row[0]
+            await tx.executemany(
                 "INSERT INTO answers (attempt_id, transaction_id, question, value, answered_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (attempt_id, question) DO NOTHING",
                 [(attempt_id, transaction_id, q, v, at) for q, v in answers])
-            core = ", ".join(f"'{q}'" for q in CORE_QUESTIONS)
-            async with db.execute(
-                    f"SELECT COUNT(DISTINCT question) FROM answers WHERE transaction_id = ? "
-                    f"AND question IN ({core})", (transaction_id,)) as cur:
-                n = (await cur.fetchone())[0]  # type: ignore[index]
-            status = "completed" if n >= len(CORE_QUESTIONS) else "partial"
-            await db.execute("UPDATE attempts SET result = ?, ended_at = ? WHERE id = ?",
+            n = await tx.fetchone(
+                f"SELECT COUNT(DISTINCT question) FROM answers WHERE transaction_id = ? "
+                f"AND question IN ({core})", (transaction_id,))
+            status = "completed" if n is not None and n[0] >= len(CORE_QUESTIONS) else "partial"
+            await tx.execute("UPDATE attempts SET result = ?, ended_at = ? WHERE id = ?",
                              (status, at, attempt_id))
-            await db.execute(
+            await tx.execute(
                 f"UPDATE transactions SET status = ?, updated_at = ? WHERE id = ? "
                 f"AND status IN {_OPEN}", (status, at, transaction_id))
-            await db.execute(
+            await tx.execute(
                 "INSERT INTO sms_inbound (number, text, received_at, kind, transaction_id) "
                 "VALUES (?, ?, ?, 'answer', ?)", (number, text, at, transaction_id))
 
     async def record_inbound(self, number: str, text: str, kind: str, now: datetime,
                              transaction_id: int | None = None) -> int:
         """Store a citizen's message that is not an answer (free text, STOP); return its id."""
-        async with self._write() as db:
-            cur = await db.execute(
+        async with self.db.write() as tx:
+            row = await tx.fetchone(
                 "INSERT INTO sms_inbound (number, text, received_at, kind, transaction_id) "
-                "VALUES (?, ?, ?, ?, ?)", (number, text, _ts(now), kind, transaction_id))
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+                "VALUES (?, ?, ?, ?, ?) RETURNING id", (number, text, _ts(now), kind,
+                                                        transaction_id))
+            assert row is not None
+            return int(row[0])
 
     async def stop(self, number: str, text: str, now: datetime) -> None:
         """Put a number on the do-not-call list (source optout) and drop its queued messages."""
         at = _ts(now)
-        async with self._write() as db:
-            await db.execute("INSERT INTO dnc (number, source, added_at, note) "
+        async with self.db.write() as tx:
+            await tx.execute("INSERT INTO dnc (number, source, added_at, note) "
                              "VALUES (?, 'optout', ?, 'SMS STOP') ON CONFLICT (number) DO NOTHING",
                              (number, at))
-            await db.execute("UPDATE sms_messages SET state = 'failed', error = 'do-not-call', "
+            await tx.execute("UPDATE sms_messages SET state = 'failed', error = 'do-not-call', "
                              "done_at = ? WHERE number = ? AND state = 'queued'", (at, number))
-            await db.execute("INSERT INTO sms_inbound (number, text, received_at, kind) "
+            await tx.execute("INSERT INTO sms_inbound (number, text, received_at, kind) "
                              "VALUES (?, ?, ?, 'stop')", (number, text, at))
 
     async def replies(self, *, uncategorised: bool = False, limit: int = 100,
@@ -295,32 +295,31 @@ class SmsStore:
         if district is not None:
             where += " AND t.district = ?"
             params.append(district)
-        async with self._db.execute(
-                f"SELECT i.id, i.number, i.text, i.received_at, i.transaction_id, i.category, "
-                f"i.categorised_by, i.categorised_at, i.case_id, t.office, t.service, "
-                f"t.district FROM sms_inbound i LEFT JOIN transactions t "
-                f"ON t.id = i.transaction_id WHERE {where} ORDER BY i.id DESC LIMIT ? OFFSET ?",
-                (*params, limit, offset)) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        rows = await self.db.fetch(
+            f"SELECT i.id, i.number, i.text, i.received_at, i.transaction_id, i.category, "
+            f"i.categorised_by, i.categorised_at, i.case_id, t.office, t.service, "
+            f"t.district FROM sms_inbound i LEFT JOIN transactions t "
+            f"ON t.id = i.transaction_id WHERE {where} ORDER BY i.id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset))
+        return [dict(r) for r in rows]
 
     async def latest_transaction(self, number: str) -> int | None:
         """Return a number's most recent visit (not a follow-up call), whatever its status."""
-        async with self._db.execute(
-                f"SELECT t.id FROM transactions t WHERE t.mobile = ? AND {_NOT_FOLLOWUP} "
-                f"ORDER BY t.visited_at DESC, t.id DESC LIMIT 1", (number,)) as cur:
-            row = await cur.fetchone()
+        row = await self.db.fetchone(
+            f"SELECT t.id FROM transactions t WHERE t.mobile = ? AND {_NOT_FOLLOWUP} "
+            f"ORDER BY t.visited_at DESC, t.id DESC LIMIT 1", (number,))
         return int(row[0]) if row else None
 
     async def categorise(self, reply_id: int, category: str, actor: str, now: datetime) -> bool:
         """Put a free-text reply in a category (with an audit entry); False if no such reply."""
         at = _ts(now)
-        async with self._write() as db:
-            cur = await db.execute(
+        async with self.db.write() as tx:
+            n = await tx.execute(
                 "UPDATE sms_inbound SET category = ?, categorised_by = ?, categorised_at = ? "
                 "WHERE id = ? AND kind = 'text'", (category, actor, at, reply_id))
-            if cur.rowcount != 1:
+            if n != 1:
                 return False
-            await db.execute(
+            await tx.execute(
                 "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
                 (at, actor, "sms_categorise",
                  json.dumps({"reply": reply_id, "category": category}, ensure_ascii=False)))
@@ -330,16 +329,13 @@ class SmsStore:
 
     async def messages_of(self, transaction_id: int) -> list[dict[str, Any]]:
         """Return a transaction's messages with their states, in the order they were planned."""
-        async with self._db.execute(
-                "SELECT id, kind, state, parts, tries, error, created_at, sent_at, done_at "
-                "FROM sms_messages WHERE transaction_id = ? ORDER BY id", (transaction_id,)) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        return [dict(r) for r in await self.db.fetch(
+            "SELECT id, kind, state, parts, tries, error, created_at, sent_at, done_at "
+            "FROM sms_messages WHERE transaction_id = ? ORDER BY id", (transaction_id,))]
 
     async def message(self, message_id: int) -> dict[str, Any] | None:
         """Return one message row, or None."""
-        async with self._db.execute("SELECT * FROM sms_messages WHERE id = ?",
-                                    (message_id,)) as cur:
-            row = await cur.fetchone()
+        row = await self.db.fetchone("SELECT * FROM sms_messages WHERE id = ?", (message_id,))
         return dict(row) if row else None
 
     async def day_counts(self, start: datetime, end: datetime, *,
@@ -358,31 +354,26 @@ class SmsStore:
         scoped = services is not None or district is not None
         where = " AND ".join(clauses)
         join = "JOIN" if scoped else "LEFT JOIN"
-        async with self._db.execute(
-                f"SELECT COUNT(*) FROM sms_messages m {join} transactions t "
-                f"ON t.id = m.transaction_id WHERE m.sent_at >= ? AND m.sent_at < ? AND {where}",
-                (_ts(start), _ts(end), *params)) as cur:
-            sent = (await cur.fetchone())[0]  # type: ignore[index]
-        async with self._db.execute(
-                f"SELECT COUNT(*) FROM sms_inbound i {join} transactions t "
-                f"ON t.id = i.transaction_id WHERE i.received_at >= ? AND i.received_at < ? "
-                f"AND {where}", (_ts(start), _ts(end), *params)) as cur:
-            replied = (await cur.fetchone())[0]  # type: ignore[index]
+        sent = await self.db.fetchval(
+            f"SELECT COUNT(*) FROM sms_messages m {join} transactions t "
+            f"ON t.id = m.transaction_id WHERE m.sent_at >= ? AND m.sent_at < ? AND {where}",
+            (_ts(start), _ts(end), *params))
+        replied = await self.db.fetchval(
+            f"SELECT COUNT(*) FROM sms_inbound i {join} transactions t "
+            f"ON t.id = i.transaction_id WHERE i.received_at >= ? AND i.received_at < ? "
+            f"AND {where}", (_ts(start), _ts(end), *params))
         return {"sms_sent": int(sent), "sms_replied": int(replied)}
 
     async def figures(self) -> dict[str, Any]:
         """Return messages by kind and state, failures by operator, and replies by kind."""
         out: dict[str, Any] = {}
-        async with self._db.execute(
-                "SELECT kind, state, COUNT(*) FROM sms_messages GROUP BY kind, state") as cur:
-            out["messages"] = [(r[0], r[1], r[2]) for r in await cur.fetchall()]
-        async with self._db.execute(
-                "SELECT operator, COUNT(*) FROM sms_messages WHERE state = 'failed' "
-                "AND error != 'do-not-call' GROUP BY operator") as cur:
-            out["failed_by_operator"] = {r[0] or "-": r[1] for r in await cur.fetchall()}
-        async with self._db.execute("SELECT kind, COUNT(*) FROM sms_inbound GROUP BY kind") as cur:
-            out["inbound"] = {r[0]: r[1] for r in await cur.fetchall()}
-        async with self._db.execute(
-                "SELECT COUNT(*) FROM sms_inbound WHERE kind = 'text' AND category IS NULL") as cur:
-            out["queue"] = (await cur.fetchone())[0]  # type: ignore[index]
+        out["messages"] = [(r[0], r[1], r[2]) for r in await self.db.fetch(
+            "SELECT kind, state, COUNT(*) FROM sms_messages GROUP BY kind, state")]
+        out["failed_by_operator"] = {r[0] or "-": r[1] for r in await self.db.fetch(
+            "SELECT operator, COUNT(*) FROM sms_messages WHERE state = 'failed' "
+            "AND error != 'do-not-call' GROUP BY operator")}
+        out["inbound"] = {r[0]: r[1] for r in await self.db.fetch(
+            "SELECT kind, COUNT(*) FROM sms_inbound GROUP BY kind")}
+        out["queue"] = int(await self.db.fetchval(
+            "SELECT COUNT(*) FROM sms_inbound WHERE kind = 'text' AND category IS NULL") or 0)
         return out

@@ -23,12 +23,13 @@ from ivr.store.cases import CasesRepository
 from ivr.store.database import Database, SQLiteDatabase
 from ivr.store.dnc import DncRepository
 from ivr.store.engines import open_database
+from ivr.store.pacing import PacingRepository
 from ivr.store.prompts import PromptsRepository
 from ivr.store.results import ResultsRepository
 
 
 class Store(CallsRepository, ResultsRepository, DncRepository, AccountsRepository,
-            CasesRepository, PromptsRepository, AccountabilityMixin):
+            CasesRepository, PromptsRepository, AccountabilityMixin, PacingRepository):
     """Every area's queries over one Database (SQLite or PostgreSQL)."""
 
     def __init__(self, db: Database) -> None:

@@ -194,9 +194,7 @@ async def _render_case(request: web.Request, user: User, report: dict[str, Any],
                   actions=list(CaseAction), action_taken=CaseStatus.ACTION_TAKEN,
                   can_call=DIRECT_CALLS in request.app, phone_set=phone_set,
                   csrf_token=_csrf(request),
-                  # SMS are kept on SQLite only so far (ivr/store/sms.py; docs/SMS.md)
-                  sms=(await SmsStore(store).messages_of(report["id"])
-                       if (store := request.app[STORE]).dialect == "sqlite" else []))
+                  sms=await SmsStore(request.app[STORE]).messages_of(report["id"]))
 
 
 async def _form(request: web.Request) -> dict[str, str]:
@@ -323,9 +321,7 @@ async def actions_report(request: web.Request) -> web.Response:
     user = _user(request)
     services, district = _scope(user)
     rows = await request.app[STORE].actions_by_district(services=services, district=district)
-    # issue 16: escalated cases (the deadlines are kept on SQLite only so far)
-    overdue = (await deadlines_overdue(request, services, district)
-               if request.app[STORE].dialect == "sqlite" else {})
+    overdue = await deadlines_overdue(request, services, district)  # escalated cases
     rows = [{**r, "overdue": overdue.get(r["district"], {}).get("overdue", 0)} for r in rows]
     columns = ["reports", "new", "under_review", "action_taken", *[a.value for a in CaseAction],
                "overdue"]

@@ -251,7 +251,7 @@ async def overview_data(request: web.Request, scope: Scope) -> dict[str, Any]:
     assert start is not None and end is not None
     store = request.app[STORE]
     data = await overview(store, today, start, end, scope, min_n)
-    if settings.sms_url and store.dialect == "sqlite":  # SMS are kept on SQLite only so far
+    if settings.sms_url:
         data.update(await SmsStore(store).day_counts(
             start, end, services=None if scope.services is None else list(scope.services),
             district=scope.district))

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from storehelpers import sql
 from web_support import NOW, Clock, add_user, signed_in, start_client
 
 from ivr.accountability.arms import Experiment, assign, balance, compare, newcombe, parse_experiment
@@ -23,6 +24,7 @@ from ivr.models import Transaction, TxStatus
 from ivr.store import SQLiteStore
 
 pytest_plugins = ["web_fixtures"]
+pytestmark = pytest.mark.both_backends  # the store tests run on SQLite and PostgreSQL
 
 GREETING = Experiment("greeting", ("formal", "warm"))
 FIRST_CALL = Experiment("first_call", ("2h", "24h", "48h"))
@@ -91,9 +93,8 @@ async def test_every_transaction_entered_while_it_runs_has_its_arm(store: SQLite
         new, known = await store.add_transactions(_txs(10 + batch * 5000, 5000), NOW)
         assert (new, known) == (5000, 0)  # the intake's count is unchanged by the arms
     await store.add_transactions(_txs(10, 100), NOW)  # known again: no second arm
-    async with store._db.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT transaction_id) FROM transaction_arms") as cur:
-        assert tuple(await cur.fetchone()) == (20_000, 20_000)  # type: ignore[arg-type]
+    assert await sql(store, "SELECT COUNT(*), COUNT(DISTINCT transaction_id) "
+                            "FROM transaction_arms") == [(20_000, 20_000)]
     names, counts = await store.arm_counts("greeting")
     assert names == ["formal", "warm"]
     assert balance({a: counts[a]["assigned"] for a in names})["p_value"] > 1e-6

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from casedata import Report, seed
+from storehelpers import sql
 from web_support import NOW, Clock, add_user, signed_in, start_client
 
 from ivr.accountability.deadlines import Deadline, Level
@@ -26,6 +27,7 @@ from ivr.store import SQLiteStore
 from ivr.store.sqlite import ts
 
 pytest_plugins = ["web_fixtures"]
+pytestmark = pytest.mark.both_backends  # the store tests run on SQLite and PostgreSQL
 
 Client = TestClient[Any, Any]
 RULE = Deadline(7, 30)
@@ -72,17 +74,15 @@ async def _not_me(store: SQLiteStore, office: str, n: int, not_me: int) -> None:
                        service="Domicile", district="Lahore", official="x",
                        visited_at=NOW - timedelta(days=1)) for i in range(n)]
     await store.add_transactions(txs, NOW)
-    db = store._db
     for i, tx in enumerate(txs):
         stored = await store.transaction(office, tx.ref)
         assert stored is not None
-        await db.execute(
-            "INSERT INTO attempts (transaction_id, number, started_at, ended_at, outcome, cause) "
-            "VALUES (?, ?, ?, ?, ?, ?)", (stored.id, tx.mobile, ts(NOW), ts(NOW),
-                                          "failed" if i == 0 else "answered",
-                                          1 if i == 0 else 16))
+        await sql(store, "INSERT INTO attempts (transaction_id, number, started_at, ended_at, "
+                         "outcome, cause) VALUES (?, ?, ?, ?, ?, ?)",
+                  (stored.id, tx.mobile, ts(NOW), ts(NOW), "failed" if i == 0 else "answered",
+                   1 if i == 0 else 16))
         reason = "not_me" if i < not_me else None
-        await db.execute("UPDATE transactions SET attempts = 1, status = ?, closed_reason = ? "
+        await sql(store, "UPDATE transactions SET attempts = 1, status = ?, closed_reason = ? "
                          "WHERE id = ?", ("unreachable" if reason else "completed", reason,
                                           stored.id))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from ivr.sms.gateway import GatewayDown, GatewayInDoubt, GatewayRefused, Outgoin
 from ivr.sms.sender import SmsSender
 from ivr.store import SQLiteStore
 from ivr.store.sms import SmsStore
+
+pytestmark = pytest.mark.both_backends  # the store tests run on SQLite and PostgreSQL
 
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)  # 13:00 in Lahore: inside the calling window
 NUMBER = "+923001234567"
@@ -279,3 +282,18 @@ async def test_a_number_put_on_the_dnc_list_after_planning_gets_nothing(
     await store.dnc_add([NUMBER], "admin", NOW)  # e.g. `rabta dnc add`, between two rounds
     assert await sender.step(NOW) == 0
     assert gateway.sent == [] and await states(store, tx) == {"survey": "failed"}
+
+
+async def test_replies_of_one_citizen_arriving_at_once_make_one_sms_attempt(store: SQLiteStore) -> None:
+    # On PostgreSQL each request has its own connection: without the row lock two replies
+    # of one citizen would each make an `sms` attempt. Repeated: a race does not show every
+    # time.
+    sms = SmsStore(store)
+    for round_ in range(5):
+        tx = await add(store, f"R{round_}", status="unreachable")
+        await asyncio.gather(*(sms.record_answers(tx, NUMBER, str(k), [("rating", str(k))], NOW)
+                               for k in range(1, 5)))
+        assert await value(store, "SELECT COUNT(*) FROM attempts WHERE transaction_id = ? "
+                                  "AND node = 'sms'", (tx,)) == 1
+        assert await value(store, "SELECT COUNT(*) FROM answers WHERE transaction_id = ?",
+                           (tx,)) == 1

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from storehelpers import sql
 from web_support import NOW, Clock, add_user, signed_in, start_client
 
 from ivr.accounts import Role
@@ -16,6 +17,7 @@ from ivr.store import SQLiteStore
 from ivr.store.sms import SmsStore
 
 pytest_plugins = ["web_fixtures"]
+pytestmark = pytest.mark.both_backends  # the store tests run on SQLite and PostgreSQL
 
 SECRET = "s3cretS3cretS3cret42"
 NUMBER = "+923001234567"
@@ -50,8 +52,7 @@ async def _sent_message(store: SQLiteStore) -> int:
 async def _snapshot(store: SQLiteStore) -> tuple[Any, ...]:
     out = []
     for table in ("sms_messages", "sms_reports", "sms_inbound", "answers", "dnc"):
-        async with store._db.execute(f"SELECT * FROM {table} ORDER BY 1") as cur:
-            out.append([tuple(r) for r in await cur.fetchall()])
+        out.append(await sql(store, f"SELECT * FROM {table} ORDER BY 1"))
     return tuple(out)
 
 

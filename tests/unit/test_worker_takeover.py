@@ -56,3 +56,22 @@ async def test_a_dead_workers_calls_are_settled_by_another_after_its_lease(
     assert await store.answers_for_attempt(answered.id) == {"rating": "4"}  # nothing lost
     statuses = await store.status_counts()
     assert "dialing" not in statuses and "in_call" not in statuses
+
+
+async def test_a_workers_own_attempt_no_task_holds_is_settled_while_it_runs(
+        store: SQLiteStore) -> None:
+    # A step cut off by a database restart leaves an attempt of a live worker open, with no
+    # task of that worker to finish it: its next lease round settles it; one a call of it
+    # still holds is left alone.
+    await store.add_transactions([
+        Transaction(office="PS Gulberg", ref=f"O{i}", name="", mobile=f"+92300000001{i}",
+                    service="Police", district="Lahore", official="", visited_at=T0)
+        for i in range(2)], T0)
+    orphan, held = await store.claim_due(T0, 2, worker="pbx1",
+                                         lease_until=T0 + timedelta(seconds=LEASE_S))
+    w = worker(store, "pbx1", T0 + timedelta(seconds=5))
+    w.calls.track(held.id)
+    assert await w.reconcile(others_only=True) == 0  # its own: not another's
+    assert await w.reconcile(untracked=True) == 1
+    rows = await sql(store, "SELECT id, ended_at IS NOT NULL FROM attempts ORDER BY id")
+    assert [(r[0], bool(r[1])) for r in rows] == [(orphan.id, True), (held.id, False)]
