@@ -5,7 +5,7 @@ PBX only after digest auth, and challenges every call. The PBX's trunk is render
 `trunk_sip` (register=yes, username, password); the survey completes over it. With a wrong
 password the registration shows as rejected in `rabta asterisk status` and in the PBX's log,
 and the dialer sends nothing through the trunk: its calls wait (no attempt is spent) and go
-once the fixed config is deployed (`rabta dialplan deploy`). About 70 s.
+once the fixed config is deployed (`rabta dialplan deploy`). 131 s on a busy shared machine.
 """
 
 from __future__ import annotations
