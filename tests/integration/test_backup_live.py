@@ -4,7 +4,7 @@ up to that moment.
 Citizens answer over real SIP through the carrier simulator while `rabta backup` runs; the
 backup is restored (`rabta restore`) into a fresh RABTA_HOME and its answers are compared with
 what the store held just before and just after the backup was taken: nothing stored before it
-is missing, nothing is half-written, and the campaign went on after it. 55 s on a busy shared machine.
+is missing, nothing is half-written, and the campaign went on after it. 55 s, busy machine.
 """
 
 from __future__ import annotations

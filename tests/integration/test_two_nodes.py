@@ -97,7 +97,7 @@ async def test_a_complaint_recorded_on_another_node_plays_on_the_dashboard(
         tmp_path: Path) -> None:
     """A citizen's complaint is recorded on the second node's PBX; the dashboard plays it from
     where this host reads that node's spool (node_recordings; here a copy after the call), with
-    no lab rootfs of its own to look in. About 40 s."""
+    no lab rootfs of its own to look in. 67 s on a busy machine."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
     from web_support import Clock, add_user, signed_in, start_client
 
