@@ -450,5 +450,10 @@ class AMI:
         """
         resp = await self._send({"Action": "PJSIPShowRegistrationsOutbound"}, timeout)
         events = resp if isinstance(resp, list) else [resp]
+        first = events[0] if events else {}
+        if str(first.get("Response", "")).lower() == "error" and \
+                "permission" in str(first.get("Message", "")).lower():
+            raise AMIError(f"{self.name}: PJSIPShowRegistrationsOutbound refused "
+                           f"({first.get('Message')}): give the AMI user write = reporting")
         return [registration_of(e) for e in events
                 if str(e.get("Event", "")) == "OutboundRegistrationDetail"]

@@ -107,3 +107,16 @@ async def test_no_registering_trunk_means_no_query() -> None:
     d = Dialer(store=None, ami=[ami], settings=s, calls=CallRegistry(),  # type: ignore[arg-type]
                rules=Rules.from_settings(s))
     assert await d._closed_trunks(ami) == frozenset()  # SimpleNamespace has no registrations()
+
+
+async def test_a_refused_registration_query_names_the_missing_right() -> None:
+    from ivr.asterisk.ami import AMI
+
+    ami = AMI("127.0.0.1", 1, "rabta", "x")
+
+    async def refused(action: dict[str, Any], timeout: float) -> Any:
+        return {"Response": "Error", "Message": "Permission denied"}
+
+    ami._send = refused  # type: ignore[method-assign]
+    with pytest.raises(AMIError, match="write = reporting"):
+        await ami.registrations()
