@@ -57,6 +57,10 @@ class Settings:
     # More PBX nodes for one engine: "name@host:port" each (same AMI user and secret). Empty:
     # the one node above (<node>-pbx at ami_host:ami_port). A node that is down is skipped.
     nodes: tuple[str, ...] = ()
+    # Where this host reads each PBX node's recordings: "node=DIR" each, DIR being that node's
+    # astspooldir as this host sees it (a mount of the remote PBX's spool, or where a copy after
+    # each call lands). A node not listed: its recordings are read from the local lab rootfs.
+    node_recordings: tuple[str, ...] = ()
 
     # FastAGI server
     agi_host: str = "127.0.0.1"
@@ -220,6 +224,21 @@ class Settings:
             out.append((name, host, int(port)))
         return out
 
+    def recording_dirs(self) -> dict[str, Path]:
+        """Return node name -> the directory this host reads that node's recordings from."""
+        names = {name for name, _, _ in self.pbx_nodes()}
+        out: dict[str, Path] = {}
+        for spec in self.node_recordings:
+            name, sep, where = (part.strip() for part in spec.partition("="))
+            if not sep or not name or not where.startswith("/"):
+                raise ConfigError(f"node_recordings: {spec!r} is not node=/absolute/dir, e.g. "
+                                  f"pbx2=/mnt/pbx2-spool")
+            if name not in names:
+                raise ConfigError(f"node_recordings: {name!r} is not a PBX node of this engine "
+                                  f"({', '.join(sorted(names))})")
+            out[name] = Path(where)
+        return out
+
     @property
     def rootfs(self) -> Path:
         return self.cache / "rootfs"
@@ -367,6 +386,7 @@ def _validate(s: Settings) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"timezone: {s.timezone!r} is not a known time zone") from None
     s.pbx_nodes()
+    s.recording_dirs()
     if s.studio_number and not (s.studio_number.isascii() and s.studio_number.isdigit()):
         raise ConfigError(f"studio_number: {s.studio_number!r} is not digits")
     if s.sms_url:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ivr import phone
 from ivr.asterisk import variables as V
-from ivr.asterisk.ami import AMI, HangupEvent, OriginateResult, outcome_from
+from ivr.asterisk.ami import AMI, HangupEvent, OriginateResult, Registration, outcome_from
 from ivr.calls import CallRegistry
 from ivr.config import Settings
 from ivr.errors import AMIConnectionError, AMIError, StoreError
@@ -34,6 +34,7 @@ HANGUP_GRACE_S = 3.0  # after a hangup event, how long a survey session gets to 
 NODE_DOWN_AFTER_S = 20.0  # an AMI gone this long means the node's calls are gone too
 STORE_RETRY_S = 2.0  # after the database failed a claim (a restart, a failover)
 IDLE_POLL_S = 0.5
+REGISTRATION_POLL_S = 5.0  # how often each node's trunk registrations are read (one AMI action)
 
 
 def _now() -> datetime:
@@ -42,6 +43,12 @@ def _now() -> datetime:
 
 def _loop_time() -> float:
     return asyncio.get_running_loop().time()
+
+
+def trunk_states(registrations: Sequence[Registration]) -> dict[str, str]:
+    """Map each registration's state to its trunk: the endpoint it names, else its section
+    name without the renderer's "-reg" suffix."""
+    return {(r.endpoint or r.name.removesuffix("-reg")): r.status for r in registrations}
 
 
 @dataclass
@@ -81,6 +88,11 @@ class Dialer:
         self._originating: set[int] = set()  # attempts whose own _dial task settles them
         # Send times and trunk channels, on the loop's own clock (what asyncio.sleep uses).
         self.pacer = Pacer(rules.trunks, settings.calls_per_second, clock=_loop_time)
+        # Per node: registering trunks that carry no call now (trunk -> its state), and when
+        # their registrations are read next. Until the first read a registering trunk is held.
+        self.unregistered: dict[str, dict[str, str]] = {
+            a.name: {t: "not yet read" for t in rules.registering} for a in self.amis}
+        self._registrations_at: dict[str, float] = {}
         for a in self.amis:
             a.subscribe(HangupEvent, self.on_hangup)
 
@@ -130,13 +142,14 @@ class Dialer:
                     limit = limit if room is None else min(limit, room)
                 if limit <= 0:
                     continue
+                closed = await self._closed_trunks(ami)
                 try:
                     claimed = await self.store.claim_due(
                         now, limit, node=ami.name,
                         expire_before=now - timedelta(seconds=self.settings.max_age),
                         cooldown_since=now - timedelta(days=self.settings.cooldown_days),
                         services_only=only, services_except=excluded,
-                        route=self.pacer.router(self._operator), sampled_only=sampling,
+                        route=self.pacer.router(self._operator, closed), sampled_only=sampling,
                         worker=self.settings.worker_name,
                         lease_until=now + timedelta(seconds=self.settings.worker_lease),
                         trunk_channels={t.name: t.channels for t in self.pacer.trunks})
@@ -192,6 +205,32 @@ class Dialer:
             times[a.id] = max(local[a.id], at)
             self.pacer.booked(a.trunk, times[a.id])
         return times
+    async def _closed_trunks(self, ami: AMI) -> frozenset[str]:
+        """Return the trunks this node must not dial through now: their registration is not
+        Registered (read from the PBX every REGISTRATION_POLL_S; each change is logged)."""
+        if not self.rules.registering:
+            return frozenset()
+        held = self.unregistered[ami.name]
+        now = _loop_time()
+        if now < self._registrations_at.get(ami.name, 0.0):
+            return frozenset(held)
+        self._registrations_at[ami.name] = now + REGISTRATION_POLL_S
+        try:
+            regs = await ami.registrations()
+        except (AMIError, AMIConnectionError) as exc:
+            log.warning("%s: cannot read trunk registrations (%s); trunks held so far stay held",
+                        ami.name, exc)
+            return frozenset(held)
+        now_held = policy.unregistered_trunks(self.rules.registering, trunk_states(regs))
+        for trunk, state in now_held.items():
+            if held.get(trunk) != state:
+                log.warning("%s: trunk %s registration is %s: its calls wait until it is "
+                            "Registered (`rabta asterisk status`; the PBX's log says why)",
+                            ami.name, trunk, state)
+        for trunk in held.keys() - now_held.keys():
+            log.info("%s: trunk %s is Registered: its calls go", ami.name, trunk)
+        self.unregistered[ami.name] = now_held
+        return frozenset(now_held)
 
     def _operator(self, number: str) -> str | None:
         return dialstring.operator(self.rules, number)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from scheduler.policy import Trunk, choose_trunk
 
@@ -72,18 +72,21 @@ class Pacer:
         paced = max(1, int(left * self.rate)) if left > 0 else 0
         return min(self.free_channels(), paced)
 
-    def router(self, operator_of: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    def router(self, operator_of: Callable[[str], str | None],
+               closed: Collection[str] = ()) -> Callable[[str], str | None]:
         """Return a claim-time router: the number's trunk with a free channel and a short queue.
 
         It counts what it hands out, so one claim never overfills a trunk, and it refuses a
-        trunk whose paced queue already holds more than `ahead` seconds of Originates.
+        trunk whose paced queue already holds more than `ahead` seconds of Originates, and every
+        trunk in `closed` (e.g. its registration is rejected on the node being claimed for).
         """
         now = self.clock()
         in_use = self.in_use()
         queued = {t.name: max(0.0, self._trunk_next[t.name] - now) for t in self.trunks}
 
         def route(number: str) -> str | None:
-            open_ = [t for t in self.trunks if queued[t.name] < self.ahead]
+            open_ = [t for t in self.trunks
+                     if queued[t.name] < self.ahead and t.name not in closed]
             trunk = choose_trunk(operator_of(number), open_, in_use)
             if trunk is None:
                 return None

@@ -436,6 +436,22 @@ def choose_trunk(operator: str | None, trunks: Sequence[Trunk],
     return None
 
 
+REGISTERED = "Registered"  # the one state of an outbound registration that carries calls
+
+
+def unregistered_trunks(registering: frozenset[str] | set[str],
+                        states: Mapping[str, str]) -> dict[str, str]:
+    """Return the registering trunks that must carry no call now, each with its state.
+
+    registering: the trunks that register with their carrier; states: trunk -> the state its
+    node's PBX reports for that registration (Registered, Unregistered, Rejected, Stopped...).
+    A trunk the PBX does not report at all has no registration there: "missing". Calls for a
+    held trunk wait (nothing is claimed for it); they are not attempted and fail.
+    """
+    return {t: states.get(t, "missing") for t in sorted(registering)
+            if states.get(t) != REGISTERED}
+
+
 def nested_sample(items: Sequence[T], capacity: int, outer: Callable[[T], Hashable],
                   inner: Callable[[T], Hashable], seed: int) -> list[tuple[T, float]]:
     """Sample in two levels (office, then official within it); return items with probabilities.

@@ -106,13 +106,16 @@ class Rules:
     dial_template: str = "PJSIP/{digits}@{trunk}"
     default_trunk: str = "carrier"
     admission: AdmissionRules = field(default_factory=AdmissionRules)
+    # Trunks that register with their carrier (trunk_sip register=yes): the dialer sends calls
+    # through one only while its node's PBX holds the registration as Registered.
+    registering: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(cls, s: Settings) -> Rules:
         """Build and check every rule; raise ConfigError naming the key that is wrong."""
         trunks, prefixes = trunks_and_prefixes(s)
         # each trunk's SIP side (registration, TLS, codecs...): refused at start, naming the key
-        trunk_sip.parse_all(s.trunk_sip, {t.name for t in trunks})
+        sip = trunk_sip.parse_all(s.trunk_sip, {t.name for t in trunks})
         try:
             s.dial_template.format(**_SAMPLE, trunk=s.trunk)
         except (KeyError, IndexError, ValueError) as exc:
@@ -120,4 +123,4 @@ class Rules:
                               f"({type(exc).__name__}: {exc}); it may use {{digits}}, "
                               f"{{national}} and {{trunk}}") from None
         return cls(calling_rules(s), retry_rules(s), trunks, prefixes, s.dial_template, s.trunk,
-                   admission_rules(s))
+                   admission_rules(s), frozenset(n for n, t in sip.items() if t.register))

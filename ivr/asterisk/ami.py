@@ -37,7 +37,8 @@ from ivr.models import Outcome
 log = logging.getLogger(__name__)
 
 # Every action name we send, lower case: none of them is ever re-sent after a reconnect.
-_NEVER_RESEND = ("login", "ping", "originate", "coreshowchannels", "hangup", "logoff")
+_NEVER_RESEND = ("login", "ping", "originate", "coreshowchannels", "hangup", "logoff",
+                 "pjsipshowregistrationsoutbound")
 
 # OriginateResponse Reason is the last AST_CONTROL_* frame the dialled channel gave.
 REASON_FAILED, REASON_HANGUP, REASON_RINGING, REASON_ANSWERED = 0, 1, 3, 4
@@ -137,6 +138,28 @@ def attempt_of(event: Mapping[str, Any]) -> int | None:
     """Return our attempt id carried by an AMI channel event, if any."""
     value = chan_variables(event).get(V.ATTEMPT, "")
     return int(value) if value.isdigit() else None
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One outbound registration as the PBX holds it."""
+
+    name: str  # the registration section, e.g. "carrier-reg"
+    endpoint: str  # its endpoint (line=yes), "" if none is named
+    status: str  # Registered | Unregistered | Rejected | Stopped ...
+
+
+def registration_of(event: Mapping[str, Any]) -> Registration:
+    """Read an OutboundRegistrationDetail event::
+
+        Event: OutboundRegistrationDetail
+        ObjectType: registration
+        ObjectName: carrier-reg
+        Endpoint: carrier
+        Status: Rejected
+    """
+    return Registration(str(event.get("ObjectName", "")), str(event.get("Endpoint", "") or ""),
+                        str(event.get("Status", "")))
 
 
 def _int(value: Any) -> int | None:
@@ -416,3 +439,21 @@ class AMI:
         events = resp if isinstance(resp, list) else [resp]
         return [dict(e) | {"vars": chan_variables(e)} for e in events
                 if str(e.get("Event", "")) == "CoreShowChannel"]
+
+    async def registrations(self, timeout: float = 10.0) -> list[Registration]:
+        """Return the PBX's outbound registrations and their states.
+
+        PJSIPShowRegistrationsOutbound needs write=reporting (the engine's user has it); its
+        answer is one OutboundRegistrationDetail per registration (ObjectName, Endpoint,
+        Status: Registered | Unregistered | Rejected | Stopped), then ...DetailComplete.
+        A PBX without any registration may answer with an error: that is an empty list.
+        """
+        resp = await self._send({"Action": "PJSIPShowRegistrationsOutbound"}, timeout)
+        events = resp if isinstance(resp, list) else [resp]
+        first = events[0] if events else {}
+        if str(first.get("Response", "")).lower() == "error" and \
+                "permission" in str(first.get("Message", "")).lower():
+            raise AMIError(f"{self.name}: PJSIPShowRegistrationsOutbound refused "
+                           f"({first.get('Message')}): give the AMI user write = reporting")
+        return [registration_of(e) for e in events
+                if str(e.get("Event", "")) == "OutboundRegistrationDetail"]

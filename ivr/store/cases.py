@@ -107,12 +107,14 @@ class CasesRepository(Repository):
         report["followup"] = await self.followup_of(transaction_id)
         return report
 
-    async def recording_of(self, transaction_id: int, answer_id: int) -> str | None:
-        """Return the value of one answer of a bribe report (a recording's path), or None."""
-        value = await self.db.fetchval(
-            f"SELECT value FROM answers WHERE id = ? AND transaction_id = ? "
-            f"AND transaction_id IN ({_REPORTS})", (answer_id, transaction_id))
-        return None if value is None else str(value)
+    async def recording_of(self, transaction_id: int, answer_id: int) -> tuple[str, str] | None:
+        """Return one answer of a bribe report: (its value, a recording's path on the PBX;
+        the node whose PBX recorded it), or None."""
+        row = await self.db.fetchone(
+            f"SELECT a.value, t.node FROM answers a LEFT JOIN attempts t ON t.id = a.attempt_id "
+            f"WHERE a.id = ? AND a.transaction_id = ? "
+            f"AND a.transaction_id IN ({_REPORTS})", (answer_id, transaction_id))
+        return None if row is None else (str(row[0]), str(row[1] or ""))
 
     # ------------------------------------------------------------------ cases
 

@@ -72,16 +72,22 @@ def _scope(user: User) -> tuple[list[str] | None, str | None]:
     return (list(scope.services) if scope.services is not None else None), scope.district
 
 
-def recording_file(rootfs: Path, value: str) -> Path | None:
-    """Return the host file of a recording answer (a path inside the PBX's rootfs), or None.
+def recording_file(rootfs: Path, value: str, node_dir: Path | None = None) -> Path | None:
+    """Return the host file of a recording answer (a path on the PBX that recorded it), or None.
 
-    Only .wav files under the rootfs's /var/spool/rabta/ are served; anything else (another
-    path, '..', a symlink out, a missing file) is None.
+    node_dir (setting node_recordings): that node's spool as this host sees it; the file is its
+    own name there (Asterisk records straight into astspooldir). Otherwise a lab node in the
+    local rootfs: only files under the rootfs's /var/spool/rabta/. Only .wav files are served;
+    anything else (another path, '..', a symlink out, a missing file) is None.
     """
     if not value.startswith("/") or not value.endswith(".wav") or "\x00" in value:
         return None
-    spool = (rootfs / "var/spool/rabta").resolve()
-    path = (rootfs / value.lstrip("/")).resolve()
+    if node_dir is not None:
+        spool = node_dir.resolve()
+        path = (spool / value.rsplit("/", 1)[1]).resolve()
+    else:
+        spool = (rootfs / "var/spool/rabta").resolve()
+        path = (rootfs / value.lstrip("/")).resolve()
     if not path.is_relative_to(spool) or not path.is_file():
         return None
     return path
@@ -300,8 +306,12 @@ async def recording(request: web.Request) -> web.StreamResponse:
     user = _user(request)
     report = await _report(request, user)
     answer = id_param(request, "answer", "recording")
-    value = await request.app[STORE].recording_of(report["id"], answer)
-    path = recording_file(request.app[SETTINGS].rootfs, value) if value else None
+    found = await request.app[STORE].recording_of(report["id"], answer)
+    path = None
+    if found is not None:
+        value, node = found
+        settings = request.app[SETTINGS]
+        path = recording_file(settings.rootfs, value, settings.recording_dirs().get(node))
     if path is None:
         raise web.HTTPNotFound(text="No such recording.")
     if request.http_range.start in (None, 0):  # a player fetches in ranges: log it once

@@ -3,19 +3,24 @@
 A second carrier simulator (a third Asterisk in the rootfs) is a registrar: it accepts the
 PBX only after digest auth, and challenges every call. The PBX's trunk is rendered from
 `trunk_sip` (register=yes, username, password); the survey completes over it. With a wrong
-password the registration shows as rejected in `rabta asterisk status` and in the PBX's log.
+password the registration shows as rejected in `rabta asterisk status` and in the PBX's log,
+and the dialer sends nothing through the trunk: its calls wait (no attempt is spent) and go
+once the fixed config is deployed (`rabta dialplan deploy`). 131 s on a busy shared machine.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import logging
 import re
 import time
 
 import pytest
 from support import SLOT, SURVEY_ANSWERS, SURVEY_KEYS, Citizen, transactions_for
 
-from ivr import cli, phone
+from ivr import cli, phone, render
+from ivr.cli import dialplan as cli_dialplan
 from ivr.config import Settings, replace
 from ivr.engine import Engine
 from ivr.lab import rootfs, simulator
@@ -64,7 +69,8 @@ def registration_state(pbx: rootfs.Instance, want: str, timeout: float = 30) -> 
 
 
 async def test_calls_complete_over_a_registering_trunk_and_a_wrong_password_shows(
-        node_settings: Settings, store: SQLiteStore, capsys: pytest.CaptureFixture[str]) -> None:
+        node_settings: Settings, store: SQLiteStore, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
     pbx = rootfs.node_for(node_settings).pbx
     reg = await asyncio.to_thread(registrar, node_settings)
     try:
@@ -74,12 +80,12 @@ async def test_calls_complete_over_a_registering_trunk_and_a_wrong_password_show
             await asyncio.to_thread(rootfs.cli, pbx, cmd)
         out = await asyncio.to_thread(registration_state, pbx, "Registered")
         assert re.search(r"regtrunk-reg/\S+\s+\S+\s+Registered", out), out
-        citizens = [Citizen(f"0304{SLOT}9{i:05d}", "answer", SURVEY_KEYS) for i in range(3)]
+        citizens = [Citizen(f"0304{SLOT}9{i:05d}", "answer", SURVEY_KEYS) for i in range(5)]
         book = simulator.parse_phonebook(
             "number,action,keys\n" + "".join(f"{c.number},answer,{c.keys}\n" for c in citizens))
         await asyncio.to_thread(rootfs.install_phonebook, reg, simulator.render_dialplan(book))
         txs = transactions_for(citizens, "regtrunk")
-        await store.add_transactions(txs, txs[0].visited_at)
+        await store.add_transactions(txs[:2], txs[0].visited_at)
         engine = Engine(good, store)
         await engine.start()
         try:
@@ -87,7 +93,7 @@ async def test_calls_complete_over_a_registering_trunk_and_a_wrong_password_show
         finally:
             await engine.close()
         results = {r["ref"]: r for r in await store.results()}
-        for i, c in enumerate(citizens):
+        for i, c in enumerate(citizens[:2]):
             r = results[f"regtrunk-{i:03d}"]
             assert (r["status"], r["answers"]) == ("completed", SURVEY_ANSWERS), (c, r)
         assert phone.digits(phone.normalize(citizens[0].number))
@@ -107,6 +113,32 @@ async def test_calls_complete_over_a_registering_trunk_and_a_wrong_password_show
         lines = [line for line in log.splitlines() if "regist" in line.lower()
                  and re.search(r"401|403|fail|reject", line, re.IGNORECASE)]
         assert lines, log[-3000:]
+        # Its calls wait: the engine sends nothing through the rejected trunk...
+        caplog.set_level(logging.INFO, logger="scheduler.dialer")
+        await store.add_transactions(txs[2:], txs[0].visited_at)
+        engine = Engine(bad, store)
+        await engine.start()
+        dialer = asyncio.create_task(engine.dialer.run(until_idle=True))
+        try:
+            await asyncio.sleep(8)
+            results = {r["ref"]: r for r in await store.results()}
+            waiting = [results[f"regtrunk-{i:03d}"] for i in range(2, 5)]
+            assert all((r["status"], r["attempts"]) == ("pending", 0) for r in waiting), waiting
+            assert "trunk regtrunk registration is Rejected: its calls wait" in caplog.text
+            assert not dialer.done()
+            # ...and they go once the fixed config is deployed.
+            args = argparse.Namespace(target="lab", templates=render.TEMPLATES, etc=None,
+                                      sounds=None, no_check=True)
+            assert await asyncio.to_thread(cli_dialplan.do_deploy, good, args) == 0
+            await asyncio.wait_for(dialer, 120)
+        finally:
+            dialer.cancel()
+            await engine.close()
+        assert "trunk regtrunk is Registered: its calls go" in caplog.text
+        results = {r["ref"]: r for r in await store.results()}
+        for i in range(2, 5):
+            r = results[f"regtrunk-{i:03d}"]
+            assert (r["status"], r["attempts"], r["answers"]) == ("completed", 1, SURVEY_ANSWERS), r
     finally:
         await asyncio.to_thread(rootfs.stop, reg)
         await asyncio.to_thread(rootfs.render_instance, node_settings, pbx)

@@ -408,3 +408,31 @@ async def test_every_case_change_leaves_a_notice_shown_once(
     assert forged.status == 403  # no CSRF token: no change, no notice
     client.session.cookie_jar.update_cookies({"rabta_notice": "<script>alert(1)</script>"})
     assert 'id="notice"' not in await (await client.get(f"/cases/{tx}")).text()
+def test_a_remote_nodes_recording_is_read_from_its_own_directory(tmp_path: Path) -> None:
+    """Setting node_recordings: a remote PBX's spool as this host sees it (a mount or a copy)."""
+    remote = tmp_path / "pbx-2-spool"
+    remote.mkdir()
+    (remote / "rabta-7-complaint.wav").write_bytes(b"RIFF")
+    (tmp_path / "secret.wav").write_bytes(b"x")
+    (remote / "out.wav").symlink_to(tmp_path / "secret.wav")
+    value = "/var/spool/asterisk/rabta-7-complaint.wav"  # the path on the remote PBX
+    assert recording_file(tmp_path / "rootfs", value, remote) == (remote / value.rsplit("/")[-1])
+    assert recording_file(tmp_path / "rootfs", value) is None  # not in the local rootfs
+    for bad in ("/var/spool/asterisk/out.wav", "/var/spool/asterisk/missing.wav",
+                "/var/spool/asterisk/rabta-7-complaint.gsm", "rabta-7-complaint.wav"):
+        assert recording_file(tmp_path / "rootfs", bad, remote) is None, bad
+
+
+def test_node_recordings_are_checked_at_start() -> None:
+    from ivr.config import load_settings
+    from ivr.errors import ConfigError
+
+    nodes = ("a-pbx@127.0.0.1:5038", "b-pbx@10.0.0.2:5038")
+    s = load_settings(env={}, overrides={"nodes": nodes, "node_recordings": ("b-pbx=/mnt/b",)})
+    assert s.recording_dirs() == {"b-pbx": Path("/mnt/b")}
+    for bad, why in ((("c-pbx=/mnt/c",), "not a PBX node"), (("b-pbx=mnt/b",), "node=/absolute"),
+                     (("b-pbx",), "node=/absolute")):
+        with pytest.raises(ConfigError, match=why):
+            load_settings(env={}, overrides={"nodes": nodes, "node_recordings": bad})
+    env = {"RABTA_NODE_RECORDINGS": "b-pbx=/mnt/b", "RABTA_NODES": ",".join(nodes)}
+    assert load_settings(env=env).recording_dirs() == {"b-pbx": Path("/mnt/b")}
