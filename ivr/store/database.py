@@ -299,7 +299,8 @@ class SQLiteDatabase(Database):
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         try:
-            return list(await self.conn.execute_fetchall(sql, args))  # one trip to its thread
+            async with self.conn.execute(sql, args) as cur:
+                return list(await cur.fetchall())
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
 
