@@ -5,13 +5,16 @@ who all complete the survey over SIP, and the real engine in this process. CPU i
 the kernel for all three processes over the same run, so the ratio holds on a noisy machine.
 
     python bench/cpu_per_call.py --calls 100
+    python bench/cpu_per_call.py --calls 100 --profile /tmp/engine.prof   # where it goes
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
+import pstats
 import sys
 import tempfile
 import time
@@ -36,7 +39,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-async def main(calls: int, concurrency: int) -> None:
+async def main(calls: int, concurrency: int, profile: str | None = None) -> None:
     home = Path(tempfile.mkdtemp(prefix="rabta-bench-"))
     env = {k: v for k, v in os.environ.items() if k == "RABTA_CACHE"}
     settings = load_settings(env=env, overrides=dict(
@@ -61,9 +64,17 @@ async def main(calls: int, concurrency: int) -> None:
         assert pbx_pid and car_pid
         engine = Engine(settings, store)
         await engine.start()
+        profiler = cProfile.Profile() if profile else None
         e0, p0, c0, t0 = time.process_time(), cpu_seconds(pbx_pid), cpu_seconds(car_pid), time.monotonic()
+        if profiler is not None:
+            profiler.enable()
         await engine.dialer.run(until_idle=True)
+        if profiler is not None:
+            profiler.disable()
         e1, p1, c1, t1 = time.process_time(), cpu_seconds(pbx_pid), cpu_seconds(car_pid), time.monotonic()
+        if profiler is not None and profile:
+            profiler.dump_stats(profile)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
         await engine.close()
         results = await store.results()
         await store.close()
@@ -84,5 +95,8 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--calls", type=int, default=100)
     p.add_argument("--concurrency", type=int, default=30)
+    p.add_argument("--profile", metavar="FILE",
+                   help="profile the engine with cProfile while the calls run (its CPU figures "
+                        "are then inflated by the profiler: measure without it)")
     a = p.parse_args()
-    asyncio.run(main(a.calls, a.concurrency))
+    asyncio.run(main(a.calls, a.concurrency, a.profile))

@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import tomllib
 import warnings
 import wave
 from collections import Counter
@@ -34,15 +33,19 @@ from typing import Any, Protocol
 
 from ivr.errors import ConfigError, RabtaError
 
+# The manifest lives in its own light module (read at every call's start); its names stay here too.
+from ivr.manifest import LANGUAGES as LANGUAGES
+from ivr.manifest import MANIFEST as MANIFEST
+from ivr.manifest import SOUND_DIR as SOUND_DIR
+from ivr.manifest import Prompt as Prompt
+from ivr.manifest import load_manifest as load_manifest
+
 log = logging.getLogger(__name__)
 
-MANIFEST = Path(__file__).resolve().parents[1] / "prompts" / "manifest.toml"
-LANGUAGES = ("ur", "pa", "en")
 # Punjabi prompts are written in Shahmukhi (Pakistan); espeak-ng's own "pa" voice reads only
 # Gurmukhi and spells Shahmukhi out letter by letter, while its Urdu voice reads it well.
 ESPEAK_VOICES = {"en": "en", "ur": "ur", "pa": "ur"}
 GTTS_VOICES = {"en": "en", "ur": "ur", "pa": "ur"}  # Shahmukhi again read as Urdu
-SOUND_DIR = "rabta"  # sounds/<lang>/rabta/<id>.<fmt> inside the PBX's sounds dir
 FORMATS = ("wav", "ulaw", "alaw")
 RATE = 8000
 _RECIPE = "pydub v2"  # bump to invalidate the cache when the processing below changes
@@ -50,37 +53,6 @@ SILENCE_DBFS = -45.0  # quieter than this at either end is cut
 KEEP_MS = 40  # ... except this much, so the first and last sounds are not clipped
 TARGET_DBFS = -18.0  # average loudness of every prompt
 PEAK_DBFS = -1.0  # never louder than this at the peak
-
-
-@dataclass(frozen=True, slots=True)
-class Prompt:
-    """One prompt in one language."""
-
-    id: str
-    language: str
-    text: str
-
-    @property
-    def sound(self) -> str:
-        """The name Asterisk plays (no language, no extension)."""
-        return f"{SOUND_DIR}/{self.id}"
-
-
-def load_manifest(path: Path = MANIFEST) -> list[Prompt]:
-    """Read the prompt manifest; raise ConfigError naming the file and what is wrong."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    prompts = []
-    for pid, texts in data.items():
-        if not isinstance(texts, dict):
-            raise ConfigError(f"{path}: [{pid}] must be a table of language = text")
-        for lang, text in texts.items():
-            if lang not in LANGUAGES:
-                raise ConfigError(f"{path}: [{pid}] {lang}: unknown language")
-            prompts.append(Prompt(pid, lang, str(text).strip()))
-    return prompts
 
 
 class Voice(Protocol):

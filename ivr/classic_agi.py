@@ -19,17 +19,19 @@ from ivr.calls import CallRegistry
 from ivr.config import Settings, load_settings
 from ivr.errors import RabtaError
 from ivr.flows.session import SurveySessions
-from ivr.store import SQLiteStore
+from ivr.store.session import SessionStore
 from scheduler import policy
-from scheduler.rules import Rules
+from scheduler.policy import RetryRules
+from scheduler.rules import retry_rules
 
 log = logging.getLogger(__name__)
 
 
-async def run_call(channel: ClassicChannel, settings: Settings, rules: Rules | None = None) -> str:
+async def run_call(channel: ClassicChannel, settings: Settings,
+                   retry: RetryRules | None = None) -> str:
     """Run one survey session on channel against the database; return how it ended."""
-    retry = (rules or Rules.from_settings(settings)).retry
-    store = await SQLiteStore.open(settings.db_url)
+    retry = retry or retry_rules(settings)
+    store = await SessionStore.open(settings.db_url)
     try:
         sessions = SurveySessions(
             store, settings, CallRegistry(),
@@ -47,12 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     channel = open_channel()
     try:
         settings = load_settings()
-        rules = Rules.from_settings(settings)
+        retry = retry_rules(settings)
     except RabtaError as exc:
         log.error("cannot run the survey: %s", exc)
         return 2
     logging.getLogger().setLevel(settings.log_level)
-    ended = asyncio.run(run_call(channel, settings, rules))
+    ended = asyncio.run(run_call(channel, settings, retry))
     return 1 if ended == "error" else 0
 
 

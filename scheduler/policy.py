@@ -11,7 +11,6 @@ import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from fractions import Fraction
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -329,6 +328,8 @@ def at_dial(facts: DialFacts, now: datetime, *, max_age: float | None,
 
 def _largest_remainder(extra: int, weights: list[int], rooms: list[int]) -> list[int]:
     """Share `extra` seats in proportion to `weights`, no stratum getting more than its room."""
+    from fractions import Fraction  # here: the classic AGI script imports policy, never samples
+
     alloc = [0] * len(weights)
     room = list(rooms)
     active = [i for i, r in enumerate(room) if r > 0]
@@ -382,6 +383,7 @@ def stratified_sample(items: Sequence[T], capacity: int, stratum: Callable[[T], 
     stratum size (largest remainder, capped at a stratum's size; ties to the stratum seen
     first). With fewer seats than strata: `capacity` strata at random, one item each.
     """
+    from fractions import Fraction
     if capacity <= 0:
         return []
     if capacity >= len(items):

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from ivr import trunk_sip
 from ivr.config import Settings
 from ivr.errors import ConfigError
 from ivr.models import Outcome
@@ -115,6 +114,8 @@ class Rules:
         """Build and check every rule; raise ConfigError naming the key that is wrong."""
         trunks, prefixes = trunks_and_prefixes(s)
         # each trunk's SIP side (registration, TLS, codecs...): refused at start, naming the key
+        from ivr import trunk_sip  # here: the classic AGI script needs only retry_rules
+
         sip = trunk_sip.parse_all(s.trunk_sip, {t.name for t in trunks})
         try:
             s.dial_template.format(**_SAMPLE, trunk=s.trunk)

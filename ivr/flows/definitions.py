@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ivr.audio import load_manifest
 from ivr.errors import ConfigError, FlowError
 from ivr.flows.visit import FIXED_PROMPTS, day_prompt, month_prompt
+from ivr.manifest import load_manifest
 
 SURVEYS_DIR = Path(__file__).resolve().parents[2] / "surveys"
 END = "end"  # the branch target that finishes the survey

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from ivr.asterisk.agi.channel import Channel
@@ -26,13 +27,34 @@ from ivr.flows.definitions import SurveyBook, known_prompts, load_surveys
 from ivr.flows.survey import Answered, SurveyState, choose_language, run_survey
 from ivr.flows.visit import NOT_ME_REASON, visit_prompts
 from ivr.models import TxStatus
-from ivr.store import SQLiteStore
+
+if TYPE_CHECKING:
+    from ivr.store.calls import SurveyContext
 
 log = logging.getLogger(__name__)
 
 
 # (result, attempts, call-backs used, now) -> (the transaction's next status, when)
 NextStep = Callable[[TxStatus, int, int, datetime], tuple[TxStatus, datetime | None]]
+
+
+class SessionWrites(Protocol):
+    """What a session reads and writes: the Store has it, and so has the classic AGI script's
+    lean ivr.store.session.SessionStore."""
+
+    async def survey_started(self, attempt_id: int, now: datetime) -> SurveyContext: ...
+    async def save_answer(self, attempt_id: int, question: str, value: str, now: datetime, *,
+                          survey: str | None = None, survey_version: int | None = None,
+                          prompts: Sequence[str] = ()) -> None: ...
+    async def set_language(self, transaction_id: int, language: str, now: datetime) -> bool: ...
+    async def dnc_add_for_attempt(self, attempt_id: int, source: str, now: datetime,
+                                  note: str = "") -> bool: ...
+    async def attempt_counts(self, attempt_id: int) -> tuple[int, int]: ...
+    async def arms_of(self, transaction_id: int) -> dict[str, str]: ...
+    async def finish_call(self, attempt_id: int, result: TxStatus, now: datetime,
+                          cause: int | None = None, *, next_status: TxStatus | None = None,
+                          next_try_at: datetime | None = None,
+                          closed_reason: str | None = None) -> bool: ...
 
 
 def _now() -> datetime:
@@ -42,17 +64,17 @@ def _now() -> datetime:
 class SurveySessions:
     """The FastAGI route for `survey`: runs one survey per connection."""
 
-    def __init__(self, store: SQLiteStore, settings: Settings, calls: CallRegistry, *,
+    def __init__(self, store: SessionWrites, settings: Settings, calls: CallRegistry, *,
                  surveys: SurveyBook | None = None, clock: Callable[[], datetime] = _now,
                  next_step: NextStep | None = None) -> None:
         self.store = store
         self.next_step = next_step
         self.settings = settings
         self.calls = calls
-        # Loaded once, at start: a broken definition stops the engine before any call.
-        self.surveys = surveys if surveys is not None else load_surveys()
-        self.clock = clock
         self.prompts = known_prompts()  # fragments that exist: offices without one are skipped
+        # Loaded once, at start: a broken definition stops the engine before any call.
+        self.surveys = surveys if surveys is not None else load_surveys(prompts=self.prompts)
+        self.clock = clock
 
     async def __call__(self, channel: Channel) -> None:
         """Run the survey for the attempt named in the first AGI argument."""

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 from ivr.asterisk import variables as V
 from ivr.asterisk.agi.channel import Channel
-from ivr.audio import SOUND_DIR
 from ivr.errors import AGICommandError, CallerHungUp
 from ivr.flows.definitions import ALLOWED_KEYS, END, RECORD, Question, Survey
 from ivr.flows.visit import CONFIRM_KEYS, LANGUAGE_KEYS, LANGUAGE_MENU, NOT_ME, NOT_ME_PROMPT, VISIT_QUESTION
+from ivr.manifest import SOUND_DIR
 from ivr.models import TxStatus
 
 log = logging.getLogger(__name__)

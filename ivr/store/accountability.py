@@ -328,13 +328,6 @@ class AccountabilityMixin(Repository):
                                   "bribe_yes"), (int(r[k] or 0) for k in range(1, 7)), strict=True))
         return arms, out
 
-    async def arms_of(self, transaction_id: int) -> dict[str, str]:
-        """Return a transaction's arms, experiment -> arm (either engine: the survey reads it
-        at the start of a call)."""
-        return {r[0]: r[1] for r in await self.db.fetch(
-            "SELECT experiment, arm FROM transaction_arms WHERE transaction_id = ?",
-            (transaction_id,))}
-
     async def arm_rows(self, name: str) -> list[dict[str, Any]]:
         """Return one row per transaction of an experiment, for causal analysis (no numbers,
         no names): its arm, when and where, how the calls went, and its latest answers."""

@@ -1,8 +1,9 @@
 """Store, calls: transactions in, due work out, attempts recorded as they happen.
 
-The transactions-and-attempts repository (migrations 0001-0006), on either engine. Every state
-change is a guarded UPDATE (`... AND status = 'dialing'`), so events that race (the
-OriginateResponse and the FastAGI session of the same call) can arrive in any order.
+The transactions-and-attempts repository (migrations 0001-0006), on either engine, with the
+answers a survey session writes as they are given. Every state change is a guarded UPDATE
+(`... AND status = 'dialing'`), so events that race (the OriginateResponse and the FastAGI
+session of the same call) can arrive in any order.
 
 At dial time the claim fetches the facts of each due transaction (on the do-not-call list, the
 citizen's last survey, the visit's time, a call in progress), scheduler.policy.at_dial decides,
@@ -12,6 +13,7 @@ locked FOR UPDATE SKIP LOCKED, so workers sharing a database never claim the sam
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +22,6 @@ from typing import Any
 
 from ivr.errors import StoreError
 from ivr.models import FINAL, Attempt, Outcome, Transaction, TxStatus
-from ivr.store.accountability import assign_arms
 from ivr.store.database import Repository, Row, Tx, parse_ts, ts
 from scheduler import policy
 
@@ -81,7 +82,10 @@ class CallsRepository(Repository):
                     f"INSERT INTO transactions ({columns}) "
                     f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     f"ON CONFLICT (office, ref) DO NOTHING", rows)
-            # randomised arms of running experiments (ivr/accountability/arms.py), same transaction
+            # randomised arms of running experiments (ivr/accountability/arms.py), same
+            # transaction; imported here: a survey session (the classic AGI script) never needs it
+            from ivr.store.accountability import assign_arms
+
             await assign_arms(tx, stamp, inserted)
         return inserted, len(rows) - inserted
 
@@ -364,6 +368,32 @@ class CallsRepository(Repository):
             raise StoreError(f"no attempt {attempt_id}")
         return SurveyContext(row[0], row[1], row[2], row[3], row[4], parse_ts(row[5]) or now,
                              row[6], TxStatus(row[7]))
+
+    async def arms_of(self, transaction_id: int) -> dict[str, str]:
+        """Return a transaction's arms, experiment -> arm (the survey reads it at the
+        start of a call, to play the arm's greeting; ivr.store.accountability assigns them)."""
+        return {r[0]: r[1] for r in await self.db.fetch(
+            "SELECT experiment, arm FROM transaction_arms WHERE transaction_id = ?",
+            (transaction_id,))}
+
+    async def save_answer(self, attempt_id: int, question: str, value: str,
+                          now: datetime, *, survey: str | None = None,
+                          survey_version: int | None = None,
+                          prompts: Sequence[str] = ()) -> None:
+        """Store one answer the moment it is given (a later answer to the same question wins).
+
+        survey, survey_version: the definition that asked; prompts: the prompt ids played.
+        """
+        async with self.db.write() as tx:
+            await tx.execute(
+                "INSERT INTO answers (attempt_id, transaction_id, question, value, answered_at, "
+                "survey, survey_version, prompts) "
+                "SELECT ?, transaction_id, ?, ?, ?, ?, ?, ? FROM attempts WHERE id = ? "
+                "ON CONFLICT (attempt_id, question) DO UPDATE SET value = excluded.value, "
+                "answered_at = excluded.answered_at, survey = excluded.survey, "
+                "survey_version = excluded.survey_version, prompts = excluded.prompts",
+                (attempt_id, question, value, ts(now), survey, survey_version,
+                 json.dumps(list(prompts)), attempt_id))
 
     async def finish_call(self, attempt_id: int, result: TxStatus, now: datetime,
                           cause: int | None = None, *, next_status: TxStatus | None = None,

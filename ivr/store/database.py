@@ -53,6 +53,8 @@ def parse_ts(text: str | None) -> datetime | None:
     """Read the store's UTC text back into an aware datetime."""
     if text is None:
         return None
+    if len(text) == 27 and text[-1] == "Z":  # the store's own text: parsed without strptime
+        return datetime.fromisoformat(text)
     return datetime.strptime(text, _TS).replace(tzinfo=UTC)
 
 
@@ -230,14 +232,14 @@ class _SQLiteTx:
         await self.conn.executemany(sql, rows)
         return self.conn.total_changes - before
 
+    # One trip to aiosqlite's thread per query (execute, fetch and close there at once): each
+    # trip costs CPU on both sides, and a survey call makes dozens of them.
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        async with self.conn.execute(sql, args) as cur:
-            return list(await cur.fetchall())
+        return list(await self.conn.execute_fetchall(sql, args))
 
     async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
-        async with self.conn.execute(sql, args) as cur:
-            row = await cur.fetchone()
-        return row
+        rows = await self.conn.execute_fetchall(sql, args)
+        return next(iter(rows), None)
 
 
 class SQLiteDatabase(Database):

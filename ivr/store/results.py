@@ -15,7 +15,7 @@ takes the caller's Scope (ivr.results) and applies it in SQL.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
@@ -78,28 +78,10 @@ def _offset_modifier(minutes: int) -> str:
 
 
 class ResultsRepository(Repository):
-    """Answers as they are given; results, overview and response export queries."""
+    """Answers read back; results, overview and response export queries (answers are written
+    by CallsRepository.save_answer)."""
 
     # ------------------------------------------------------------------ answers
-
-    async def save_answer(self, attempt_id: int, question: str, value: str,
-                          now: datetime, *, survey: str | None = None,
-                          survey_version: int | None = None,
-                          prompts: Sequence[str] = ()) -> None:
-        """Store one answer the moment it is given (a later answer to the same question wins).
-
-        survey, survey_version: the definition that asked; prompts: the prompt ids played.
-        """
-        async with self.db.write() as tx:
-            await tx.execute(
-                "INSERT INTO answers (attempt_id, transaction_id, question, value, answered_at, "
-                "survey, survey_version, prompts) "
-                "SELECT ?, transaction_id, ?, ?, ?, ?, ?, ? FROM attempts WHERE id = ? "
-                "ON CONFLICT (attempt_id, question) DO UPDATE SET value = excluded.value, "
-                "answered_at = excluded.answered_at, survey = excluded.survey, "
-                "survey_version = excluded.survey_version, prompts = excluded.prompts",
-                (attempt_id, question, value, _ts(now), survey, survey_version,
-                 json.dumps(list(prompts)), attempt_id))
 
     async def answer_rows(self, attempt_id: int) -> list[dict[str, Any]]:
         """Return the answer rows of one attempt, in the order given, with their stamps."""

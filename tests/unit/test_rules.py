@@ -93,6 +93,23 @@ def test_the_classic_agi_script_needs_nothing_the_rootfs_lacks() -> None:
     assert done.stdout.strip() == "", f"ivr.classic_agi imports {done.stdout.strip()}"
 
 
+# Heavy for a process started per call (issue 12, item 6: the classic script's CPU is mostly
+# its start): every area's store, the statistics and accounts behind them, prompt building,
+# and stdlib modules only other paths need. A survey session needs none of them.
+NOT_FOR_A_SESSION = ("ivr.store.store", "ivr.store.accountability", "ivr.store.results",
+                     "ivr.store.accounts", "ivr.results", "ivr.accounts", "ivr.audio",
+                     "ivr.accountability.arms", "ivr.accountability.integrity", "ivr.trunk_sip",
+                     "argon2", "fractions", "concurrent.futures.process", "multiprocessing")
+
+
+def test_the_classic_agi_script_imports_only_what_a_session_needs() -> None:
+    code = ("import sys; import ivr.classic_agi; "
+            f"print(' '.join(m for m in {NOT_FOR_A_SESSION!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", f"ivr.classic_agi imports {done.stdout.strip()}"
+
+
 def test_click_to_call_and_the_dialer_use_the_same_builder() -> None:
     for path in ("scheduler/dialer.py", "ivr/directcalls.py"):
         source = (ROOT / path).read_text()
