@@ -38,7 +38,8 @@ def pages(site: Site) -> list[str]:
     case = site.report("MUL-201").id
     return ["/", "/overview", "/results", "/results?by=day", "/results?district=lahore",
             "/results?from=2024-01-01&to=2024-01-02", "/cases", f"/cases/{case}",
-            "/reports/actions", "/audit", "/prompts", "/no-such-page"]
+            "/reports/actions", "/audit", "/prompts", "/accountability", "/sms/replies",
+            "/accounts", "/account/password", "/no-such-page"]
 
 
 def _open(browser: Browser, site: Site, width: int, lang: str) -> Page:
