@@ -48,7 +48,7 @@ def _sign_in_as(page: Page, site: Site, username: str, password: str) -> None:
     page.fill("#username", username)
     page.fill("#password", password)
     page.click("main button[type=submit]")
-    page.wait_for_url(f"{site.url}/")
+    page.wait_for_url(lambda url: "/login" not in url)  # each role lands on its own page
 
 
 @pytest.mark.parametrize("width", [360, 1366])
@@ -81,6 +81,7 @@ def test_admin_adds_an_official_who_changes_their_password(browser: Browser, sit
 
     official = _context_page(browser, width)
     _sign_in_as(official, site, name, FIRST)
+    official.click("text=My account")  # the navigation bar, from whichever page sign-in opened
     official.click("main >> text=Change your password")
     official.wait_for_url(f"{site.url}/account/password")
     _clean(official, "/account/password")
