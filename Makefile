@@ -74,18 +74,28 @@ tests/browser/axe/node_modules/axe-core/axe.min.js: tests/browser/axe/package-lo
 screenshots: setup
 	$(BIN)/python tests/browser/screenshots.py
 
-# The tiers run side by side on two cores: the integration tier (real Asterisk, Kannel; its
-# own ports) in one process, unit + protocol + browser in another (test slot 1: other ports).
-# Each tier's output is kept whole; the run fails if either does.
+# The tiers run side by side on two cores. The integration tier (real Asterisk, Kannel,
+# PostgreSQL, podman) is split into two shards (tests/integration/shards.py deals the files by
+# their measured time): shard 1 (test slot 0) runs from the start beside unit + protocol +
+# browser (slot 1); shard 2 (slot 2: other node names and ports) starts when those are done.
+# Then the files that change what every node shares (the sounds directory) run alone. Each
+# run's output is kept whole; the run fails if any does.
 test: setup lint axe
-	@rm -f .test-fast.log; \
-	RABTA_TEST_SLOT=1 $(BIN)/python -m pytest tests/unit tests/protocol tests/browser \
-	  > .test-fast.log 2>&1 & fast=$$!; \
-	$(BIN)/python -m pytest tests/integration --durations=15; slow=$$?; \
-	wait $$fast; quick=$$?; \
+	@rm -f .test-fast.log .test-fast.rc .test-shard2.log .test-shard2.rc; \
+	( RABTA_TEST_SLOT=1 $(BIN)/python -m pytest tests/unit tests/protocol tests/browser \
+	    > .test-fast.log 2>&1; echo $$? > .test-fast.rc; \
+	  RABTA_TEST_SLOT=2 RABTA_SHARD=2/2 $(BIN)/python -m pytest tests/integration --durations=10 \
+	    > .test-shard2.log 2>&1; echo $$? > .test-shard2.rc ) & side=$$!; \
+	RABTA_SHARD=1/2 $(BIN)/python -m pytest tests/integration --durations=10; one=$$?; \
+	wait $$side; \
 	echo "===== unit, protocol and browser tiers ====="; cat .test-fast.log; \
-	echo "integration tier: exit $$slow; unit, protocol and browser tiers: exit $$quick"; \
-	test $$slow -eq 0 -a $$quick -eq 0
+	echo "===== integration tier, shard 2 ====="; cat .test-shard2.log; \
+	echo "===== integration tier, last: what changes the shared sounds directory ====="; \
+	RABTA_SHARD=last $(BIN)/python -m pytest tests/integration; last=$$?; \
+	quick=$$(cat .test-fast.rc); two=$$(cat .test-shard2.rc); \
+	echo "integration shard 1: exit $$one; shard 2: exit $$two; last: exit $$last;" \
+	  "unit, protocol and browser tiers: exit $$quick"; \
+	test $$one -eq 0 -a $$two -eq 0 -a $$last -eq 0 -a $$quick -eq 0
 
 # The dashboard's languages: extract messages from ivr/web (Python and templates), merge them into
 # each catalogue (translate the new ones in ivr/web/locale/ur/LC_MESSAGES/messages.po), compile
@@ -105,4 +115,4 @@ bench: setup
 	$(BIN)/python bench/cpu_per_call.py --calls 100
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .test-fast.log .collect.log
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .test-fast.log .test-fast.rc .test-shard2.log .test-shard2.rc .collect.log

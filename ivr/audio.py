@@ -291,7 +291,7 @@ def install(built: Built | Mapping[Prompt, Path], sounds_dir: Callable[[str], Pa
             if dest.exists() and dest.read_bytes() == src.read_bytes():
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(dest.name + ".tmp")
+            tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")  # two installers never share one
             shutil.copyfile(src, tmp)
             tmp.replace(dest)  # a call playing the old file is not cut
             changed += 1

@@ -15,7 +15,9 @@ ivr.render (the `lab` target), which knows nothing of the rootfs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
 import os
@@ -26,6 +28,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,10 +130,25 @@ def rootfs_ready(rootfs: Path) -> bool:
     return (rootfs / ASTERISK.lstrip("/")).is_file() and (rootfs / ".rabta-complete").is_file()
 
 
+@contextlib.contextmanager
+def _exclusive(rootfs: Path, what: str) -> Iterator[None]:
+    """Hold a lock beside the rootfs, so two processes never build or apt-install it at once."""
+    rootfs.parent.mkdir(parents=True, exist_ok=True)
+    with open(rootfs.parent / f".{rootfs.name}.{what}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 def build_rootfs(rootfs: Path) -> None:
     """Build the Debian sid rootfs with Asterisk once (about a minute); no-op if present."""
     if rootfs_ready(rootfs):
         return
+    with _exclusive(rootfs, "build"):
+        if not rootfs_ready(rootfs):  # another process may have built it while we waited
+            _build_rootfs(rootfs)
+
+
+def _build_rootfs(rootfs: Path) -> None:
     if os.geteuid() != 0:
         raise AsteriskSetupError("building the Asterisk rootfs needs root (debootstrap, chroot)")
     if shutil.which("debootstrap") is None:
@@ -455,6 +473,13 @@ def ensure_python(rootfs: Path) -> bool:
     """Install Python and the survey's dependencies in the rootfs (apt, once); True if installed now."""
     if _chroot(rootfs, "/usr/bin/python3", "-c", _CLASSIC_IMPORTS) == 0:
         return False
+    with _exclusive(rootfs, "apt"):
+        if _chroot(rootfs, "/usr/bin/python3", "-c", _CLASSIC_IMPORTS) == 0:
+            return False  # installed by another process while we waited
+        return _install_python(rootfs)
+
+
+def _install_python(rootfs: Path) -> bool:
     if os.geteuid() != 0:
         raise AsteriskSetupError("installing Python in the Asterisk rootfs needs root (chroot)")
     logfile = rootfs.parent / "classic-agi-apt.log"

@@ -9,16 +9,29 @@ import os
 from collections.abc import Iterator
 
 import pytest
+import shards
 from support import TEST_NODE
 
 from ivr import cli
 from ivr.config import Settings, load_settings
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in str(item.path):
             item.add_marker(pytest.mark.integration)
+    spec = os.environ.get("RABTA_SHARD", "")
+    if not spec:
+        return
+    try:
+        keep = shards.selected([i.path.name for i in items if "integration" in str(i.path)], spec)
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
+    kept = [i for i in items if "integration" not in str(i.path) or i.path.name in keep]
+    dropped = [i for i in items if i not in kept]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
