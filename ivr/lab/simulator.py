@@ -7,8 +7,9 @@ simulated citizen is pure Asterisk: real SIP, real RTP, RFC 4733 DTMF.
 Phone book format (docs/ARCHITECTURE.md): `number,action,keys,ring_s,hangup_s`.
 - action: answer | busy | no_answer | congestion | reject
 - keys: a digit is pressed; `w` waits one second; `s` waits until the engine's prompt has
-  finished (the line falls silent); `p` speaks (plays a short bundled Asterisk recording
-  into the call, e.g. to answer a recorded-complaint question); `h` hangs up there and then.
+  begun (at most 2 s) and then finished (the line falls silent); `p` speaks (plays a short
+  bundled Asterisk recording into the call, e.g. to answer a recorded-complaint question); `h`
+  hangs up there and then.
 """
 
 from __future__ import annotations
@@ -27,8 +28,14 @@ ACTIONS = ("answer", "busy", "no_answer", "congestion", "reject")
 KEY_CHARS = frozenset("0123456789*#wshp")
 COLUMNS = ("number", "action", "keys", "ring_s", "hangup_s")
 
-# A citizen "waits for the question to end": 700 ms of silence, once, for at most 45 s (a
-# greeting, the opt-out hint and an Urdu question together run past 20 s).
+# A citizen "waits for the question to end" as a person does: first for the engine to speak
+# (100 ms of sound, waiting at most 2 s), then for it to stop (700 ms of silence, once, for at
+# most 45 s: a greeting, the opt-out hint and an Urdu question together run past 20 s). Silence
+# alone is not enough: past the knee the pause between one answer and the next question grows
+# past 700 ms, and a citizen waiting only for silence pressed the next key into that pause,
+# before hearing the question (the key was lost, and the one after answered the wrong question).
+# Nobody answers a question they have not heard; after 2 s of dead air they press anyway.
+WAIT_FOR_PROMPT_START = "WaitForNoise(100,1,2)"
 WAIT_FOR_PROMPT_END = "WaitForSilence(700,1,45)"
 DTMF_DURATION_MS = 250
 # What a citizen "says" at `p`: a 3 s recording of speech in every Asterisk's core sounds
@@ -131,7 +138,7 @@ def _steps(c: Citizen) -> list[str]:
         if key == "w":
             steps.append("Wait(1)")
         elif key == "s":
-            steps.append(WAIT_FOR_PROMPT_END)
+            steps += [WAIT_FOR_PROMPT_START, WAIT_FOR_PROMPT_END]
         elif key == "p":
             steps.append(f"Playback({SPEECH_SOUND})")
         elif key == "h":

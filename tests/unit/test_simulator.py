@@ -129,18 +129,19 @@ def test_non_finite_times_are_rejected(row: str) -> None:
         (Citizen("+923001234567", "reject"), ["Hangup(21)"]),
         (Citizen("+923001234567", "no_answer", ring_s=3), ["Ringing()", "Wait(3)", "Hangup(19)"]),
         (Citizen("+923001234567", "answer", "s5w1h"),
-         ["Ringing()", "Answer()", "WaitForSilence(700,1,45)", "SendDTMF(5,250)", "Wait(1)",
-          "SendDTMF(1,250)", "Hangup(16)"]),
+         ["Ringing()", "Answer()", "WaitForNoise(100,1,2)", "WaitForSilence(700,1,45)",
+          "SendDTMF(5,250)", "Wait(1)", "SendDTMF(1,250)", "Hangup(16)"]),
         (Citizen("+923001234567", "answer", "s4", hangup_s=7),
-         ["Ringing()", "Answer()", "Set(TIMEOUT(absolute)=7)", "WaitForSilence(700,1,45)",
+         ["Ringing()", "Answer()", "Set(TIMEOUT(absolute)=7)", "WaitForNoise(100,1,2)",
+          "WaitForSilence(700,1,45)",
           "SendDTMF(4,250)", "Wait(120)", "Hangup(16)"]),
         (Citizen("+923001234567", "answer", "#", ring_s=2.5),
          ["Ringing()", "Wait(2.5)", "Answer()", "SendDTMF(#,250)", "Wait(120)", "Hangup(16)"]),
         (Citizen("+923001234567", "answer", "h5"), ["Ringing()", "Answer()", "Hangup(16)"]),
         (Citizen("+923001234567", "answer", "s1sp#"),
-         ["Ringing()", "Answer()", "WaitForSilence(700,1,45)", "SendDTMF(1,250)",
-          "WaitForSilence(700,1,45)", "Playback(tt-weasels)", "SendDTMF(#,250)", "Wait(120)",
-          "Hangup(16)"]),
+         ["Ringing()", "Answer()", "WaitForNoise(100,1,2)", "WaitForSilence(700,1,45)", "SendDTMF(1,250)",
+          "WaitForNoise(100,1,2)", "WaitForSilence(700,1,45)", "Playback(tt-weasels)",
+          "SendDTMF(#,250)", "Wait(120)", "Hangup(16)"]),
     ],
     ids=["busy", "congestion", "reject", "no_answer", "answer-keys", "hangup_s", "ring", "h-first",
          "speaks"],
@@ -156,6 +157,7 @@ def test_render_exact_output_for_a_small_book() -> None:
         "exten => 923001234567,1,NoOp(citizen answer s5w1h)\n"
         " same => n,Ringing()\n"
         " same => n,Answer()\n"
+        " same => n,WaitForNoise(100,1,2)\n"
         " same => n,WaitForSilence(700,1,45)\n"
         " same => n,SendDTMF(5,250)\n"
         " same => n,Wait(1)\n"
@@ -164,6 +166,7 @@ def test_render_exact_output_for_a_small_book() -> None:
         "exten => 03001234567,1,NoOp(citizen answer s5w1h)\n"
         " same => n,Ringing()\n"
         " same => n,Answer()\n"
+        " same => n,WaitForNoise(100,1,2)\n"
         " same => n,WaitForSilence(700,1,45)\n"
         " same => n,SendDTMF(5,250)\n"
         " same => n,Wait(1)\n"
