@@ -124,11 +124,13 @@ class Settings:
     callback_delay: float = 1800.0  # seconds before that call-back
     # Admission control (scheduler/admission.py): the dialer claims no new call on a PBX node
     # whose signals pass a high mark, and claims again once every signal is below its low mark
-    # and the gate has been closed admission_min_closed_s. 0 turns a signal off. Off by default
-    # until the knee comparison (bench/knee.py --compare) has set its marks on a quiet machine;
-    # suggested: admission_rtt_high_ms 250 / low 100, admission_cpu_high 0.95 / low 0.85.
-    admission_rtt_high_ms: float = 0.0  # median quick AGI command round trip to the node
-    admission_rtt_low_ms: float = 0.0
+    # and the gate has been closed admission_min_closed_s. 0 turns a signal off. The knee
+    # comparison (bench/knee.py --compare, docs/BENCHMARKS.md) set the defaults: the round trip
+    # on (a stalled PBX); the host CPU off (on a shared or simulator-carrying host it shut the
+    # gate at a third of the knee); the channel mark is the node's own: set it to the peak on
+    # the line at the knee that bench/knee.py prints for that hardware.
+    admission_rtt_high_ms: float = 250.0  # median quick AGI command round trip to the node
+    admission_rtt_low_ms: float = 100.0
     admission_cpu_high: float = 0.0  # busy fraction of the node's host CPU (a local node only)
     admission_cpu_low: float = 0.0
     admission_max_channels: int = 0  # calls the engine has on one node
