@@ -16,10 +16,8 @@ not run here.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,8 +26,10 @@ from support import (
     Citizen,
     carrier_cdr_counts,
     install_phonebook,
+    start_worker,
     transactions_for,
     wait_carrier_idle,
+    worker_env,
 )
 
 from ivr import phone
@@ -53,25 +53,12 @@ async def test_two_workers_one_killed_share_the_queue_and_a_4_channel_trunk(
     store = await open_store(pg_url)
     await store.add_transactions(txs, txs[0].visited_at)
     before = carrier_cdr_counts(node_settings)
-    env = {**os.environ, "RABTA_HOME": str(node_settings.home),
-           "RABTA_CACHE": str(node_settings.cache), "RABTA_DATABASE_URL": pg_url,
-           # One trunk of 4 channels in each worker's settings (max_concurrent x 1 node):
-           # two workers counting only their own calls would put up to 8 on it. Its pace,
-           # 2 calls a second: two workers each pacing only their own would send 4 a second.
-           "RABTA_MAX_CONCURRENT": "4", "RABTA_CALLS_PER_SECOND": "2",
-           "RABTA_AGI_REUSE_PORT": "true", "RABTA_WORKER_LEASE": "6"}
-    for key in ("node", "sip_port", "carrier_sip_port", "ami_port", "agi_port", "rtp_start",
-                "calling_window", "retry_delay", "ring_timeout", "digit_timeout",
-                "callback_delay", "partial_callbacks"):
-        env[f"RABTA_{key.upper()}"] = str(getattr(node_settings, key))
-    env["RABTA_RETRY_DELAYS"] = ""
-    cmd = [sys.executable, "-m", "ivr.cli", "run", "--until-idle", "--no-progress"]
-    procs = []
-    for w in ("w1", "w2"):
-        with (tmp_path / f"{w}.log").open("wb") as log:
-            procs.append(await asyncio.create_subprocess_exec(
-                *cmd, env={**env, "RABTA_WORKER": w}, stdout=asyncio.subprocess.DEVNULL,
-                stderr=log))
+    # One trunk of 4 channels in each worker's settings (max_concurrent x 1 node): two
+    # workers counting only their own calls would put up to 8 on it. Its pace, 2 calls a
+    # second: two workers each pacing only their own would send 4 a second.
+    env = worker_env(node_settings, pg_url, max_concurrent="4", calls_per_second="2",
+                     agi_reuse_port="true", worker_lease="6")
+    procs = [await start_worker(env, w, tmp_path) for w in ("w1", "w2")]
     (name, host, port), = node_settings.pbx_nodes()
     ami = AMI(host, port, node_settings.ami_user, rootfs.ami_secret(node_settings), name=name)
     await ami.connect()
