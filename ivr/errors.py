@@ -8,6 +8,7 @@
     │   └── UnknownScope       an account's district/service/office is not in the data
     │                          (carries the closest known name: "did you mean Lahore?")
     ├── StoreError             the database refused or is inconsistent
+    │   └── StoreConnectionLost    the connection broke mid-step (server gone, driver out of step)
     ├── TelephonyError
     │   ├── AsteriskSetupError the rootfs/instances cannot be built or started
     │   ├── AMIError
@@ -61,6 +62,18 @@ class InvalidRow(InputError):
 
 class StoreError(RabtaError):
     """The store cannot do what was asked."""
+
+
+class StoreConnectionLost(StoreError):
+    """A step's connection broke under it (server restarting, network, driver out of step).
+
+    Nothing of the step's transaction committed, unless maybe_committed: the break came
+    during the commit itself, so it may or may not have landed.
+    """
+
+    def __init__(self, message: str, *, maybe_committed: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_committed = maybe_committed
 
 
 class TelephonyError(RabtaError):

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 HANGUP_GRACE_S = 3.0  # after a hangup event, how long a survey session gets to close itself
 NODE_DOWN_AFTER_S = 20.0  # an AMI gone this long means the node's calls are gone too
+NODE_POLL_S = 2.0  # how often a call in progress looks whether its node's AMI is still there
 STORE_RETRY_S = 2.0  # after the database failed a claim (a restart, a failover)
 IDLE_POLL_S = 0.5
 REGISTRATION_POLL_S = 5.0  # how often each node's trunk registrations are read (one AMI action)
@@ -291,7 +292,7 @@ class Dialer:
                      result.outcome)
             if result.outcome is Outcome.ANSWERED:
                 await self.store.attempt_answered(attempt.id, self.clock())
-                await ended.wait()  # the survey session (or the hangup) ends it
+                await self._until_ended(attempt.id, ended, ami, answered=True)
             elif result.outcome is Outcome.UNKNOWN:
                 await self._settle_unknown(attempt, ended, ami)
             else:
@@ -303,6 +304,40 @@ class Dialer:
             self.pacer.release(attempt.id)
             ami.forget(attempt.id)
             self.calls.end(attempt.id)
+
+    async def _until_ended(self, attempt_id: int, ended: asyncio.Event, ami: AMI, *,
+                           answered: bool) -> None:
+        """Wait for a call's end: its survey session here, or its hangup on the node's AMI (the
+        session may run on another worker). A node whose AMI has been gone NODE_DOWN_AFTER_S
+        took the call with it, and no hangup will come: settle it here (answered: partial, a
+        call-back per policy, a no-op if a session here or elsewhere closed it; not answered:
+        unknown, retried)."""
+        loop = asyncio.get_running_loop()
+        down_since: float | None = None
+        while not ended.is_set():
+            if ami.connected or attempt_id in self.calls.sessions:
+                down_since = None
+            elif down_since is None:
+                down_since = loop.time()
+            elif loop.time() - down_since >= NODE_DOWN_AFTER_S:
+                log.warning("attempt %d: node %s down for %.0f s; its call ended with it",
+                            attempt_id, ami.name, NODE_DOWN_AFTER_S)
+                if answered:
+                    await self._finish_answered(attempt_id, None)
+                else:
+                    await self._record_unanswered(await self.store.attempt_row(attempt_id),
+                                                  Outcome.UNKNOWN)
+                return
+            await self._sleep(ended, NODE_POLL_S)
+
+    async def _follow(self, attempt_id: int, ami: AMI, answered: bool) -> None:
+        """Follow a call taken over from a previous run (or a dead worker) to its end."""
+        try:
+            await self._until_ended(attempt_id, self.calls.track(attempt_id), ami,
+                                    answered=answered)
+        finally:
+            self._release(attempt_id)
+            self.calls.end(attempt_id)
 
     async def _record_unanswered(self, attempt: Attempt, outcome: Outcome,
                                  reason: int | None = None, cause: int | None = None) -> None:
@@ -414,17 +449,19 @@ class Dialer:
             open_attempts = [a for a in open_attempts if not self.calls.holds(a[0])]
         if not open_attempts:
             return 0
-        live: dict[str | None, str] = {}
+        live: dict[str | None, AMI] = {}
         for ami in self.amis:
             if ami.connected:
-                live |= {c["vars"].get(V.ATTEMPT): ami.name for c in await ami.channels()}
+                live |= {c["vars"].get(V.ATTEMPT): ami for c in await ami.channels()}
         for attempt_id, _count, _status, answered in open_attempts:
-            if str(attempt_id) in live:
-                # Still on the line: its hangup event will close it. It holds its slots.
+            if (on := live.get(str(attempt_id))) is not None:
+                # Still on the line: its hangup event (or its node's end) will close it. It
+                # holds its slots.
                 self.calls.track(attempt_id)
-                self._by_node[live[str(attempt_id)]].add(attempt_id)
+                self._by_node[on.name].add(attempt_id)
                 trunk = (await self.store.attempt_row(attempt_id)).trunk
                 self.pacer.hold(trunk, attempt_id)
+                self._spawn(self._follow(attempt_id, on, answered), f"follow-{attempt_id}")
                 continue
             if answered:
                 await self._finish_answered(attempt_id, None)

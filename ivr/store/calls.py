@@ -266,7 +266,8 @@ class CallsRepository(Repository):
     async def attempt_answered(self, attempt_id: int, now: datetime) -> None:
         """Record that the citizen picked up (from AMI or from the FastAGI session)."""
         stamp = ts(now)
-        async with self.db.write() as tx:
+
+        async def answered(tx: Tx) -> None:
             await tx.execute(
                 "UPDATE attempts SET outcome = 'answered', answered_at = COALESCE(answered_at, ?) "
                 "WHERE id = ? AND ended_at IS NULL", (stamp, attempt_id))
@@ -274,13 +275,15 @@ class CallsRepository(Repository):
                 "UPDATE transactions SET status = 'in_call', last_outcome = 'answered', "
                 "updated_at = ? WHERE id = (SELECT transaction_id FROM attempts WHERE id = ?) "
                 "AND status = 'dialing'", (stamp, attempt_id))
+        await self.db.transact(answered, idempotent=True)  # run twice, the same rows
 
     async def attempt_failed(self, attempt_id: int, outcome: Outcome, now: datetime, *,
                              next_status: TxStatus, next_try_at: datetime | None,
                              reason: int | None = None, cause: int | None = None) -> bool:
         """Close an unanswered attempt and move its transaction on; False if it was answered."""
         stamp = ts(now)
-        async with self.db.write() as tx:
+
+        async def close(tx: Tx) -> bool:
             changed = await tx.execute(
                 "UPDATE attempts SET outcome = ?, reason = ?, cause = ?, ended_at = ? "
                 "WHERE id = ? AND answered_at IS NULL AND ended_at IS NULL",
@@ -294,10 +297,12 @@ class CallsRepository(Repository):
                 (next_status.value, outcome.value, ts(next_try_at) if next_try_at else stamp,
                  stamp, attempt_id))
             return moved == 1
+        # Run again after a cut-off commit that landed, it changes nothing (ended_at is set).
+        return await self.db.transact(close, idempotent=True)
 
     async def attempt_not_sent(self, attempt_id: int, now: datetime) -> None:
         """Undo an attempt whose Originate was never sent: no dial happened, none is counted."""
-        async with self.db.write() as tx:
+        async def undo(tx: Tx) -> None:
             row = await tx.fetchone(
                 "DELETE FROM attempts WHERE id = ? AND answered_at IS NULL "
                 "AND NOT EXISTS (SELECT 1 FROM answers WHERE attempt_id = ?) "
@@ -307,6 +312,8 @@ class CallsRepository(Repository):
                     "UPDATE transactions SET status = 'scheduled', attempts = attempts - 1, "
                     "next_try_at = ?, updated_at = ? WHERE id = ? AND status = 'dialing'",
                     (ts(now), ts(now), row[0]))
+        # Run again after a cut-off commit that landed, the row is gone: nothing happens.
+        await self.db.transact(undo, idempotent=True)
 
     async def open_attempts(self, worker: str | None = None, now: datetime | None = None,
                             lease_until: datetime | None = None, *, others_only: bool = False
@@ -384,7 +391,7 @@ class CallsRepository(Repository):
 
         survey, survey_version: the definition that asked; prompts: the prompt ids played.
         """
-        async with self.db.write() as tx:
+        async def upsert(tx: Tx) -> None:
             await tx.execute(
                 "INSERT INTO answers (attempt_id, transaction_id, question, value, answered_at, "
                 "survey, survey_version, prompts) "
@@ -394,6 +401,8 @@ class CallsRepository(Repository):
                 "survey_version = excluded.survey_version, prompts = excluded.prompts",
                 (attempt_id, question, value, ts(now), survey, survey_version,
                  json.dumps(list(prompts)), attempt_id))
+        # An upsert of the same values: safe to run again even if a cut-off commit landed.
+        await self.db.transact(upsert, idempotent=True)
 
     async def finish_call(self, attempt_id: int, result: TxStatus, now: datetime,
                           cause: int | None = None, *, next_status: TxStatus | None = None,
@@ -407,7 +416,8 @@ class CallsRepository(Repository):
         """
         stamp = ts(now)
         status = next_status or result
-        async with self.db.write() as tx:
+
+        async def finish(tx: Tx) -> bool:
             changed = await tx.execute(
                 "UPDATE attempts SET ended_at = ?, result = ?, cause = COALESCE(cause, ?) "
                 "WHERE id = ? AND ended_at IS NULL AND answered_at IS NOT NULL",
@@ -422,14 +432,17 @@ class CallsRepository(Repository):
                     f"AND status NOT IN {FINAL_SQL}",
                     (status.value, stamp, callback, ts(next_try_at) if next_try_at else None,
                      closed_reason, attempt_id))
-        return changed
+            return changed
+        # Run again after a cut-off commit that landed, it changes nothing (ended_at is set).
+        return await self.db.transact(finish, idempotent=True)
 
     async def set_language(self, transaction_id: int, language: str, now: datetime) -> bool:
         """Store the language a citizen chose on the call; False if the transaction is unknown."""
-        async with self.db.write() as tx:
+        async def choose(tx: Tx) -> bool:
             return await tx.execute(
                 "UPDATE transactions SET language = ?, updated_at = ? WHERE id = ?",
                 (language, ts(now), transaction_id)) == 1
+        return await self.db.transact(choose, idempotent=True)
 
     async def attempt_counts(self, attempt_id: int) -> tuple[int, int]:
         """Return (attempts, call-backs used) of the transaction an attempt belongs to."""

@@ -16,11 +16,11 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiosqlite
@@ -28,6 +28,7 @@ import aiosqlite
 from ivr.errors import ConfigError, StoreError
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -126,6 +127,18 @@ class Database(abc.ABC):
     @abc.abstractmethod
     def write(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         """One write transaction: commit at the end, roll back and re-raise on any error."""
+
+    async def transact(self, body: Callable[[Tx], Awaitable[_T]], *,
+                       idempotent: bool = False) -> _T:
+        """Run body in one write transaction; return what it returns.
+
+        Unlike `write()`, the transaction can be run again: on PostgreSQL, one whose connection
+        broke before its commit (nothing of it landed) runs once more on a fresh connection, and
+        so does one cut off during the commit itself if the caller says it is idempotent. body
+        must do nothing outside the transaction it is given.
+        """
+        async with self.write() as tx:
+            return await body(tx)
 
     @abc.abstractmethod
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from ivr.store.database import Repository, ts
+from ivr.store.database import Repository, Tx, ts
 
 
 class DncRepository(Repository):
@@ -24,11 +24,13 @@ class DncRepository(Repository):
     async def dnc_add_for_attempt(self, attempt_id: int, source: str, now: datetime,
                                   note: str = "") -> bool:
         """Put the number of an attempt's transaction on the do-not-call list; True if new."""
-        async with self.db.write() as tx:
+        async def add(tx: Tx) -> bool:
             return await tx.execute(
                 "INSERT INTO dnc (number, source, added_at, note) SELECT t.mobile, ?, ?, ? "
                 "FROM attempts a JOIN transactions t ON t.id = a.transaction_id WHERE a.id = ? "
                 "ON CONFLICT (number) DO NOTHING", (source, ts(now), note, attempt_id)) == 1
+        # Run again after a cut-off commit that landed, it adds nothing (and says so: False).
+        return await self.db.transact(add, idempotent=True)
 
     async def dnc_remove(self, number: str) -> bool:
         """Take a number off the do-not-call list."""

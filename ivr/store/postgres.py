@@ -8,9 +8,14 @@ starting at once do not both migrate).
 
 PostgreSQL restarting (or failing over) while the engine runs: a read, or a write transaction
 that cannot start, waits for the server (up to `reconnect_wait` seconds, logged once as
-"unreachable ... waiting" and once as "back after"), then goes on; a statement cut off inside a
-write transaction is a StoreError for that step (its transaction rolled back, so nothing half
-done), which the caller retries.
+"unreachable ... waiting" and once as "back after"), then goes on. A connection whose statement
+ended in anything but the server's own error answer (the server gone, asyncpg's protocol out of
+step with it: `InternalClientError: cannot switch to state 12; another operation (2) is in
+progress`, which a server's FATAL arriving at an idle pooled connection leaves behind, or the
+task cancelled mid-statement) is terminated, never pooled again. A statement cut off that way
+inside a write transaction is a StoreConnectionLost for that step (its transaction rolled back
+with the connection, so nothing half done); `transact()` runs such a transaction once more on
+a fresh connection, since none of it committed.
 """
 
 from __future__ import annotations
@@ -21,13 +26,13 @@ import functools
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
 
-from ivr.errors import StoreError
+from ivr.errors import StoreConnectionLost, StoreError
 from ivr.store.database import Database, DatabaseUrl, Row, Tx, ts
 
 log = logging.getLogger(__name__)
@@ -53,7 +58,15 @@ RECONNECT_WAIT_S = 60.0  # how long a read or a new transaction waits for Postgr
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\?")  # string literals pass through; ? is a placeholder
 # Errors that mean the server is gone (restart, failover, network), not a bad statement.
 _GONE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-         asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError)
+         asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError, asyncpg.CrashShutdownError)
+
+
+def _lost(exc: BaseException) -> bool:
+    """Whether exc means the connection cannot be trusted any more: the server gone, or asyncpg
+    out of step with it (InternalClientError). Not a bad argument: asyncpg's client-side
+    DataError is an InterfaceError too, and a ValueError."""
+    return (isinstance(exc, (*_GONE, asyncpg.InternalClientError))
+            and not isinstance(exc, ValueError))
 
 
 @functools.lru_cache(maxsize=2048)
@@ -70,24 +83,106 @@ def numbered(sql: str) -> str:
     return _TOKENS.sub(sub, sql)
 
 
+def _why(exc: BaseException) -> str:
+    """What broke, in one line: the driver's own message under a StoreConnectionLost."""
+    cause = exc.__cause__ if isinstance(exc, StoreConnectionLost) and exc.__cause__ else exc
+    return str(cause) or type(cause).__name__
+
+
 def _count(status: str) -> int:
     """The row count of a command status: 'UPDATE 3', 'INSERT 0 1', 'DELETE 0', 'SELECT 1'."""
     last = status.rsplit(" ", 1)[-1]
     return int(last) if last.isdigit() else 0
 
 
-class _PgTx:
+class _Lease:
+    """One pooled connection, held for a read or a write transaction.
+
+    A statement that ends in anything but the server's own error answer (the connection lost,
+    asyncpg out of step, the task cancelled mid-statement) marks the connection cut: release()
+    then terminates it instead of pooling it again.
+    """
+
     def __init__(self, conn: asyncpg.Connection, db: PostgresDatabase) -> None:
         self.conn = conn
         self.db = db
+        self.cut = False
+        self.committing = False
+
+    @contextlib.contextmanager
+    def step(self) -> Iterator[None]:
+        """Run one statement: the driver's errors become StoreError (StoreConnectionLost if the
+        connection broke); the connection is marked cut unless the statement ended in step."""
+        if self.cut:
+            raise StoreConnectionLost(f"{self.db.url}: lost the connection to PostgreSQL "
+                                      f"earlier in this transaction")
+        in_step = False
+        try:
+            yield
+            in_step = True
+        except asyncpg.PostgresError as exc:
+            if _lost(exc):
+                raise self.db.lost(exc, maybe_committed=self.committing) from exc
+            in_step = not self.conn.is_closed()  # the server answered: still in step
+            raise StoreError(f"{self.db.url}: {exc}") from exc
+        except (*_GONE, asyncpg.InternalClientError) as exc:
+            if _lost(exc):
+                raise self.db.lost(exc, maybe_committed=self.committing) from exc
+            raise StoreError(f"{self.db.url}: {exc}") from exc  # a bad argument
+        finally:
+            if not in_step:
+                self.cut = True
+
+    async def release(self) -> None:
+        """Give the connection back to the pool, or terminate it if it was cut."""
+        if self.cut:
+            log.debug("store: dropping a broken connection to PostgreSQL at %s", self.db.url)
+            # Frees its place in the pool (a new one is made on demand). A connection the
+            # server closed has already given its place back: its proxy says so.
+            with contextlib.suppress(asyncpg.InterfaceError):
+                self.conn.terminate()
+        try:
+            await self.db.pool.release(self.conn)
+        except Exception as exc:  # the pool terminates one it cannot reset
+            log.debug("store: a connection to %s could not be reset (%s); dropped",
+                      self.db.url, exc)
+
+
+class _PgTx(_Lease):
+    def __init__(self, conn: asyncpg.Connection, db: PostgresDatabase) -> None:
+        super().__init__(conn, db)
+        self.tr = conn.transaction()
+
+    async def begin(self) -> None:
+        with self.step():
+            await self.tr.start()
+
+    async def commit(self) -> None:
+        self.committing = True
+        with self.step():
+            await self.tr.commit()
+
+    async def rollback(self) -> None:
+        """Roll back; a cut connection is not asked (its transaction ends with it)."""
+        if self.cut:
+            return
+        done = False
+        try:
+            await self.tr.rollback()
+            done = True
+        except Exception as exc:  # whatever it was, the connection is not reused
+            log.debug("store: rollback on %s failed (%s)", self.db.url, exc)
+        finally:
+            if not done:
+                self.cut = True
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        with self.db.errors():
+        with self.step():
             return _count(await self.conn.execute(numbered(sql), *args))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
         total = 0
-        with self.db.errors():
+        with self.step():
             stmt = await self.conn.prepare(numbered(sql))
             for row in rows:
                 await stmt.fetch(*row)
@@ -95,11 +190,11 @@ class _PgTx:
         return total
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        with self.db.errors():
+        with self.step():
             return list(await self.conn.fetch(numbered(sql), *args))
 
     async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
-        with self.db.errors():
+        with self.step():
             row: Row | None = await self.conn.fetchrow(numbered(sql), *args)
             return row
 
@@ -137,74 +232,105 @@ class PostgresDatabase(Database):
                 raise
         return db
 
+    def lost(self, exc: BaseException, *, maybe_committed: bool = False) -> StoreConnectionLost:
+        """The StoreConnectionLost a broken connection's error becomes (naming the database,
+        never its password)."""
+        return StoreConnectionLost(f"{self.url}: lost the connection to PostgreSQL: "
+                                   f"{exc or type(exc).__name__}",
+                                   maybe_committed=maybe_committed)
+
     @contextlib.contextmanager
-    def errors(self) -> Any:
+    def errors(self) -> Iterator[None]:
         """Turn the driver's errors into StoreError (naming the database, never its password)."""
         try:
             yield
-        except _GONE as exc:
-            raise StoreError(f"{self.url}: lost the connection to PostgreSQL: "
-                             f"{exc or type(exc).__name__}") from exc
+        except (*_GONE, asyncpg.InternalClientError) as exc:
+            if _lost(exc):
+                raise self.lost(exc) from exc
+            raise StoreError(f"{self.url}: {exc}") from exc
         except asyncpg.PostgresError as exc:
             raise StoreError(f"{self.url}: {exc}") from exc
 
     async def _patiently(self, op: Callable[[], Awaitable[_T]]) -> _T:
-        """Run op; while the server is gone (restart, failover), wait for it and run op again,
-        up to reconnect_wait seconds, then StoreError. op must be safe to repeat."""
+        """Run op; if its connection broke, run it again at once on a fresh one (the pool may
+        hold one that broke while idle); while the server is gone (restart, failover), wait
+        for it and run op again, up to reconnect_wait seconds, then StoreError. op must be safe
+        to repeat."""
+        fresh_tried = False
         while True:
             try:
                 result = await op()
-            except _GONE as exc:
+            except StoreConnectionLost as exc:
+                if not fresh_tried:
+                    fresh_tried = True
+                    continue
                 now = time.monotonic()
                 if self._down_since is None:
                     self._down_since = now
                     log.error("store: PostgreSQL at %s unreachable (%s); waiting up to %.0f s "
-                              "for it to come back", self.url, exc or type(exc).__name__,
-                              self.reconnect_wait)
+                              "for it to come back", self.url, _why(exc), self.reconnect_wait)
                 if now - self._down_since >= self.reconnect_wait:
-                    raise StoreError(f"{self.url}: lost the connection to PostgreSQL: "
-                                     f"{exc or type(exc).__name__}") from exc
+                    raise StoreError(str(exc)) from exc  # not to be retried again by transact
                 await asyncio.sleep(min(1.0, self.reconnect_wait))
                 continue
-            except asyncpg.PostgresError as exc:
-                raise StoreError(f"{self.url}: {exc}") from exc
             if self._down_since is not None:
                 log.warning("store: PostgreSQL at %s back after %.1f s; resuming", self.url,
                             time.monotonic() - self._down_since)
                 self._down_since = None
             return result
 
-    async def _begin(self) -> tuple[asyncpg.Connection, Any]:
-        """A pooled connection in a new transaction (a dead one is dropped and another tried)."""
-        conn = await self.pool.acquire()
+    async def _lease(self) -> _Lease:
+        with self.errors():
+            return _Lease(await self.pool.acquire(), self)
+
+    async def _begin(self) -> _PgTx:
+        """A pooled connection in a new transaction (a broken one is terminated)."""
+        with self.errors():
+            tx = _PgTx(await self.pool.acquire(), self)
+        begun = False
         try:
-            tr = conn.transaction()
-            await tr.start()
-        except BaseException:
-            with contextlib.suppress(*_GONE, asyncpg.PostgresError):
-                await self.pool.release(conn)
-            raise
-        return conn, tr
+            await tx.begin()
+            begun = True
+        finally:
+            if not begun:
+                await tx.release()
+        return tx
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
-        conn, tr = await self._patiently(self._begin)
+        tx = await self._patiently(self._begin)
         try:
             try:
-                yield _PgTx(conn, self)
+                yield tx
             except BaseException:
-                with contextlib.suppress(*_GONE, asyncpg.PostgresError):
-                    await tr.rollback()
+                await tx.rollback()
                 raise
-            with self.errors():
-                await tr.commit()
+            await tx.commit()
         finally:
-            with contextlib.suppress(*_GONE, asyncpg.PostgresError):
-                await self.pool.release(conn)
+            await tx.release()
+
+    async def transact(self, body: Callable[[Tx], Awaitable[_T]], *,
+                       idempotent: bool = False) -> _T:
+        try:
+            async with self.write() as tx:
+                return await body(tx)
+        except StoreConnectionLost as exc:
+            if exc.maybe_committed and not idempotent:
+                raise
+            log.warning("store: %s; running the transaction again on a fresh connection", exc)
+        async with self.write() as tx:
+            return await body(tx)
+
+    async def _read(self, sql: str, args: Sequence[Any]) -> list[Row]:
+        lease = await self._lease()
+        try:
+            with lease.step():
+                return list(await lease.conn.fetch(numbered(sql), *args))
+        finally:
+            await lease.release()
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        rows = await self._patiently(lambda: self.pool.fetch(numbered(sql), *args))
-        return list(rows)
+        return await self._patiently(lambda: self._read(sql, args))
 
     async def close(self) -> None:
         await self.pool.close()

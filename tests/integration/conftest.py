@@ -13,7 +13,7 @@ import shards
 from support import TEST_NODE
 
 from ivr import cli
-from ivr.config import Settings, load_settings
+from ivr.config import Settings, load_settings, replace
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -49,5 +49,14 @@ def node_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
         cli.asterisk_down(settings, quiet=True)
 
 
-
-
+@pytest.fixture
+def second_node(node_settings: Settings) -> Iterator[Settings]:
+    """A second PBX + carrier on other ports, sending its calls to the same FastAGI port."""
+    shift = node_settings.sip_port - 5160  # RABTA_TEST_SLOT moves both nodes
+    other = replace(node_settings, node=f"{node_settings.node}-b", sip_port=5460 + shift,
+                    carrier_sip_port=5470 + shift, ami_port=5438 + shift, rtp_start=50000)
+    cli.asterisk_up(other, quiet=True)
+    try:
+        yield other
+    finally:
+        cli.asterisk_down(other, quiet=True)

@@ -6,10 +6,12 @@ import asyncio
 import csv
 import io
 import os
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from ivr import phone
 from ivr.config import Settings, replace
@@ -86,6 +88,31 @@ def transactions_for(citizens: Sequence[Citizen], prefix: str) -> list[Transacti
                     visited_at=visited, language=("en", "ur")[i % 2])
         for i, c in enumerate(citizens)
     ]
+
+
+# The test node's settings a `rabta run` worker process needs, as RABTA_* variables.
+_WORKER_KEYS = ("node", "sip_port", "carrier_sip_port", "ami_port", "agi_port", "rtp_start",
+                "calling_window", "retry_delay", "ring_timeout", "digit_timeout",
+                "callback_delay", "partial_callbacks")
+
+
+def worker_env(settings: Settings, database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of an engine worker process (`rabta run`) on the test node's settings,
+    over database_url; extra: more settings (key=value, e.g. worker_lease="6")."""
+    env = {**os.environ, "RABTA_HOME": str(settings.home), "RABTA_CACHE": str(settings.cache),
+           "RABTA_DATABASE_URL": database_url, "RABTA_RETRY_DELAYS": ""}
+    for key in _WORKER_KEYS:
+        env[f"RABTA_{key.upper()}"] = str(getattr(settings, key))
+    env |= {f"RABTA_{k.upper()}": v for k, v in extra.items()}
+    return env
+
+
+async def start_worker(env: dict[str, str], name: str, log_dir: Path) -> asyncio.subprocess.Process:
+    """Start `rabta run --until-idle` as worker `name`; its log goes to log_dir/name.log."""
+    with (log_dir / f"{name}.log").open("wb") as log:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ivr.cli", "run", "--until-idle", "--no-progress",
+            env={**env, "RABTA_WORKER": name}, stdout=asyncio.subprocess.DEVNULL, stderr=log)
 
 
 async def run_until_idle(settings: Settings, store: SQLiteStore, timeout: float = 600.0,

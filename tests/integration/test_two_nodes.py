@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from support import (
     SLOT,
     Citizen,
@@ -20,7 +18,7 @@ from support import (
     wait_carrier_idle,
 )
 
-from ivr import cli, phone
+from ivr import phone
 from ivr.accounts import Role
 from ivr.config import Settings, replace
 from ivr.engine import Engine
@@ -28,19 +26,6 @@ from ivr.lab import rootfs
 from ivr.store import SQLiteStore
 
 N = 60
-
-
-@pytest.fixture
-def second_node(node_settings: Settings) -> Iterator[Settings]:
-    """A second PBX + carrier on other ports, sending its calls to the same FastAGI port."""
-    shift = node_settings.sip_port - 5160  # RABTA_TEST_SLOT moves both nodes
-    other = replace(node_settings, node=f"{node_settings.node}-b", sip_port=5460 + shift,
-                    carrier_sip_port=5470 + shift, ami_port=5438 + shift, rtp_start=50000)
-    cli.asterisk_up(other, quiet=True)
-    try:
-        yield other
-    finally:
-        cli.asterisk_down(other, quiet=True)
 
 
 async def test_work_flows_to_the_surviving_node(node_settings: Settings, second_node: Settings,

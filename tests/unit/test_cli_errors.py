@@ -200,6 +200,24 @@ def test_a_database_that_cannot_be_created(tmp_path: Path, capsys: pytest.Captur
     assert one_line_error(err) == f"rabta: error: {db}: cannot create the database: {why}"
 
 
+@pytest.mark.parametrize(("url", "said"), [
+    ("postgresql://rabta:secret@h:x/db", "rabta: error: database_url "
+     "'postgresql://rabta:***@h:x/db': the port is not a number"),
+    ("mysql://db1/rabta", "rabta: error: database_url 'mysql://db1/rabta' is not understood: "
+     "use sqlite:///path/to/rabta.db or postgresql://user:password@host:5432/dbname"),
+    ("postgresql://rabta:secret@127.0.0.1:1/rabta", "rabta: error: "
+     "postgresql://rabta:***@127.0.0.1:1/rabta: cannot connect to PostgreSQL: "),
+])
+def test_a_malformed_database_url_or_an_unreachable_postgresql_at_start(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str,
+        said: str) -> None:
+    monkeypatch.setenv("RABTA_DATABASE_URL", url)
+    code, err, _ = rabta(capsys, "run", "--until-idle")
+    assert code == 2
+    assert one_line_error(err).startswith(said), err
+    assert "secret" not in err
+
+
 def test_a_missing_dnc_register(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, err, _ = rabta(capsys, "dnc", "import", str(tmp_path / "none.csv"))
     assert code == 2

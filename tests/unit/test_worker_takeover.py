@@ -3,6 +3,7 @@ live one once their lease has run out, settled as after a restart, and never dia
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -14,6 +15,7 @@ from ivr.calls import CallRegistry
 from ivr.config import load_settings
 from ivr.models import Transaction
 from ivr.store import SQLiteStore
+from scheduler import dialer
 from scheduler.dialer import Dialer
 from scheduler.rules import Rules
 
@@ -75,3 +77,30 @@ async def test_a_workers_own_attempt_no_task_holds_is_settled_while_it_runs(
     assert await w.reconcile(untracked=True) == 1
     rows = await sql(store, "SELECT id, ended_at IS NOT NULL FROM attempts ORDER BY id")
     assert [(r[0], bool(r[1])) for r in rows] == [(orphan.id, True), (held.id, False)]
+
+
+async def test_a_call_on_a_node_that_died_is_settled_though_no_hangup_ever_comes(
+        store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The dialling worker waits for an answered call's end: a survey session here, or the
+    # hangup on the node's AMI (the session may run on another worker). A node killed sends no
+    # hangup: once its AMI has been gone NODE_DOWN_AFTER_S, the call is closed here.
+    monkeypatch.setattr(dialer, "NODE_DOWN_AFTER_S", 0.05)
+    monkeypatch.setattr(dialer, "NODE_POLL_S", 0.01)
+    await store.add_transactions([
+        Transaction(office="PS Gulberg", ref=f"N{i}", name="", mobile=f"+92300000002{i}",
+                    service="Police", district="Lahore", official="", visited_at=T0)
+        for i in range(2)], T0)
+    gone, talking = await store.claim_due(T0, 2, worker="w1",
+                                          lease_until=T0 + timedelta(seconds=LEASE_S))
+    for a in (gone, talking):
+        await store.survey_started(a.id, T0)
+    w = worker(store, "w1", T0 + timedelta(seconds=9))
+    ami = w.amis[0]  # connected=False: the node is down
+    await asyncio.wait_for(w._until_ended(gone.id, asyncio.Event(), ami, answered=True), 5)
+    w.calls.session_started(talking.id)  # its session runs here: that session will end it
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(w._until_ended(talking.id, asyncio.Event(), ami,
+                                              answered=True), 0.3)
+    rows = await sql(store, "SELECT id, ended_at IS NOT NULL, result FROM attempts ORDER BY id")
+    assert [(r[0], bool(r[1]), r[2]) for r in rows] == [(gone.id, True, "partial"),
+                                                        (talking.id, False, None)]

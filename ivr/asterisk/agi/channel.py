@@ -29,7 +29,7 @@ from ivr.asterisk.agi.protocol import (
     int_result,
 )
 from ivr.asterisk.agi.roundtrip import QUICK_COMMANDS
-from ivr.errors import AGICommandError, AGIError, AGIProtocolError, CallerHungUp
+from ivr.errors import AGICommandError, AGIError, AGIProtocolError, CallerHungUp, StoreError
 
 _READ_CHUNK = 65536
 
@@ -309,7 +309,8 @@ class AGIChannel:
 async def run_handler(channel: AGIChannel, handler: Callable[[AGIChannel], Awaitable[None]],
                       *, transport: str, log: logging.Logger) -> Ending:
     """Run one call's handler; log (to the transport's logger) and return how it ended:
-    completed, hung_up (a normal outcome, info) or error (warning, or a traceback for a bug)."""
+    completed, hung_up (a normal outcome, info) or error (warning; error without a traceback
+    when the store failed; a traceback for a bug)."""
     args = channel.args
     attempt = args[0] if args else "-"
     try:
@@ -319,6 +320,10 @@ async def run_handler(channel: AGIChannel, handler: Callable[[AGIChannel], Await
         return "hung_up"
     except AGIError as exc:
         log.warning("%s: attempt %s: AGI failed: %s", transport, attempt, exc)
+        return "error"
+    except StoreError as exc:  # the database down past its wait: a dependency, not our bug
+        log.error("%s: attempt %s: %s stopped, the store failed: %s", transport, attempt,
+                  channel.script, exc)
         return "error"
     except Exception:
         log.exception("%s: attempt %s: flow %r crashed", transport, attempt, channel.script)
