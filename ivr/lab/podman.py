@@ -157,13 +157,35 @@ def wheelhouse(cache: Path) -> Path:
 
 # ---------------------------------------------------------------- building
 
+# The host's apt settings a build passes on (as APT_OPTIONS), so apt-get in a build reaches
+# Debian's mirror the way the host does: e.g. a mirror snapshot whose Release file is past its
+# Valid-Until date, or a proxy.
+APT_KEYS = ("Acquire::Check-Valid-Until", "Acquire::Check-Date", "Acquire::http::Proxy",
+            "Acquire::https::Proxy")
+
+
+def apt_options() -> str:
+    """Return `-o KEY=VALUE` for each of APT_KEYS the host's apt sets (from `apt-config dump`)."""
+    if shutil.which("apt-config") is None:
+        return ""
+    res = subprocess.run(["apt-config", "dump"], capture_output=True, text=True, check=False)
+    found = []
+    for line in res.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key in APT_KEYS and value.endswith(";"):
+            value = value.removesuffix(";").strip('"')
+            if value and " " not in value:
+                found.append(f"-o {key}={value}")
+    return " ".join(found)
+
+
 
 def build(image: Image, cache: Path) -> str:
     """Build one image (cached layers reused; no registry pulled); return its name."""
     base = ensure_base(cache, image.suite)
     args = ["build", "--pull=never", "--network", "host", "--layers",
             "-f", str(DOCKER_DIR / image.dockerfile), "--build-arg", f"BASE={base}",
-            "-t", image.name]
+            "--build-arg", f"APT_OPTIONS={apt_options()}", "-t", image.name]
     if image.wheels:
         wheels = wheelhouse(cache)
         args += ["--volume", f"{wheels}:{WHEELS_IN_BUILD}:ro",
