@@ -13,10 +13,12 @@ BIN    := $(VENV)/bin
 # poppler-utils (pdftotext) reads the monthly PDF back in its test; fonts-noto-core is its font;
 # systemd-analyze verifies deploy/systemd/, fail2ban-regex the jail, unshare (util-linux) keeps
 # `rabta dialplan check`'s throw-away Asterisk off the network;
-# postgresql-15: the store tests run on SQLite and on a throw-away PostgreSQL cluster too.
+# postgresql-15: the store tests run on SQLite and on a throw-away PostgreSQL cluster too;
+# podman and runc build asterisk-docker/'s images and run a survey through them (its settings:
+# asterisk-docker/containers.conf, through CONTAINERS_CONF; nothing in /etc/containers).
 SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium kannel kannel-extras \
                    poppler-utils fonts-noto-core systemd fail2ban util-linux \
-                   postgresql-15
+                   postgresql-15 podman runc
 
 .PHONY: setup system venv demo test unit lint integration browser screenshots bench clean i18n font axe
 

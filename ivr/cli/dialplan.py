@@ -21,7 +21,7 @@ from ivr import dialplan_check as C
 from ivr.config import Settings
 from ivr.errors import AsteriskSetupError, ConfigError, InputError
 from ivr.lab import rootfs as lab
-from ivr.lab import sandbox
+from ivr.lab import sandbox, simulator
 from ivr.lab.admin import HostAdmin, LabAdmin
 
 CHECK_SECRET = "rendered-for-the-check-only"  # never written to a node
@@ -56,8 +56,18 @@ def register(subparsers: Any) -> None:
     r = sub.add_parser("render", parents=[common], help="write the rendered files into a directory",
                        description="Write the target's files into --out (manager files 0600). "
                                    "The include target also prints the #include lines to add.",
-                       epilog="examples:\n  rabta dialplan render --target include --out /etc/asterisk/rabta")
+                       epilog="examples:\n"
+                              "  rabta dialplan render --target include --out /etc/asterisk/rabta\n"
+                              "  rabta dialplan render --target dedicated --out rendered/pbx "
+                              "--carrier rendered/carrier   # asterisk-docker/compose.yaml")
     r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--carrier", type=Path, default=None, metavar="DIR",
+                   help="dedicated: also render the carrier simulator (a simulated phone "
+                        "network, Debian's layout, an empty phone book) into DIR, for trying "
+                        "Rabta without a real trunk (the `carrier` service of compose.yaml)")
+    r.add_argument("--phonebook", type=Path, default=None, metavar="CSV",
+                   help="with --carrier: the simulated citizens (the format of "
+                        "demo/phonebook.csv; default: the phonebook setting, else none)")
     r.set_defaults(func=_handler(do_render))
     d = sub.add_parser("diff", parents=[common], help="show how a directory differs from a fresh rendering",
                        description="Unified diff of --out against a fresh rendering (secrets "
@@ -130,6 +140,16 @@ def rendered(settings: Settings, target: str, templates: Path) -> dict[str, str]
 def do_render(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Write a target's files into --out; print them and any #include lines."""
     out = out or sys.stdout
+    carrier_dir = getattr(args, "carrier", None)
+    if carrier_dir is not None and args.target != "dedicated":
+        raise InputError("--carrier: only the dedicated target renders a carrier simulator "
+                         "of its own (the lab node has one already)")
+    book_csv = getattr(args, "phonebook", None)
+    if book_csv is not None and carrier_dir is None:
+        raise InputError("--phonebook: only with --carrier DIR (the lab node: rabta asterisk up "
+                         "--phonebook)")
+    book_csv = book_csv or (settings.phonebook if carrier_dir is not None else None)
+    citizens = simulator.load_phonebook(book_csv) if book_csv is not None else None
     files = rendered(settings, args.target, args.templates)
     groups: dict[Path, dict[str, str]] = {}
     for rel, text in files.items():
@@ -138,8 +158,21 @@ def do_render(settings: Settings, args: argparse.Namespace, out: TextIO | None =
     for directory, group in sorted(groups.items()):
         for path in render.write_files(directory, group):
             print(f"wrote {path}", file=out)
-    if args.target == "lab":  # the carrier's extensions.conf includes it; keep one that exists
-        book = args.out / lab.node_for(settings).carrier.name / "phonebook.conf"
+    if carrier_dir is not None:
+        files = render.render_files(settings, render.carrier_instance(settings), "dedicated",
+                                    templates=args.templates)
+        if citizens is not None:
+            files["phonebook.conf"] = simulator.render_dialplan(citizens)
+        for path in render.write_files(carrier_dir, files):
+            print(f"wrote {path}", file=out)
+        if citizens is not None:
+            print(f"carrier simulator: {len(citizens)} citizen(s) from {book_csv}", file=out)
+    books = []  # the carrier's extensions.conf includes its phone book; keep one that exists
+    if args.target == "lab":
+        books.append(args.out / lab.node_for(settings).carrier.name / "phonebook.conf")
+    if carrier_dir is not None:
+        books.append(carrier_dir / "phonebook.conf")
+    for book in books:
         if not book.exists():
             render.write_files(book.parent, {book.name: "; empty phone book\n"})
             print(f"wrote {book}", file=out)

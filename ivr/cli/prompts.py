@@ -37,13 +37,17 @@ def register(sub: Any) -> None:
                     "of every prompt every survey needs, list what is missing or broken, exit 1 "
                     "if anything is.",
         examples=["rabta prompts build", "rabta prompts build --engine espeak --lang pa",
-                  "rabta prompts check --lang ur,en"],
+                  "rabta prompts check --lang ur,en",
+                  "rabta prompts build --sounds asterisk-docker/rendered/sounds"],
         func=run)
     p.add_argument("action", choices=["build", "check"])
     p.add_argument("--engine", choices=["auto", "gtts", "espeak"], default="auto",
                    help="text-to-speech (build): auto = gTTS when reachable, else espeak-ng")
     p.add_argument("--lang", action="append", default=[], metavar="LANG",
                    help="only these languages (ur, pa, en; repeat or comma-separate)")
+    p.add_argument("--sounds", type=Path, default=None, metavar="DIR",
+                   help="install into (check) DIR/<lang>/rabta/ instead of the local rootfs "
+                        "PBX's sounds dir: e.g. for a container or a PBX on another host")
 
 
 def recorded_dir(settings: Settings) -> Path:
@@ -134,8 +138,10 @@ def check(settings: Settings, *, langs: Sequence[str] = audio.LANGUAGES,
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run `rabta prompts ACTION`."""
     langs = languages(args.lang)
+    sounds: Path | None = args.sounds
+    target = (lambda lang: sounds / lang) if sounds is not None else None
     if args.action == "build":
-        return build(settings, engine=args.engine, langs=langs)
+        return build(settings, engine=args.engine, langs=langs, sounds_dir=target)
     if args.action == "check":
-        return check(settings, langs=langs)
+        return check(settings, langs=langs, sounds_dir=target)
     raise AssertionError(args.action)  # pragma: no cover

@@ -232,3 +232,16 @@ def test_languages_option() -> None:
 def test_unknown_engine() -> None:
     with pytest.raises(ConfigError):
         audio.voices_for("festival")
+
+
+def test_sounds_option_checks_a_directory_of_its_own(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """`--sounds DIR` (a container's mount, a PBX elsewhere): DIR/<lang>/rabta/, no rootfs."""
+    import argparse
+
+    settings = Settings(home=tmp_path / "home", cache=tmp_path / "no-rootfs-here")
+    args = argparse.Namespace(action="check", lang=["pa"], engine="auto",
+                              sounds=tmp_path / "rendered" / "sounds")
+    assert cli_prompts.run(args, settings) == 1
+    out = capsys.readouterr().out
+    assert "pa/rabta/greeting.wav: missing" in out and "no Asterisk rootfs" not in out

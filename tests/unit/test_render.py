@@ -121,3 +121,45 @@ def test_cli_render_then_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     s2 = settings(tmp_path, ami_secret="x" * 24, trunk="rabta-carrier", ami_user="rabta-e")
     assert cli_dialplan.do_render(s2, inc) == 0
     assert "#include" in capsys.readouterr().out
+
+
+def test_cli_dedicated_render_with_a_carrier_for_the_containers(tmp_path: Path) -> None:
+    """asterisk-docker/compose.yaml: the PBX's tree and the carrier simulator's, Debian's layout
+    in each (each container has its own /etc/asterisk), the two pointing at each other."""
+    import argparse
+
+    from ivr.cli import dialplan as cli_dialplan
+    from ivr.errors import InputError
+
+    s = settings(tmp_path, ami_secret="a-long-admin-secret-123", sip_port=7760,
+                 carrier_sip_port=7770)
+    args = argparse.Namespace(target="dedicated", templates=render.TEMPLATES,
+                              out=tmp_path / "pbx", carrier=tmp_path / "carrier")
+    assert cli_dialplan.do_render(s, args) == 0
+    pbx, carrier = tmp_path / "pbx", tmp_path / "carrier"
+    assert "astetcdir => /etc/asterisk" in (carrier / "asterisk.conf").read_text()
+    assert "systemname = rabta-carrier" in (carrier / "asterisk.conf").read_text()
+    assert f"[{V.CTX_SIM_CITIZENS}]" in (carrier / "extensions.conf").read_text()
+    assert (carrier / "phonebook.conf").is_file()  # its extensions.conf includes it
+    assert "bind = 127.0.0.1:7770" in (carrier / "pjsip.conf").read_text()
+    assert "contact = sip:127.0.0.1:7760" in (carrier / "pjsip.conf").read_text()
+    assert "contact = sip:127.0.0.1:7770" in (pbx / "pjsip.conf").read_text()
+    assert "secret" not in (carrier / "manager.conf").read_text()
+    assert "secret = a-long-admin-secret-123" in (pbx / "manager.conf").read_text()
+    assert "exten" not in (carrier / "phonebook.conf").read_text()  # no citizens given
+    for target in ("lab", "include"):  # only dedicated has no simulator of its own
+        other = argparse.Namespace(target=target, templates=render.TEMPLATES,
+                                   out=tmp_path / target, carrier=tmp_path / f"c-{target}")
+        with pytest.raises(InputError, match="--carrier"):
+            cli_dialplan.do_render(s, other)
+        assert not (tmp_path / target).exists() and not (tmp_path / f"c-{target}").exists()
+
+    book = tmp_path / "book.csv"
+    book.write_text("number,action,keys,ring_s,hangup_s\n03001234567,answer,s1s5s2,,\n")
+    args.phonebook = book
+    assert cli_dialplan.do_render(s, args) == 0
+    assert "exten => 03001234567," in (carrier / "phonebook.conf").read_text()
+    alone = argparse.Namespace(target="dedicated", templates=render.TEMPLATES,
+                               out=tmp_path / "p2", carrier=None, phonebook=book)
+    with pytest.raises(InputError, match="--phonebook"):
+        cli_dialplan.do_render(s, alone)
