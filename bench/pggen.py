@@ -149,6 +149,12 @@ async def _plain_indexes(con: asyncpg.Connection) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
+async def _autovacuum(con: asyncpg.Connection, on: bool) -> None:
+    for table in TABLES:
+        await con.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)" if on else
+                          f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+
+
 Job = tuple[str, tuple[Any, ...], str]  # SQL, its arguments, what to log when done (or "")
 
 
@@ -202,6 +208,7 @@ async def results_data(url: str, n: int, *, triggers: bool = False) -> float:
         indexes = [] if triggers else await _plain_indexes(con)
         for name, _ in indexes:
             await con.execute(f"DROP INDEX {name}")
+        await _autovacuum(con, False)  # not halfway through the load: once, at the end
         answers = [job for k, question, value, prompt, only in QUESTIONS
                    for job in _chunked(_ANSWER.format(k=k, question=question, value=value,
                                                       prompt=prompt, only=only),
@@ -228,6 +235,7 @@ async def results_data(url: str, n: int, *, triggers: bool = False) -> float:
         for table in TABLES:
             await con.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                               f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)")
+        await _autovacuum(con, True)
         # the visibility map (index-only scans) and the statistics: what autovacuum would
         # reach on its own soon after such a load
         await _run(url, [(f"VACUUM ANALYZE {table}", (), f"{table} vacuumed") for table in
@@ -275,9 +283,11 @@ async def pending_data(url: str, n: int) -> float:
         indexes = await _plain_indexes(con)
         for name, _ in indexes:
             await con.execute(f"DROP INDEX {name}")
+        await _autovacuum(con, False)
+        await _run(url, _chunked(_PENDING, 0, n, "pending"), t0, verbose=loud, bulk=True)
+        await _autovacuum(con, True)
     finally:
         await con.close()
-    await _run(url, _chunked(_PENDING, 0, n, "pending"), t0, verbose=loud, bulk=True)
     await _run(url, [(create, (), f"index {name} built") for name, create in indexes], t0,
                verbose=loud, bulk=True)
     await _run(url, [("VACUUM ANALYZE transactions", (), "")], t0, verbose=loud, bulk=False)
