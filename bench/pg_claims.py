@@ -5,9 +5,14 @@ engine workers (separate processes) sharing the database, each settling its call
 one worker.
 
     python bench/pg_claims.py --rows 300000 --batch 50 --calls 3000
+    nice -n 10 python bench/pg_claims.py --rows 10000000 --lock /tmp/rabta-integration.lock
 
-PostgreSQL is a throw-away cluster this script starts (tests/pgcluster.py, fsync off) on the
-same machine as the workers.
+PostgreSQL is a throw-away cluster this script starts (tests/pgcluster.py, fsync off,
+bench/pggen.py's settings) on the same machine as the workers. The pending rows of the claim
+latency are made inside it (bench/pggen.py: INSERT ... SELECT FROM generate_series, the rows
+`Store.add_transactions` would write), plus 10,000 numbers on the do-not-call list; the
+workers' rows go through `add_transactions`. --lock: the file to flock while measuring (not
+while generating); run the whole script niced, it measures at normal priority.
 """
 
 from __future__ import annotations
@@ -22,34 +27,44 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
+import pggen  # noqa: E402
 from pgcluster import PgCluster  # noqa: E402
 
 from ivr.models import Transaction, TxStatus  # noqa: E402
 from ivr.store import Store, open_store  # noqa: E402
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+assert datetime.fromisoformat(pggen.PENDING_VISITED) == NOW - timedelta(hours=3)
+assert datetime.fromisoformat(pggen.PENDING_STAMP) == NOW - timedelta(minutes=1)
 
 
 async def fill(store: Store, rows: int) -> None:
     visited = NOW - timedelta(hours=3)
     for start in range(0, rows, 5000):
-        await store.add_transactions([
-            Transaction(office=f"office-{i % 900}", ref=f"r{i}", name="",
-                        mobile=f"+92300{i:07d}", service=("police", "health")[i % 2],
-                        district=f"d{i % 36}", official=f"o{i % 5000}", visited_at=visited,
-                        language="ur") for i in range(start, min(rows, start + 5000))],
-            NOW - timedelta(minutes=1))
+        await store.add_transactions([  # the rows pggen.pending_data makes in bulk
+            Transaction(**pggen.pending_row(i), visited_at=visited)
+            for i in range(start, min(rows, start + 5000))], NOW - timedelta(minutes=1))
     await store.dnc_add([f"+92311{i:07d}" for i in range(10000)], "import", NOW)
     async with store.db.write() as tx:
         await tx.execute("ANALYZE transactions")
 
 
-async def claim_times(url: str, rows: int, batch: int, rounds: int) -> list[float]:
+async def generated(url: str, rows: int) -> float:
+    """Make `rows` pending transactions (and the do-not-call list) in PostgreSQL: seconds."""
+    store = await open_store(url)  # migrated
+    try:
+        seconds = await pggen.pending_data(url, rows)
+        await store.dnc_add([f"+92311{i:07d}" for i in range(10000)], "import", NOW)
+        return seconds
+    finally:
+        await store.close()
+
+
+async def claim_times(url: str, batch: int, rounds: int) -> list[float]:
     store = await open_store(url)
     try:
-        await fill(store, rows)
         times = []
         for _ in range(rounds):
             t0 = time.perf_counter()
@@ -106,21 +121,30 @@ def throughput(cluster: PgCluster, workers: int, calls: int, batch: int) -> floa
     return calls / elapsed
 
 
-def main(rows: int, batch: int, rounds: int, calls: int) -> None:
-    cluster = PgCluster().start()
+def main(rows: int, batch: int, rounds: int, calls: int, lock: str | None) -> None:
+    cluster = PgCluster().start(pggen.BENCH_SETTINGS)
     try:
-        base = asyncio.run(claim_times(cluster.create("small"), 10_000, batch, rounds))
-        large = asyncio.run(claim_times(cluster.create("large"), rows, batch, rounds))
+        urls = {}
+        for label, n in (("small", 10_000), ("large", rows)):
+            urls[label] = cluster.create(label)
+            seconds = asyncio.run(generated(urls[label], n))
+            size = asyncio.run(pggen.size_gb(urls[label]))
+            print(f"{n:,} pending made in {seconds:.0f} s, database {size:.1f} GB", flush=True)
+        with pggen.measuring(lock, cluster.proc.pid if cluster.proc else None):
+            base = asyncio.run(claim_times(urls["small"], batch, rounds))
+            large = asyncio.run(claim_times(urls["large"], batch, rounds))
         b, lg = statistics.median(base), statistics.median(large)
         p95 = sorted(large)[int(0.95 * (len(large) - 1))]
         print(f"claim of {batch}, 10,000 pending: median {b * 1000:.2f} ms")
         print(f"claim of {batch}, {rows:,} pending: median {lg * 1000:.2f} ms, "
-              f"p95 {p95 * 1000:.2f} ms; ratio {lg / b:.2f}")
+              f"p95 {p95 * 1000:.2f} ms; ratio {lg / b:.2f}", flush=True)
         one = 0.0
         for n in (1, 2, 3):
-            rate = throughput(cluster, n, calls, 10)
+            with pggen.measuring(lock, cluster.proc.pid if cluster.proc else None):
+                rate = throughput(cluster, n, calls, 10)
             one = one or rate
-            print(f"{n} worker(s): {rate:,.0f} claimed+settled attempts/s; ratio {rate / one:.2f}")
+            print(f"{n} worker(s): {rate:,.0f} claimed+settled attempts/s; ratio {rate / one:.2f}",
+                  flush=True)
     finally:
         cluster.stop()
 
@@ -131,5 +155,6 @@ if __name__ == "__main__":
     p.add_argument("--batch", type=int, default=50)
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--calls", type=int, default=3000)
+    p.add_argument("--lock", help="a file to flock while measuring (not while generating)")
     a = p.parse_args()
-    main(a.rows, a.batch, a.rounds, a.calls)
+    main(a.rows, a.batch, a.rounds, a.calls, a.lock)

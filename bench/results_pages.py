@@ -2,19 +2,25 @@
 against the same endpoints over 50,000 answers in the same run (in-process aiohttp client).
 
     python bench/results_pages.py --transactions 2500000 --baseline 25000 --rounds 30
-    python bench/results_pages.py --postgresql --transactions 100000 --baseline 2500
+    nice -n 10 python bench/results_pages.py --postgresql --transactions 15432099 \
+        --baseline 15432 --lock /tmp/rabta-integration.lock --naive-rounds 1
 
-With --postgresql the same rows are then moved by `rabta db copy` (COPY, the triggers
-building the sums as on a live system) into a throw-away PostgreSQL 15 cluster this script
-starts (tests/pgcluster.py), and the pages are served from there.
+SQLite: each transaction has one answered attempt and two answers (rating, bribe), visits
+spread over 90 days, 36 districts x 3 offices x 5 officials, 10 services; a third of them
+sampled at 1/2. The synthetic rows are written straight into SQLite with executemany in big
+transactions (the triggers off, then one rebuild of the per-day sums and the overview's day
+figures: the same result, much faster), and the store's own code serves every request. Also
+measured: one answer write with the triggers (the cost they add to a call), and the
+by-district figures read straight from the answers (what the pages would cost without the
+per-day sums).
 
-Each transaction has one answered attempt and two answers (rating, bribe), visits spread over
-90 days, 36 districts x 3 offices x 5 officials, 10 services; a third of them sampled at 1/2.
-The synthetic rows are written straight into SQLite with executemany in big transactions
-(the triggers off, then one rebuild of the per-day sums and the overview's day figures: the
-same result, much faster), and the store's own code serves every request. Also measured: one
-answer write with the triggers (the cost they add to a call), and the by-district figures read
-straight from the answers (what the pages would cost without the per-day sums).
+--postgresql: a throw-away PostgreSQL 15 cluster this script starts (tests/pgcluster.py, fsync
+off, bench/pggen.py's settings), the rows made inside it by bench/pggen.py (INSERT ... SELECT
+FROM generate_series, the same spread; each call answers the default survey: 3.24 answers a
+call, so 15,432,099 calls are 50,000,000 answers), the sums counted after the load. --lock:
+the file to flock while measuring (not while generating); run the whole script niced, it
+measures at normal priority. --via-copy: the SQLite rows moved by `rabta db copy` instead
+(COPY, the triggers building the sums as on a live system; slow at size).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # pgcluster
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # pggen
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -142,7 +149,8 @@ async def answer_write(store: SQLiteStore, rounds: int = 50) -> list[float]:
     return times
 
 
-async def measure(path: Path, rounds: int, url: str | None = None) -> dict[str, Any]:
+async def measure(path: Path, rounds: int, url: str | None = None,
+                  naive_rounds: int = 3) -> dict[str, Any]:
     store = await open_store(url or path)
     try:
         if url is None:
@@ -169,7 +177,7 @@ async def measure(path: Path, rounds: int, url: str | None = None) -> dict[str, 
                     times.append(time.perf_counter() - t0)
                     assert response.status == 200, (url, response.status)
                 out[url] = times
-        out["naive"] = [await naive_by_district(store) for _ in range(3)]
+        out["naive"] = [await naive_by_district(store) for _ in range(naive_rounds)]
         out["write"] = await answer_write(store)
         out["cells"] = await store.db.fetchval("SELECT COUNT(*) FROM result_cells")
         out["answers"] = await store.db.fetchval("SELECT COUNT(*) FROM answers")
@@ -202,32 +210,58 @@ async def to_postgresql(path: Path, cluster: Any, label: str) -> str:
     return str(url)
 
 
-async def main(transactions: int, baseline: int, rounds: int, postgresql: bool) -> None:
+async def generated(cluster: Any, label: str, n: int) -> tuple[str, float]:
+    """A database of its own on the cluster with n calls made inside it: (URL, seconds)."""
+    import pggen
+
+    url = str(cluster.create(label))
+    store = await open_store(url)  # migrated
+    await store.close()
+    seconds = await pggen.results_data(url, n)
+    return url, seconds
+
+
+async def main(transactions: int, baseline: int, rounds: int, postgresql: bool,
+               via_copy: bool, lock: str | None, naive_rounds: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rabta-results-"))
     figures = {}
     cluster = None
+    urls: dict[str, str | None] = {}
     if postgresql:
+        import pggen
         from pgcluster import PgCluster
-        cluster = PgCluster().start()
-    for label, n in (("baseline", baseline), ("big", transactions)):
-        path = tmp / f"{label}.db"
-        store = await open_store(path)
-        await store.close()
-        seconds = fill(path, n)
-        print(f"{label}: {n:,} transactions, {2 * n:,} answers written in {seconds:.0f} s",
-              flush=True)
-        url = None
-        if cluster is not None:
+        cluster = PgCluster().start(None if via_copy else pggen.BENCH_SETTINGS)
+    try:
+        for label, n in (("baseline", baseline), ("big", transactions)):
+            path = tmp / f"{label}.db"
+            if cluster is not None and not via_copy:
+                urls[label], seconds = await generated(cluster, label, n)
+                print(f"{label}: {n:,} calls made in PostgreSQL in {seconds:.0f} s, "
+                      f"database {await pggen.size_gb(str(urls[label])):.1f} GB", flush=True)
+                continue
             store = await open_store(path)
-            await store.rebuild_results()  # the SQLite sums first: the copy checks them
             await store.close()
-            url = await to_postgresql(path, cluster, label)
-        figures[label] = await measure(path, rounds, url)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    tmp.rmdir()
-    if cluster is not None:
-        cluster.stop()
+            seconds = fill(path, n)
+            print(f"{label}: {n:,} transactions, {2 * n:,} answers written in {seconds:.0f} s",
+                  flush=True)
+            url = None
+            if cluster is not None:
+                store = await open_store(path)
+                await store.rebuild_results()  # the SQLite sums first: the copy checks them
+                await store.close()
+                url = await to_postgresql(path, cluster, label)
+            figures[label] = await measure(path, rounds, url, naive_rounds)
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if urls:
+            with pggen.measuring(lock, cluster.proc.pid if cluster and cluster.proc else None):
+                for label, url in urls.items():
+                    figures[label] = await measure(tmp / f"{label}.db", rounds, url,
+                                                   naive_rounds)
+    finally:
+        tmp.rmdir()
+        if cluster is not None:
+            cluster.stop()
     small, big = figures["baseline"], figures["big"]
     print(f"\nper-day sums: {small['cells']:,} rows for {small['answers']:,} answers; "
           f"{big['cells']:,} rows for {big['answers']:,} answers\n")
@@ -239,11 +273,14 @@ async def main(transactions: int, baseline: int, rounds: int, postgresql: bool) 
               f"{pct(big[url], .5):.1f} | {pct(big[url], .95):.1f} | "
               f"{pct(big[url], .5) / pct(small[url], .5):.1f} |")
     naive_small, naive_big = statistics.median(small["naive"]), statistics.median(big["naive"])
-    print(f"| by district straight from the answers (no sums), median of 3 | "
+    print(f"| by district straight from the answers (no sums), median of {naive_rounds} | "
           f"{1000 * naive_small:.0f} | | {1000 * naive_big:.0f} | | {naive_big / naive_small:.0f} |")
     print(f"| one answer written, triggers included | {pct(small['write'], .5):.2f} | "
           f"{pct(small['write'], .95):.2f} | {pct(big['write'], .5):.2f} | "
           f"{pct(big['write'], .95):.2f} | {pct(big['write'], .5) / pct(small['write'], .5):.1f} |")
+    worst = max(ENDPOINTS, key=lambda u: pct(big[u], .95))
+    print(f"\nslowest p95 at {big['answers']:,} answers: {pct(big[worst], .95):.1f} ms ({worst}); "
+          f"every page under 200 ms at p95: {'yes' if pct(big[worst], .95) < 200 else 'no'}")
 
 
 if __name__ == "__main__":
@@ -252,6 +289,12 @@ if __name__ == "__main__":
     parser.add_argument("--baseline", type=int, default=25_000)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--postgresql", action="store_true",
-                        help="serve the pages from PostgreSQL (the rows copied there)")
+                        help="serve the pages from PostgreSQL (the rows made there)")
+    parser.add_argument("--via-copy", action="store_true",
+                        help="with --postgresql: fill SQLite and move the rows by rabta db copy")
+    parser.add_argument("--lock", help="a file to flock while measuring (not while generating)")
+    parser.add_argument("--naive-rounds", type=int, default=3,
+                        help="times to read the sums straight from the answers")
     args = parser.parse_args()
-    asyncio.run(main(args.transactions, args.baseline, args.rounds, args.postgresql))
+    asyncio.run(main(args.transactions, args.baseline, args.rounds, args.postgresql,
+                     args.via_copy, args.lock, args.naive_rounds))

@@ -45,7 +45,8 @@ class PgCluster:
         return ["setpriv", f"--reuid={self.user}", f"--regid={pwd.getpwnam(self.user).pw_gid}",
                 "--clear-groups", "--"]
 
-    def start(self) -> PgCluster:
+    def start(self, settings: dict[str, str] | None = None) -> PgCluster:
+        """initdb and start; `settings` are more `-c name=value` (bench/pggen.py's, say)."""
         if not (PG_BIN / "initdb").exists():
             raise RuntimeError(f"PostgreSQL 15 is not installed ({PG_BIN}/initdb missing): "
                                f"apt-get install postgresql-15 (make test does)")
@@ -60,7 +61,8 @@ class PgCluster:
             [*self._as_user(), str(PG_BIN / "postgres"), "-D", str(self.data),
              "-p", str(self.port), "-h", "127.0.0.1", "-k", str(self.root),
              "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200", "-c", "shared_buffers=128MB"],
+             "-c", "max_connections=200", "-c", "shared_buffers=128MB",
+             *(a for k, v in (settings or {}).items() for a in ("-c", f"{k}={v}"))],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True)
         log.close()
         self.wait_ready()
