@@ -45,7 +45,8 @@ async def main(calls: int, concurrency: int, profile: str | None = None) -> None
     settings = load_settings(env=env, overrides=dict(
         home=str(home), node="rabta-bench", sip_port=5260, carrier_sip_port=5270,
         ami_port=5238, agi_port=4773, rtp_start=30000, calling_window="00:00-24:00",
-        max_concurrent=concurrency, calls_per_second=10, log_level="WARNING", retry_delays=()))
+        max_concurrent=concurrency, calls_per_second=10, log_level="WARNING", retry_delays=(),
+        partial_callbacks=0))  # an unfinished survey is not called back: the run ends
     cli.asterisk_up(settings, quiet=True)
     node = rootfs.node_for(settings)
     try:
