@@ -1,4 +1,4 @@
-"""Benchmark: CPU of one classic AGI script run (`python -m ivr.classic_agi`), without a PBX.
+"""Benchmark: CPU of one classic AGI script run (`python -c ...classic_agi...`), without a PBX.
 
 The script is started once per call by Asterisk, so its start (the interpreter, the imports,
 the settings, the survey definitions, the database) is paid on every call. Here a scripted
@@ -18,7 +18,9 @@ can be compared in one run on a busy machine.
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
+import re
 import resource
 import shutil
 import subprocess
@@ -83,6 +85,14 @@ def run_one(cmd: list[str], env: dict[str, str], attempt: int) -> None:
         raise SystemExit(f"the script failed (exit {proc.returncode}): {err[-2000:]}")
 
 
+def entry_args(code: Path) -> list[str]:
+    """Return how the rootfs wrapper of that checkout starts Python (ivr/render.py says; older
+    checkouts ran `python3 -m ivr.classic_agi`)."""
+    found = re.search(r"^CLASSIC_PYTHON_ARGS = (\(.*\))$", (code / "ivr/render.py").read_text(),
+                      re.MULTILINE)
+    return list(ast.literal_eval(found[1])) if found else ["-m", "ivr.classic_agi"]
+
+
 def children_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -113,7 +123,8 @@ def main(runs: int, code: Path, root: Path | None) -> None:
                        stdout=subprocess.DEVNULL)
         env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "PYTHONUTF8": "1",
                "PYTHONPATH": f"{inside}/app", "RABTA_CONFIG": f"{inside}/agi.toml"}
-        cmd = [*python, "-m", "ivr.classic_agi"]
+        entry = entry_args(code)
+        cmd = [*python, *entry]
         run_one(cmd, env, attempts[0])  # warm the page cache
         bare0 = children_cpu()
         for _ in range(runs):
@@ -136,6 +147,7 @@ def main(runs: int, code: Path, root: Path | None) -> None:
         shutil.rmtree(base, ignore_errors=True)
     where = f"the rootfs's Python ({root})" if root else f"this Python ({sys.version.split()[0]})"
     print(f"code: {code}; {where}; runs: {runs}, surveys completed: {done} of {runs + 1}")
+    print(f"started as: python3 {' '.join(entry)}")
     print(f"classic script CPU per call: {per_run * 1000:.1f} ms "
           f"(an empty `python -c pass`: {bare * 1000:.1f} ms)")
 

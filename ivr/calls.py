@@ -7,8 +7,14 @@ reports the channel's hangup. Keyed by our own attempt id.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: the classic AGI script's process has no event loop
+    import asyncio
+
+
+SETTLED_KEPT = 4096  # attempts remembered as closed by their session (far more than in flight)
 
 
 @dataclass
@@ -17,10 +23,18 @@ class CallRegistry:
 
     _ended: dict[int, asyncio.Event] = field(default_factory=dict)
     sessions: set[int] = field(default_factory=set)
+    # Attempts whose session wrote the result itself, the latest SETTLED_KEPT, oldest first:
+    # the AMI hangup that trails such a call needs no settling from the dialer.
+    _settled: dict[int, None] = field(default_factory=dict)
 
     def track(self, attempt_id: int) -> asyncio.Event:
         """Start tracking a call; return the event set when it ends."""
-        return self._ended.setdefault(attempt_id, asyncio.Event())
+        ended = self._ended.get(attempt_id)
+        if ended is None:
+            import asyncio
+
+            ended = self._ended[attempt_id] = asyncio.Event()
+        return ended
 
     def end(self, attempt_id: int) -> None:
         """Say a call has ended (idempotent)."""
@@ -31,9 +45,18 @@ class CallRegistry:
     def session_started(self, attempt_id: int) -> None:
         self.sessions.add(attempt_id)
 
-    def session_ended(self, attempt_id: int) -> None:
+    def session_ended(self, attempt_id: int, *, settled: bool = False) -> None:
+        """A session is over; settled: it stored the call's result (the attempt is closed)."""
         self.sessions.discard(attempt_id)
+        if settled:
+            self._settled[attempt_id] = None
+            if len(self._settled) > SETTLED_KEPT:
+                del self._settled[next(iter(self._settled))]
         self.end(attempt_id)
+
+    def settled(self, attempt_id: int) -> bool:
+        """Say whether a session of this process closed the attempt itself (lately)."""
+        return attempt_id in self._settled
 
     def holds(self, attempt_id: int) -> bool:
         """Say whether a call or a survey session of this process still holds an attempt."""

@@ -9,12 +9,13 @@ learns that the call ended from the AMI hangup event, as for any call.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
-from ivr.asterisk.agi.script import ClassicChannel, open_channel, serve_one
+from ivr.asterisk.agi.script import ClassicChannel, open_channel, run_blocking, serve_one
 from ivr.calls import CallRegistry
 from ivr.config import Settings, load_settings
 from ivr.errors import RabtaError
@@ -28,13 +29,17 @@ log = logging.getLogger(__name__)
 
 
 async def run_call(channel: ClassicChannel, settings: Settings,
-                   retry: RetryRules | None = None) -> str:
-    """Run one survey session on channel against the database; return how it ended."""
+                   retry: RetryRules | None = None, *, blocking: bool = False) -> str:
+    """Run one survey session on channel against the database; return how it ended.
+
+    blocking: the database in this thread and nothing that waits on an event loop, so the
+    coroutine can be run with run_blocking (SQLite only).
+    """
     retry = retry or retry_rules(settings)
-    store = await SessionStore.open(settings.db_url)
+    store = await SessionStore.open(settings.db_url, blocking=blocking)
     try:
         sessions = SurveySessions(
-            store, settings, CallRegistry(),
+            store, settings, CallRegistry(), shield=not blocking,
             next_step=lambda result, attempts, callbacks, now: policy.after_survey(
                 result, attempts, callbacks, now, retry))
         return await serve_one(channel, sessions)
@@ -54,8 +59,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("cannot run the survey: %s", exc)
         return 2
     logging.getLogger().setLevel(settings.log_level)
-    ended = asyncio.run(run_call(channel, settings, retry))
+    if settings.db_url.startswith("sqlite:"):
+        # No event loop: importing asyncio (and aiosqlite) cost more CPU than the survey.
+        ended = run_blocking(run_call(channel, settings, retry, blocking=True))
+    else:
+        import asyncio
+
+        ended = asyncio.run(run_call(channel, settings, retry))
     return 1 if ended == "error" else 0
+
+
+def run() -> NoReturn:
+    """Serve the call and end the process at once (how the rootfs wrapper starts it).
+
+    A process per call: once the answers are stored and the output flushed, nothing is left
+    to tidy, so the interpreter's own teardown (every module and object freed one by one) is
+    skipped. Errors are flushed to stderr first, which Asterisk logs.
+    """
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

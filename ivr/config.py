@@ -6,7 +6,6 @@ Clients (AMI, store, servers) are never put in here; entry points build them fro
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import ipaddress
 import os
 import tomllib
@@ -321,6 +320,8 @@ def _checked(key: str, value: Any) -> Any:
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
     """Return "; did you mean 'x'?" for the closest known word, or "" when none is close."""
+    import difflib  # only for a mistake: not on every start of the classic AGI script
+
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.75)
     return f"; did you mean {close[0]!r}?" if close else ""
 

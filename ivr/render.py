@@ -129,6 +129,9 @@ def agi_url(settings: Settings) -> str:
 
 
 CLASSIC_SCRIPT = "rabta-agi"  # AGI(rabta-agi,<attempt>) runs <astagidir>/rabta-agi
+# How that script starts Python, each call: `-c` rather than `-m ivr.classic_agi`, which would
+# import runpy and its importlib machinery first (bench/classic_cpu.py measures it).
+CLASSIC_PYTHON_ARGS = ("-c", "import gc; gc.disable(); from ivr.classic_agi import run; run()")
 
 
 def agi_script(settings: Settings) -> str:

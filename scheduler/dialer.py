@@ -382,6 +382,11 @@ class Dialer:
         """AMI subscriber: a channel of ours hung up."""
         if event.attempt_id in self.calls.sessions:
             return  # the survey session closes the attempt itself
+        if self.calls.settled(event.attempt_id):
+            # Its session stored the result: nothing to read or write, only its slots to
+            # free (already done by its own dial task, unless a restart adopted the call).
+            self._release(event.attempt_id)
+            return
         self._spawn(self._after_hangup(event), f"hangup-{event.attempt_id}")
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -398,6 +403,10 @@ class Dialer:
     async def _after_hangup(self, event: HangupEvent) -> None:
         await asyncio.sleep(HANGUP_GRACE_S)
         if event.attempt_id in self.calls.sessions:
+            return
+        if self.calls.settled(event.attempt_id):  # its session ended and stored the result
+            self._release(event.attempt_id)
+            self.calls.end(event.attempt_id)
             return
         try:
             await self._settle_hangup(event)

@@ -7,7 +7,6 @@ dates, quiet periods) are read in the rules' time zone, Asia/Karachi unless told
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -392,6 +391,8 @@ def stratified_sample(items: Sequence[T], capacity: int, stratum: Callable[[T], 
     for index, item in enumerate(items):
         groups.setdefault(stratum(item), []).append(index)
     members = list(groups.values())  # in order of first appearance
+    import random  # here: the classic AGI script imports this module and never samples
+
     rng = random.Random(seed)
     n_strata = len(members)
     picked: dict[int, float] = {}

@@ -12,7 +12,6 @@ call ends.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -66,8 +65,12 @@ class SurveySessions:
 
     def __init__(self, store: SessionWrites, settings: Settings, calls: CallRegistry, *,
                  surveys: SurveyBook | None = None, clock: Callable[[], datetime] = _now,
-                 next_step: NextStep | None = None) -> None:
+                 next_step: NextStep | None = None, shield: bool = True) -> None:
         self.store = store
+        # The result is written shielded from cancellation (an engine shutting down); a
+        # process that runs one session without an event loop (the classic AGI script) has
+        # nothing to shield it from, and no asyncio.
+        self.shield = shield
         self.next_step = next_step
         self.settings = settings
         self.calls = calls
@@ -138,12 +141,19 @@ class SurveySessions:
                      len(state.answers))
         finally:
             result = state.result(survey)
+            settled = False
             try:
-                # Shielded: the result must land even if the server is shutting down.
-                await asyncio.shield(self._finish(attempt_id, result,
-                                                  NOT_ME_REASON if state.not_me else None))
+                finish = self._finish(attempt_id, result,
+                                      NOT_ME_REASON if state.not_me else None)
+                if self.shield:  # the result must land even if the server is shutting down
+                    import asyncio
+
+                    await asyncio.shield(finish)
+                else:
+                    await finish
+                settled = True
             finally:  # if it could not, the attempt is left to the dialer's reconcile
-                self.calls.session_ended(attempt_id)
+                self.calls.session_ended(attempt_id, settled=settled)
             log.info("attempt %d: survey %s", attempt_id, result)
 
     async def _finish(self, attempt_id: int, result: TxStatus, reason: str | None) -> None:

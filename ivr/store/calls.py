@@ -185,7 +185,7 @@ class CallsRepository(Repository):
                             f = facts[other["id"]]
                             facts[other["id"]] = policy.DialFacts(
                                 f.on_dnc, f.visited_at, f.last_surveyed_at, True, f.followup)
-                    await tx.execute(
+                    await tx.defer(  # sent with the INSERT (SQLite: one trip)
                         "UPDATE transactions SET status = 'dialing', attempts = attempts + 1, "
                         "updated_at = ? WHERE id = ?", (stamp, row["id"]))
                     new = await tx.fetchone(
@@ -267,11 +267,11 @@ class CallsRepository(Repository):
         """Record that the citizen picked up (from AMI or from the FastAGI session)."""
         stamp = ts(now)
 
-        async def answered(tx: Tx) -> None:
-            await tx.execute(
+        async def answered(tx: Tx) -> None:  # one trip on SQLite
+            await tx.defer(
                 "UPDATE attempts SET outcome = 'answered', answered_at = COALESCE(answered_at, ?) "
                 "WHERE id = ? AND ended_at IS NULL", (stamp, attempt_id))
-            await tx.execute(
+            await tx.defer(
                 "UPDATE transactions SET status = 'in_call', last_outcome = 'answered', "
                 "updated_at = ? WHERE id = (SELECT transaction_id FROM attempts WHERE id = ?) "
                 "AND status = 'dialing'", (stamp, attempt_id))
@@ -391,8 +391,8 @@ class CallsRepository(Repository):
 
         survey, survey_version: the definition that asked; prompts: the prompt ids played.
         """
-        async def upsert(tx: Tx) -> None:
-            await tx.execute(
+        async def upsert(tx: Tx) -> None:  # one trip on SQLite
+            await tx.defer(
                 "INSERT INTO answers (attempt_id, transaction_id, question, value, answered_at, "
                 "survey, survey_version, prompts) "
                 "SELECT ?, transaction_id, ?, ?, ?, ?, ?, ? FROM attempts WHERE id = ? "
@@ -422,9 +422,9 @@ class CallsRepository(Repository):
                 "UPDATE attempts SET ended_at = ?, result = ?, cause = COALESCE(cause, ?) "
                 "WHERE id = ? AND ended_at IS NULL AND answered_at IS NOT NULL",
                 (stamp, result.value, cause, attempt_id)) == 1
-            if changed:
+            if changed:  # sent with the COMMIT (SQLite)
                 callback = 1 if status is TxStatus.SCHEDULED else 0
-                await tx.execute(
+                await tx.defer(
                     "UPDATE transactions SET status = ?, updated_at = ?, "
                     "callbacks = callbacks + ?, next_try_at = COALESCE(?, next_try_at), "
                     "closed_reason = COALESCE(?, closed_reason) "

@@ -11,21 +11,20 @@ database numbers them. Which engine: a URL (`sqlite:///path` or `postgresql://..
 from __future__ import annotations
 
 import abc
-import asyncio
 import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
-
-import aiosqlite
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from ivr.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:  # imported where used: the classic AGI script runs without asyncio
+    import aiosqlite
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -72,6 +71,8 @@ class DatabaseUrl:
 
 
 def _redact(dsn: str) -> str:
+    from urllib.parse import urlsplit  # PostgreSQL only: not on the classic AGI script's start
+
     parts = urlsplit(dsn)
     if parts.password:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
@@ -89,6 +90,8 @@ def parse_url(url: str) -> DatabaseUrl:
         # sqlite:////abs/path (four slashes, as db_url writes an absolute path) is /abs/path too
         return DatabaseUrl("sqlite", Path("/" + path.lstrip("/")), "")
     if url.startswith(("postgresql://", "postgres://")):
+        from urllib.parse import urlsplit
+
         parts = urlsplit(url)
         try:
             parts.port  # noqa: B018 - raises ValueError for a bad port
@@ -116,6 +119,13 @@ class Tx(Protocol):
 
     async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
         """Return the first row, or None."""
+
+    async def defer(self, sql: str, args: Sequence[Any] = ()) -> None:
+        """Run a statement whose outcome nobody reads, at the latest before the commit.
+
+        SQLite sends it with the transaction's next statement or its COMMIT, in the same trip
+        to the database's thread; an error in it fails the transaction all the same.
+        """
 
 
 class Database(abc.ABC):
@@ -232,27 +242,168 @@ def _migration_files(dialect: str) -> list[Path]:
 # ------------------------------------------------------------------------------ SQLite
 
 
+T = TypeVar("T")
+
+
 class _SQLiteTx:
+    """One IMMEDIATE transaction in as few trips to aiosqlite's thread as it takes.
+
+    Each trip costs CPU on both sides of the thread hop (bench/cpu_per_call.py), and a survey
+    call writes a dozen times: BEGIN IMMEDIATE goes with the first statement, statements
+    deferred (`defer`) go with the next one or with the COMMIT. A transaction of deferred
+    statements only (an answer, a state change) is one trip in all.
+    """
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
+        self._queued: list[tuple[str, Sequence[Any]]] = [("BEGIN IMMEDIATE", ())]
+        self._begun = False  # BEGIN has gone to the database
+
+    async def _trip(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run what is queued, then fn, on the connection's thread in one call."""
+        queued, self._queued = self._queued, []
+        self._begun = True
+
+        def work(db: sqlite3.Connection) -> T:
+            for sql, args in queued:
+                db.execute(sql, args)
+            return fn(db)
+
+        return await self.conn._execute(work, self.conn._conn)  # type: ignore[no-untyped-call,no-any-return]
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        cur = await self.conn.execute(sql, args)
-        return cur.rowcount
+        return await self._trip(lambda db: db.execute(sql, args).rowcount)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
-        before = self.conn.total_changes
-        await self.conn.executemany(sql, rows)
-        return self.conn.total_changes - before
+        rows = list(rows)
 
-    # One trip to aiosqlite's thread per query (execute, fetch and close there at once): each
-    # trip costs CPU on both sides, and a survey call makes dozens of them.
+        def many(db: sqlite3.Connection) -> int:
+            before = db.total_changes
+            db.executemany(sql, rows)
+            return db.total_changes - before
+
+        return await self._trip(many)
+
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        return list(await self.conn.execute_fetchall(sql, args))
+        return await self._trip(lambda db: db.execute(sql, args).fetchall())
 
     async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
-        rows = await self.conn.execute_fetchall(sql, args)
-        return next(iter(rows), None)
+        rows = await self.fetch(sql, args)
+        return rows[0] if rows else None
+
+    async def defer(self, sql: str, args: Sequence[Any] = ()) -> None:
+        self._queued.append((sql, args))
+
+    async def commit(self) -> None:
+        """Send what is still queued and COMMIT (nothing at all if nothing was ever sent)."""
+        if not self._begun and len(self._queued) == 1:
+            self._queued = []
+            return
+        await self._trip(lambda db: db.execute("COMMIT"))
+
+    async def rollback(self) -> None:
+        """Roll back whatever reached the database (nothing queued is sent)."""
+        self._queued = []
+        if self._begun:
+            await self.conn._execute(_rollback, self.conn._conn)  # type: ignore[no-untyped-call]
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    if db.in_transaction:  # a BEGIN that failed (busy) left none
+        db.execute("ROLLBACK")
+
+
+class _Done:
+    """An aiosqlite-style result that is already there: await it, or `async with` it."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.value
+        yield  # a generator that never suspends
+
+    async def __aenter__(self) -> Any:
+        return self.value
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.value.close()
+
+
+class _BlockingCursor:
+    """An sqlite3 cursor with aiosqlite's awaitable methods, which never suspend."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class _BlockingConnection:
+    """The subset of aiosqlite.Connection the SQLite database uses, over a plain sqlite3
+    connection in the calling thread: every awaitable finishes at once, so a process that runs
+    one survey session (the classic AGI script) needs neither asyncio nor a thread. A coroutine
+    that only awaits these runs without an event loop (ivr.asterisk.agi.script.run_blocking)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._connection: sqlite3.Connection | None = conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise ValueError("no active connection")
+        return self._connection
+
+    async def _execute(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(*args)
+
+    @property
+    def row_factory(self) -> Any:
+        return self._conn.row_factory
+
+    @row_factory.setter
+    def row_factory(self, factory: Any) -> None:
+        self._conn.row_factory = factory
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    @property
+    def total_changes(self) -> int:
+        return self._conn.total_changes
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> _Done:
+        return _Done(_BlockingCursor(self._conn.execute(sql, args)))
+
+    async def execute_fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        return self._conn.execute(sql, args).fetchall()
+
+    async def executescript(self, script: str) -> None:
+        self._conn.executescript(script)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class _NoLock:
+    """The write lock of a database only one coroutine uses (a blocking connection)."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
 
 
 class SQLiteDatabase(Database):
@@ -262,17 +413,33 @@ class SQLiteDatabase(Database):
     dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection, url: DatabaseUrl) -> None:
-        self.conn = conn
+        self.conn = conn  # aiosqlite's, or a _BlockingConnection (the same methods)
         self.url = url
         assert url.path is not None
         self.path: Path = url.path
         # One connection is shared by every coroutine of the engine: write transactions
         # take turns, or one coroutine's BEGIN would land inside another's.
-        self._write_lock = asyncio.Lock()
+        self._write_lock: Any
+        if isinstance(conn, _BlockingConnection):
+            self._write_lock = _NoLock()
+        else:
+            import asyncio
+
+            self._write_lock = asyncio.Lock()
+
+    @property
+    def blocking(self) -> bool:
+        """Tell whether this database runs in the calling thread, without an event loop."""
+        return isinstance(self.conn, _BlockingConnection)
 
     @classmethod
-    async def open(cls, url: DatabaseUrl, *, migrate: bool = True) -> SQLiteDatabase:
-        """Open (creating if needed, owner-only) and, unless told not to, migrate."""
+    async def open(cls, url: DatabaseUrl, *, migrate: bool = True,
+                   blocking: bool = False) -> SQLiteDatabase:
+        """Open (creating if needed, owner-only) and, unless told not to, migrate.
+
+        blocking: a plain sqlite3 connection in the calling thread (one survey session per
+        process: the classic AGI script), whose awaitables never suspend; else aiosqlite's.
+        """
         path = url.path
         assert path is not None
         try:
@@ -282,12 +449,19 @@ class SQLiteDatabase(Database):
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # -wal/-shm inherit it
         except OSError as exc:
             raise StoreError(f"{path}: cannot create the database: {exc.strerror}") from None
+        conn: aiosqlite.Connection
         try:
-            conn = await aiosqlite.connect(path, isolation_level=None)
+            if blocking:  # typed as aiosqlite's: it has the methods this class uses
+                conn = cast("aiosqlite.Connection",
+                            _BlockingConnection(sqlite3.connect(path, isolation_level=None)))
+            else:
+                import aiosqlite
+
+                conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the database: {exc}") from None
         try:
-            conn.row_factory = aiosqlite.Row
+            conn.row_factory = sqlite3.Row  # what aiosqlite.Row is
             for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "busy_timeout = 10000",
                            "foreign_keys = ON"):
                 await conn.execute(f"PRAGMA {pragma}")
@@ -305,12 +479,23 @@ class SQLiteDatabase(Database):
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
-        async with self.raw_write() as conn:
-            yield _SQLiteTx(conn)
+        async with self._write_lock:
+            tx = _SQLiteTx(self.conn)
+            try:
+                yield tx
+                await tx.commit()
+            except sqlite3.Error as exc:
+                await tx.rollback()
+                raise StoreError(f"{self.path}: {exc}") from exc
+            except BaseException:
+                await tx.rollback()
+                raise
 
     @contextlib.asynccontextmanager
     async def raw_write(self) -> AsyncIterator[aiosqlite.Connection]:
         """Hold the write lock for one IMMEDIATE transaction on the raw connection."""
+        if self.blocking:
+            raise StoreError("raw_write needs aiosqlite's connection, not a blocking one")
         async with self._write_lock:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:

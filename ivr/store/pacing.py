@@ -41,8 +41,8 @@ class PacingRepository(Repository):
                 if self.db.dialect == "postgresql":  # workers booking on one trunk take turns
                     await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 1))",
                                      (f"rabta-trunk-sends:{trunk}",))
-                await tx.execute("DELETE FROM trunk_sends WHERE trunk = ? AND at < ?",
-                                 (trunk, ts(now - timedelta(seconds=KEEP_S))))
+                await tx.defer("DELETE FROM trunk_sends WHERE trunk = ? AND at < ?",
+                               (trunk, ts(now - timedelta(seconds=KEEP_S))))  # with the next
                 last = parse_ts(_value(await tx.fetchone(
                     "SELECT MAX(at) FROM trunk_sends WHERE trunk = ?", (trunk,))))
                 gap = timedelta(seconds=1.0 / cps[trunk])

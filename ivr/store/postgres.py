@@ -198,6 +198,9 @@ class _PgTx(_Lease):
             row: Row | None = await self.conn.fetchrow(numbered(sql), *args)
             return row
 
+    async def defer(self, sql: str, args: Sequence[Any] = ()) -> None:
+        await self.execute(sql, args)  # one round trip per statement either way
+
 
 class PostgresDatabase(Database):
     """A pool of connections to one PostgreSQL database."""

@@ -18,9 +18,13 @@ class SessionStore(CallsRepository, DncRepository):
     """The calls and do-not-call repositories over one Database."""
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True) -> SessionStore:
-        """Open (and migrate) the database a URL names (sqlite:///... or postgresql://...)."""
-        return cls(await open_database(url, migrate=migrate))
+    async def open(cls, url: str, *, migrate: bool = True, blocking: bool = False) -> SessionStore:
+        """Open (and migrate) the database a URL names (sqlite:///... or postgresql://...).
+
+        blocking: an SQLite database in the calling thread, whose awaitables never suspend,
+        so the session runs without an event loop (ivr.asterisk.agi.script.run_blocking).
+        """
+        return cls(await open_database(url, migrate=migrate, blocking=blocking))
 
     async def close(self) -> None:
         """Close the connection or pool."""

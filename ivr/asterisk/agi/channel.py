@@ -12,13 +12,12 @@ for both transports.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import Literal, NoReturn, Protocol
-from urllib.parse import urlsplit
+from typing import Any, Literal, NoReturn, Protocol
 
 from ivr.asterisk.agi.protocol import (
     DTMF_DIGITS,
@@ -95,6 +94,7 @@ class AGIChannel:
         *,
         command_timeout: float | None = 3600.0,
         round_trip: Callable[[float], None] | None = None,
+        exclusive: bool = True,
     ) -> None:
         self._reader = reader
         # Told the round trip (seconds) of each quick command (roundtrip.QUICK_COMMANDS).
@@ -103,7 +103,16 @@ class AGIChannel:
         self._responses = ResponseReader()
         self._headers: Mapping[str, str] = MappingProxyType(dict(headers))
         self._command_timeout = command_timeout  # None: the transport's own limits apply
-        self._lock = asyncio.Lock()
+        # One command at a time: a FastAGI session's coroutines share the connection. A
+        # classic script's channel (one call per process, no timeout of ours) needs no lock,
+        # and so no asyncio at all (its process runs the session without an event loop).
+        self._lock: contextlib.AbstractAsyncContextManager[Any]
+        if command_timeout is None and not exclusive:
+            self._lock = contextlib.nullcontext()
+        else:
+            import asyncio
+
+            self._lock = asyncio.Lock()
         self._hung_up = False
         # After a timeout or garbage the next line may answer an older command: stop.
         self._broken: str | None = None
@@ -121,7 +130,9 @@ class AGIChannel:
         script = self._headers.get("agi_network_script")
         if script is None:
             request = self._headers.get("agi_request", "")
-            script = urlsplit(request).path if "://" in request else ""
+            # the URL's path (urlsplit's, without importing urllib: the classic script's start)
+            path = request.partition("://")[2].partition("/")[2] if "://" in request else ""
+            script = path.partition("#")[0]
         # Asterisk passes everything after the first "/", query string included.
         return script.partition("?")[0].strip("/")
 
@@ -268,7 +279,7 @@ class AGIChannel:
         async with self._lock:
             in_step = False  # True once the answer was read whole, error or not
             try:
-                async with asyncio.timeout(self._command_timeout):
+                async with self._deadline():
                     started = time.perf_counter()
                     self._writer.write(line)
                     await self._writer.drain()
@@ -298,6 +309,14 @@ class AGIChannel:
                 # the answer to the next one.
                 if not in_step and not self._hung_up and self._broken is None:
                     self._broken = f"{name} was interrupted before its answer came"
+
+    def _deadline(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The command timeout (none at all when it is None: asyncio is not even imported)."""
+        if self._command_timeout is None:
+            return contextlib.nullcontext()
+        import asyncio
+
+        return asyncio.timeout(self._command_timeout)
 
     async def _read_response(self) -> AGIResponse:
         """Read one answer (a whole 520 usage block included), as many reads as it takes."""

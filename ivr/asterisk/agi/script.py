@@ -16,8 +16,8 @@ import errno
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from typing import IO, Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import IO, Any, TypeVar, cast
 
 from asterisk.agi import AGI, AGISIGHUPHangup  # pyst2
 
@@ -26,6 +26,7 @@ from ivr.asterisk.agi.protocol import MAX_LINE_BYTES
 from ivr.errors import CallerHungUp
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class _Pipes:
@@ -71,7 +72,7 @@ class ClassicChannel(AGIChannel):
         pipes = _Pipes(agi)
         # Asterisk's own AGI timeouts apply to pipes: no command timeout of ours.
         super().__init__(pipes, pipes, {str(k): str(v) for k, v in agi.env.items()},
-                         command_timeout=None)
+                         command_timeout=None, exclusive=False)
         self._agi = agi
 
     @property
@@ -88,10 +89,25 @@ def open_channel(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout,
     return ClassicChannel(AGI(stdin=stdin, stdout=stdout, stderr=quiet))
 
 
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends to its end, without an event loop; return its value.
+
+    The classic script's session awaits only pipes and a blocking SQLite connection, whose
+    awaitables all finish at once, so it needs no asyncio (which costs the process more CPU to
+    import than the survey does). RuntimeError if something would really have waited.
+    """
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    coro.close()
+    raise RuntimeError("the coroutine waited for something: it needs an event loop")
+
+
 async def serve_one(channel: AGIChannel,
                     handler: Callable[[AGIChannel], Awaitable[None]]) -> Ending:
     """Run handler on one call; return how it ended: completed, hung_up or error."""
     return await run_handler(channel, handler, transport="classic AGI", log=log)
 
 
-__all__ = ["ClassicChannel", "open_channel", "serve_one"]
+__all__ = ["ClassicChannel", "open_channel", "run_blocking", "serve_one"]
