@@ -16,7 +16,7 @@ BIN    := $(VENV)/bin
 # postgresql-15: the store tests run on SQLite and on a throw-away PostgreSQL cluster too.
 SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium kannel kannel-extras \
                    poppler-utils fonts-noto-core systemd fail2ban util-linux \
-                   postgresql-15
+                   postgresql-15 openssl
 
 .PHONY: setup system venv demo test unit lint integration browser screenshots bench clean i18n font axe
 
