@@ -157,8 +157,9 @@ def test_registration_tls_srtp_and_ip_auth_are_rendered(tmp_path: Path,
     assert f"cert_file = {cert}" in text
     assert "transport = transport-tls" in text and "media_encryption = sdes" in text
     assert "[carrier-auth]\ntype = auth\nauth_type = userpass\nusername = u1\npassword = p1" in text
-    assert "[carrier-reg]\ntype = registration" in text and "server_uri = sips:sip.example.pk:5061" in text
-    assert "contact = sips:sip.example.pk:5061;transport=tls" in text
+    assert "[carrier-reg]\ntype = registration" in text
+    assert "server_uri = sip:sip.example.pk:5061;transport=tls\n" in text
+    assert "contact = sip:sip.example.pk:5061;transport=tls" in text
     assert "match = sip.example.pk\n" in text  # the carrier's own host: its calls come from there
     assert "match = 203.0.113.0/24,198.51.100.7" in text and "dtmf_mode = inband" in text
     assert "allow = alaw\n" in text
@@ -170,7 +171,7 @@ def test_a_carriers_ca_makes_the_pbx_verify_it(tmp_path: Path, pems: dict[str, P
     text = pjsip(tmp_path, trunk="carrier", trunk_sip=(f"{spec} tls_ca={pems['other_cert']}",))
     assert (f"cert_file = {pems['cert']}\npriv_key_file = {pems['key']}\nmethod = tlsv1_2\n"
             f"ca_list_file = {pems['other_cert']}\nverify_server = yes\n") in text
-    assert "contact = sips:127.0.0.1:5175;transport=tls" in text
+    assert "contact = sip:127.0.0.1:5175;transport=tls\n" in text
     assert "media_encryption = sdes\nmedia_encryption_optimistic = no" in text
     assert "verify_server" not in pjsip(tmp_path, trunk="carrier", trunk_sip=(spec,))
 
