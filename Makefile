@@ -15,10 +15,11 @@ BIN    := $(VENV)/bin
 # `rabta dialplan check`'s throw-away Asterisk off the network;
 # postgresql-15: the store tests run on SQLite and on a throw-away PostgreSQL cluster too;
 # podman and runc build asterisk-docker/'s images and run a survey through them (its settings:
-# asterisk-docker/containers.conf, through CONTAINERS_CONF; nothing in /etc/containers).
+# asterisk-docker/containers.conf, through CONTAINERS_CONF; nothing in /etc/containers);
+# openssl makes the TLS trunk test's certificates.
 SYSTEM_PACKAGES := debootstrap espeak-ng sox ffmpeg python3-venv sqlite3 chromium kannel kannel-extras \
                    poppler-utils fonts-noto-core systemd fail2ban util-linux \
-                   postgresql-15 podman runc
+                   postgresql-15 podman runc openssl
 
 .PHONY: setup system venv demo test unit lint integration browser screenshots bench clean i18n font axe
 

@@ -199,11 +199,12 @@ def auth_sections(spec: TrunkSip | None, udp: str) -> str:
     out = (f"\n[{spec.name}-auth]\ntype = auth\nauth_type = userpass\n"
            f"username = {spec.username}\npassword = {spec.password}\n")
     if spec.register:
-        scheme = "sips" if spec.transport == "tls" else "sip"
+        # sip: with transport=tls, not sips: (see contact_of).
+        tls = ";transport=tls" if spec.transport == "tls" else ""
         out += (f"\n[{spec.name}-reg]\ntype = registration\n"
                 f"transport = {transport_of(spec, udp)}\noutbound_auth = {spec.name}-auth\n"
-                f"server_uri = {scheme}:{spec.host}\n"
-                f"client_uri = {scheme}:{spec.username}@{spec.host.rsplit(':', 1)[0]}\n"
+                f"server_uri = sip:{spec.host}{tls}\n"
+                f"client_uri = sip:{spec.username}@{spec.host.rsplit(':', 1)[0]}\n"
                 f"contact_user = {spec.username}\nretry_interval = 20\n"
                 f"forbidden_retry_interval = 20\nauth_rejection_permanent = no\n"
                 f"max_retries = 100000\nexpiration = 300\nline = yes\nendpoint = {spec.name}\n")
@@ -232,7 +233,9 @@ def contact_of(spec: TrunkSip | None, default: str) -> str:
     if spec is None or not spec.host:
         return f"sip:{default}"
     if spec.transport == "tls":
-        return f"sips:{spec.host};transport=tls"
+        # Not sips: Asterisk's Contact stays sip:...;transport=TLS, and a carrier's SIP stack
+        # refuses a sips: request from a sip: contact (RFC 3261 8.1.1.8: 480 "SIPS Required").
+        return f"sip:{spec.host};transport=tls"
     return f"sip:{spec.host}" + (";transport=tcp" if spec.transport == "tcp" else "")
 
 

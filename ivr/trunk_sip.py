@@ -7,7 +7,8 @@ channels, cps and operators: the dialer's side). Keys:
 - register=yes with username= and password= (or password_env=VAR): outbound registration with
   digest auth; username/password without register: digest auth on calls only;
 - match=a,b/24: identify the carrier's calls by these addresses or CIDRs (IP-authenticated trunks);
-- transport=udp|tcp|tls; for tls: tls_cert=, tls_key= (our side), tls_ca= (verify theirs);
+- transport=udp|tcp|tls; for tls: tls_cert=, tls_key= (our side; PEM, the key unencrypted),
+  tls_ca= (the CA, or a self-signed carrier's own certificate: the PBX then verifies theirs);
   srtp=yes (SDES-SRTP; only over tls, or the keys would travel in clear);
 - codecs=alaw,ulaw (A-law for Pakistani E1 lines), dtmf=rfc4733|inband|info|auto;
 - callerid="Name" <8080>, from_user=, from_domain=.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shlex
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,14 +125,18 @@ def parse(spec: str, env: Mapping[str, str] | None = None, check_files: bool = T
                   "digest auth needs both username= and password= (or password_env=)")
     if srtp and transport != "tls":
         raise bad("srtp", "SRTP needs transport=tls: over udp or tcp its keys travel in clear")
+    stray = [k for k in ("tls_cert", "tls_key", "tls_ca") if k in values and transport != "tls"]
+    if stray:
+        raise bad(stray[0], f"only for transport=tls (this trunk's is {transport})")
     if transport == "tls":
         for key in ("tls_cert", "tls_key"):
             if not values.get(key):
                 raise bad(key, "transport=tls needs our certificate (tls_cert=) and key (tls_key=)")
         if check_files:
-            for key in ("tls_cert", "tls_key", "tls_ca"):
-                if values.get(key) and not Path(values[key]).is_file():
-                    raise bad(key, f"{values[key]}: no such file")
+            problem = tls_files_problem(values["tls_cert"], values["tls_key"],
+                                        values.get("tls_ca", ""))
+            if problem:
+                raise bad(*problem)
     if not host and not match:
         raise bad("host", "a trunk needs host= (where calls go) or match= (whom calls come from)")
     if host and not _host_ok(host):
@@ -139,6 +145,50 @@ def parse(spec: str, env: Mapping[str, str] | None = None, check_files: bool = T
                     values.get("tls_cert", ""), values.get("tls_key", ""), values.get("tls_ca", ""),
                     srtp, codecs, dtmf, values.get("callerid", ""), values.get("from_user", ""),
                     values.get("from_domain", ""))
+
+
+def _unreadable(path: str) -> str:
+    """Return why a certificate file cannot be read ('' when it can)."""
+    p = Path(path)
+    if not p.exists():
+        return f"{path}: no such file"
+    if not p.is_file():
+        return f"{path}: not a file"
+    try:
+        p.read_bytes()
+    except OSError as exc:
+        return f"{path}: cannot be read: {exc.strerror}"
+    return ""
+
+
+def tls_files_problem(cert: str, key: str, ca: str = "") -> tuple[str, str] | None:
+    """Check a TLS trunk's files as Asterisk will load them: (key, why) of the first bad one.
+
+    The certificate must be PEM; the private key PEM, unencrypted (the trunk has no key
+    password) and the certificate's own; the CA file must hold at least one PEM certificate.
+    Asterisk would only log a failed load and then refuse every call, so we refuse at start.
+    """
+    for name, path in (("tls_cert", cert), ("tls_key", key), ("tls_ca", ca)):
+        why = _unreadable(path) if path else ""
+        if why:
+            return name, why
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        ctx.load_verify_locations(cafile=cert)
+    except (ssl.SSLError, OSError):
+        return "tls_cert", f"{cert}: not a PEM certificate"
+    try:
+        ctx.load_cert_chain(cert, key, password=lambda: b"")
+    except (ssl.SSLError, OSError) as exc:
+        if getattr(exc, "reason", "") == "KEY_VALUES_MISMATCH":
+            return "tls_key", f"{key}: not the private key of tls_cert {cert}"
+        return "tls_key", f"{key}: not an unencrypted PEM private key"
+    if ca:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=ca)
+        except (ssl.SSLError, OSError):
+            return "tls_ca", f"{ca}: holds no PEM certificate"
+    return None
 
 
 def _host_ok(host: str) -> bool:
@@ -159,4 +209,9 @@ def parse_all(specs: tuple[str, ...], trunk_names: set[str],
         if t.name in out:
             raise ConfigError(f"trunk_sip: {t.name}: given twice")
         out[t.name] = t
+    tls = {(t.tls_cert, t.tls_key, t.tls_ca): t.name for t in out.values() if t.transport == "tls"}
+    if len(tls) > 1:
+        raise ConfigError(f"trunk_sip: {', '.join(sorted(tls.values()))}: one TLS transport "
+                          f"serves every TLS trunk, so they need the same tls_cert, tls_key "
+                          f"and tls_ca")
     return out

@@ -350,14 +350,22 @@ def start(inst: Instance) -> int:
     return proc.pid
 
 
-def _check_port_free(inst: Instance) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.1", inst.sip_port))
-        except OSError:
-            raise AsteriskSetupError(
-                f"{inst.name}: UDP port {inst.sip_port} is taken by another program; "
-                f"set RABTA_SIP_PORT / RABTA_CARRIER_SIP_PORT") from None
+PORT_FREE_WAIT_S = 5.0  # a just-stopped instance may hold its port a moment longer
+
+
+def _check_port_free(inst: Instance, wait_s: float = PORT_FREE_WAIT_S) -> None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", inst.sip_port))
+                return
+            except OSError:
+                if time.monotonic() >= deadline:
+                    raise AsteriskSetupError(
+                        f"{inst.name}: UDP port {inst.sip_port} is taken by another program; "
+                        f"set RABTA_SIP_PORT / RABTA_CARRIER_SIP_PORT") from None
+        time.sleep(0.2)
 
 
 def stop(inst: Instance) -> bool:
