@@ -87,14 +87,14 @@ test: setup lint axe
 	@rm -f .test-fast.log .test-fast.rc .test-shard2.log .test-shard2.rc; \
 	( RABTA_TEST_SLOT=1 $(BIN)/python -m pytest tests/unit tests/protocol tests/browser \
 	    > .test-fast.log 2>&1; echo $$? > .test-fast.rc; \
-	  RABTA_TEST_SLOT=2 RABTA_SHARD=2/2 $(BIN)/python -m pytest tests/integration --durations=10 \
+	  RABTA_TEST_SLOT=2 RABTA_TEST_SHARD=2/2 $(BIN)/python -m pytest tests/integration --durations=10 \
 	    > .test-shard2.log 2>&1; echo $$? > .test-shard2.rc ) & side=$$!; \
-	RABTA_SHARD=1/2 $(BIN)/python -m pytest tests/integration --durations=10; one=$$?; \
+	RABTA_TEST_SHARD=1/2 $(BIN)/python -m pytest tests/integration --durations=10; one=$$?; \
 	wait $$side; \
 	echo "===== unit, protocol and browser tiers ====="; cat .test-fast.log; \
 	echo "===== integration tier, shard 2 ====="; cat .test-shard2.log; \
 	echo "===== integration tier, last: what changes the shared sounds directory ====="; \
-	RABTA_SHARD=last $(BIN)/python -m pytest tests/integration; last=$$?; \
+	RABTA_TEST_SHARD=last $(BIN)/python -m pytest tests/integration; last=$$?; \
 	quick=$$(cat .test-fast.rc); two=$$(cat .test-shard2.rc); \
 	echo "integration shard 1: exit $$one; shard 2: exit $$two; last: exit $$last;" \
 	  "unit, protocol and browser tiers: exit $$quick"; \

@@ -20,7 +20,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "integration" in str(item.path):
             item.add_marker(pytest.mark.integration)
-    spec = os.environ.get("RABTA_SHARD", "")
+    spec = os.environ.get("RABTA_TEST_SHARD", "")
     if not spec:
         return
     try:

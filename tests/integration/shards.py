@@ -1,6 +1,6 @@
 """Split the integration tier into shards that `make test` runs side by side (pure, no I/O).
 
-`RABTA_SHARD=i/n` runs shard i of n; `RABTA_SHARD=last` runs the files that change what every
+`RABTA_TEST_SHARD=i/n` runs shard i of n; `RABTA_TEST_SHARD=last` runs the files that change what every
 node on the machine shares (the rootfs's sounds directory), after the shards are done; unset,
 everything runs. Files are dealt longest first to the shard that would finish first (LPT),
 from the seconds each took in `make test`; a shard may start late (the second shard waits for
@@ -28,12 +28,12 @@ HEAD_START = (0.0, 720.0)
 
 
 def parse(spec: str) -> tuple[int, int] | str:
-    """Read RABTA_SHARD: ``"i/n"`` as (i, n) with 1 <= i <= n, or ``"last"``; else ValueError."""
+    """Read RABTA_TEST_SHARD: ``"i/n"`` as (i, n) with 1 <= i <= n, or ``"last"``; else ValueError."""
     if spec == "last":
         return spec
     i, sep, n = spec.partition("/")
     if not (sep and i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
-        raise ValueError(f"RABTA_SHARD: expected i/n (1 <= i <= n) or 'last', got {spec!r}")
+        raise ValueError(f"RABTA_TEST_SHARD: expected i/n (1 <= i <= n) or 'last', got {spec!r}")
     return int(i), int(n)
 
 

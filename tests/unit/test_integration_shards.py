@@ -45,5 +45,13 @@ def test_shards_are_balanced_counting_the_head_start() -> None:
 
 @pytest.mark.parametrize("spec", ["", "0/2", "3/2", "1", "x/2", "first"])
 def test_a_bad_shard_is_refused(spec: str) -> None:
-    with pytest.raises(ValueError, match="RABTA_SHARD"):
+    with pytest.raises(ValueError, match="RABTA_TEST_SHARD"):
         shards.parse(spec)
+
+
+def test_the_shard_variable_is_not_taken_for_a_setting() -> None:
+    # Engine workers started by integration tests inherit the environment: a RABTA_* variable
+    # that is not a setting would stop them ("unknown setting"), as RABTA_SHARD once did.
+    from ivr.config import load_settings
+
+    load_settings(env={"RABTA_TEST_SHARD": "1/2"})
