@@ -121,6 +121,12 @@ class Engine:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def run_until_idle(self) -> None:
+        """Dial until nothing is left to do, then hand over the SMS those calls made due."""
+        await self.dialer.run(until_idle=True)
+        if self.sms is not None:
+            await self.sms.drain()
+
     async def close(self) -> None:
         """Stop accepting work and close connections (answers already given are stored)."""
         if self.sms is not None:

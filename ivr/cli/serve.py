@@ -87,7 +87,10 @@ async def do_run(settings: Settings, *, until_idle: bool, show_progress: bool = 
                         settings.web_port))
                     log.info("web on http://%s:%d (/login, /api/v1, /metrics, /healthz)",
                              settings.web_host, settings.web_port)
-                await engine.dialer.run(until_idle=until_idle)
+                if until_idle:
+                    await engine.run_until_idle()
+                else:
+                    await engine.dialer.run(until_idle=False)
         finally:
             if bar:
                 c = await store.status_counts()

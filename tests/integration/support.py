@@ -121,7 +121,7 @@ async def run_until_idle(settings: Settings, store: SQLiteStore, timeout: float 
     engine = Engine(replace(settings, **changes) if changes else settings, store)
     await engine.start()
     try:
-        await asyncio.wait_for(engine.dialer.run(until_idle=True), timeout)
+        await asyncio.wait_for(engine.run_until_idle(), timeout)
     finally:
         await engine.close()
     return engine

@@ -297,3 +297,17 @@ async def test_replies_of_one_citizen_arriving_at_once_make_one_sms_attempt(stor
                                   "AND node = 'sms'", (tx,)) == 1
         assert await value(store, "SELECT COUNT(*) FROM answers WHERE transaction_id = ?",
                            (tx,)) == 1
+
+
+async def test_drain_hands_over_what_the_last_calls_made_due_and_stops_while_the_gateway_is_down(
+        store: SQLiteStore, sender: SmsSender, gateway: FakeGateway) -> None:
+    done = await add(store, "A", status="completed")
+    gateway.fail = GatewayDown("kannel restarting")
+    assert await sender.drain() == 0  # the gateway is down: nothing went, nothing lost
+    assert await states(store, done) == {"thanks": "queued"}
+    gateway.fail = None
+    sender.clock = lambda: NOW + timedelta(seconds=31)  # past sms_retry_delay
+    sender.start()  # the engine's loop is running when an until-idle run ends
+    assert await sender.drain() == 1
+    assert await states(store, done) == {"thanks": "sent"}
+    assert sender._task is None  # the loop is stopped, not left to race the close
