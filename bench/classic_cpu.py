@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
-import re
 import resource
 import shutil
 import subprocess
@@ -88,9 +87,11 @@ def run_one(cmd: list[str], env: dict[str, str], attempt: int) -> None:
 def entry_args(code: Path) -> list[str]:
     """Return how the rootfs wrapper of that checkout starts Python (ivr/render.py says; older
     checkouts ran `python3 -m ivr.classic_agi`)."""
-    found = re.search(r"^CLASSIC_PYTHON_ARGS = (\(.*\))$", (code / "ivr/render.py").read_text(),
-                      re.MULTILINE)
-    return list(ast.literal_eval(found[1])) if found else ["-m", "ivr.classic_agi"]
+    for node in ast.parse((code / "ivr/render.py").read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "CLASSIC_PYTHON_ARGS" for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    return ["-m", "ivr.classic_agi"]
 
 
 def children_cpu() -> float:
@@ -121,9 +122,13 @@ def main(runs: int, code: Path, root: Path | None) -> None:
         python = ["/usr/sbin/chroot", str(root), "/usr/bin/python3"] if root else [sys.executable]
         subprocess.run([*python, "-m", "compileall", "-q", f"{inside}/app"], check=True,
                        stdout=subprocess.DEVNULL)
-        env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "PYTHONUTF8": "1",
-               "PYTHONPATH": f"{inside}/app", "RABTA_CONFIG": f"{inside}/agi.toml"}
         entry = entry_args(code)
+        path = [f"{inside}/app"]
+        if "-S" in entry:  # no `site`: its dist-packages on PYTHONPATH, as the wrapper does
+            path.append("/usr/lib/python3/dist-packages" if root else
+                        next(p for p in sys.path if p.endswith("-packages")))
+        env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "PYTHONUTF8": "1",
+               "PYTHONPATH": ":".join(path), "RABTA_CONFIG": f"{inside}/agi.toml"}
         cmd = [*python, *entry]
         run_one(cmd, env, attempts[0])  # warm the page cache
         bare0 = children_cpu()

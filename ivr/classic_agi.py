@@ -9,7 +9,6 @@ learns that the call ended from the AMI hangup event, as for any call.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -20,12 +19,13 @@ from ivr.calls import CallRegistry
 from ivr.config import Settings, load_settings
 from ivr.errors import RabtaError
 from ivr.flows.session import SurveySessions
+from ivr.log import getLogger, set_level, to_stderr
 from ivr.store.session import SessionStore
 from scheduler import policy
 from scheduler.policy import RetryRules
 from scheduler.rules import retry_rules
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 
 async def run_call(channel: ClassicChannel, settings: Settings,
@@ -49,8 +49,8 @@ async def run_call(channel: ClassicChannel, settings: Settings,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve the one call Asterisk started this process for; exit 0 unless it failed."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="rabta-agi[%(process)d] %(levelname)s %(name)s: %(message)s")
+    # Each record one line on stderr, which Asterisk logs; `logging` is never imported.
+    to_stderr("WARNING", "rabta-agi")
     channel = open_channel()
     try:
         settings = load_settings()
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RabtaError as exc:
         log.error("cannot run the survey: %s", exc)
         return 2
-    logging.getLogger().setLevel(settings.log_level)
+    set_level(settings.log_level)
     if settings.db_url.startswith("sqlite:"):
         # No event loop: importing asyncio (and aiosqlite) cost more CPU than the survey.
         ended = run_blocking(run_call(channel, settings, retry, blocking=True))
@@ -77,7 +77,6 @@ def run() -> NoReturn:
     skipped. Errors are flushed to stderr first, which Asterisk logs.
     """
     code = main()
-    logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

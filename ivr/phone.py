@@ -129,6 +129,8 @@ def mask(number: str) -> str:
     """Mask a phone number for logs and views: +923001234567 -> +92300*****67; never raise."""
     if not isinstance(number, str):
         return "***"
+    if _E164_PK_MOBILE.fullmatch(number):  # already normalized (what the engine logs): no parse
+        return number[:6] + "*" * (len(number) - 8) + number[-2:]
     try:
         e164 = normalize(number)
     except InvalidNumber:

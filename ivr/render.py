@@ -131,7 +131,11 @@ def agi_url(settings: Settings) -> str:
 CLASSIC_SCRIPT = "rabta-agi"  # AGI(rabta-agi,<attempt>) runs <astagidir>/rabta-agi
 # How that script starts Python, each call: `-c` rather than `-m ivr.classic_agi`, which would
 # import runpy and its importlib machinery first (bench/classic_cpu.py measures it).
-CLASSIC_PYTHON_ARGS = ("-c", "import gc; gc.disable(); from ivr.classic_agi import run; run()")
+# -S: no `site` (its path scan and .pth files cost every call); the one directory the script
+# needs from it, Debian's dist-packages (six, for pyst2), is on PYTHONPATH instead.
+CLASSIC_PYTHON_ARGS = ("-S", "-c",
+                       "import gc; gc.disable(); from ivr.classic_agi import run; run()")
+CLASSIC_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 
 
 def agi_script(settings: Settings) -> str:

@@ -27,7 +27,7 @@ from scheduler.admission import AdmissionRules, Gate, Signals, cpu_busy, cpu_tim
 log = logging.getLogger(__name__)
 
 CPU_EVERY_S = 1.0  # /proc/stat is read at most this often; busy is the share since the last read
-STATE_EVERY_S = 2.0  # the state file is rewritten at most this often (and on every change)
+STATE_EVERY_S = 5.0  # the state file is rewritten at most this often (and on every change)
 STATE_STALE_S = 30.0  # older than this, the state file says nothing about a running engine
 
 

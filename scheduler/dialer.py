@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 HANGUP_GRACE_S = 3.0  # after a hangup event, how long a survey session gets to close itself
 NODE_DOWN_AFTER_S = 20.0  # an AMI gone this long means the node's calls are gone too
-NODE_POLL_S = 2.0  # how often a call in progress looks whether its node's AMI is still there
+NODE_POLL_S = 2.0  # while its node's AMI is gone, how often a call in progress looks again
 STORE_RETRY_S = 2.0  # after the database failed a claim (a restart, a failover)
 IDLE_POLL_S = 0.5
 REGISTRATION_POLL_S = 5.0  # how often each node's trunk registrations are read (one AMI action)
@@ -315,7 +315,11 @@ class Dialer:
         loop = asyncio.get_running_loop()
         down_since: float | None = None
         while not ended.is_set():
-            if ami.connected or attempt_id in self.calls.sessions:
+            if ami.connected:
+                down_since = None
+                await self._end_or_loss(ended, ami)  # no polling while the node answers
+                continue
+            if attempt_id in self.calls.sessions:
                 down_since = None
             elif down_since is None:
                 down_since = loop.time()
@@ -329,6 +333,16 @@ class Dialer:
                                                   Outcome.UNKNOWN)
                 return
             await self._sleep(ended, NODE_POLL_S)
+
+    @staticmethod
+    async def _end_or_loss(ended: asyncio.Event, ami: AMI) -> None:
+        """Wait until the call ends or the node's AMI connection drops, whichever is first."""
+        waits = (asyncio.ensure_future(ended.wait()), asyncio.ensure_future(ami.wait_lost()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def _follow(self, attempt_id: int, ami: AMI, answered: bool) -> None:
         """Follow a call taken over from a previous run (or a dead worker) to its end."""

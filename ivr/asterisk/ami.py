@@ -179,6 +179,7 @@ class AMI:
         self._ping_interval = ping_interval
         self._subscribers: dict[type[Any], list[Callable[[Any], None]]] = {}
         self._ready = asyncio.Event()
+        self._lost = asyncio.Event()  # set when a logged-in connection drops, until the next login
         self._pending: dict[str, asyncio.Future[OriginateResult]] = {}
         # The one hangup-cause cache: attempt id -> Q.850 cause, for attempts being originated
         # (it tells busy from rejected) and for those whose result stayed unknown, until the
@@ -233,6 +234,11 @@ class AMI:
     def connected(self) -> bool:
         return self._ready.is_set()
 
+    async def wait_lost(self) -> None:
+        """Return when the connection drops (at once if it is not logged in now)."""
+        if self.connected:
+            await self._lost.wait()
+
     async def connect(self, timeout: float = 10.0, *, required: bool = True) -> bool:
         """Connect and log in; return whether it happened in time.
 
@@ -268,11 +274,13 @@ class AMI:
             log.warning("%s: AMI reconnected", self.name)
         else:
             log.info("%s: AMI logged in", self.name)
+        self._lost.clear()
         self._ready.set()
 
     def _disconnected(self, manager: Manager, exc: Any) -> None:
         was_ready = self._ready.is_set()
         self._ready.clear()
+        self._lost.set()
         if self._closing:
             return
         if was_ready:

@@ -12,7 +12,6 @@ call ends.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -25,12 +24,13 @@ from ivr.errors import AGIProtocolError, CallerHungUp
 from ivr.flows.definitions import SurveyBook, known_prompts, load_surveys
 from ivr.flows.survey import Answered, SurveyState, choose_language, run_survey
 from ivr.flows.visit import NOT_ME_REASON, visit_prompts
+from ivr.log import getLogger
 from ivr.models import TxStatus
 
 if TYPE_CHECKING:
     from ivr.store.calls import SurveyContext
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 
 # (result, attempts, call-backs used, now) -> (the transaction's next status, when)

@@ -15,7 +15,6 @@ and, for a survey with `confirm_visit`, the visit confirmation spoken from fragm
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,10 +24,11 @@ from ivr.asterisk.agi.channel import Channel
 from ivr.errors import AGICommandError, CallerHungUp
 from ivr.flows.definitions import ALLOWED_KEYS, END, RECORD, Question, Survey
 from ivr.flows.visit import CONFIRM_KEYS, LANGUAGE_KEYS, LANGUAGE_MENU, NOT_ME, NOT_ME_PROMPT, VISIT_QUESTION
+from ivr.log import getLogger
 from ivr.manifest import SOUND_DIR
 from ivr.models import TxStatus
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 MAX_REPLAYS = 3  # replay-key presses honoured per question; after that the key is invalid
 MAX_STEPS = 50  # questions asked in one call at most, so a looping survey cannot hold a line

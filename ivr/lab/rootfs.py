@@ -37,7 +37,14 @@ from ivr import render
 from ivr.asterisk import variables as V
 from ivr.config import Settings
 from ivr.errors import AsteriskSetupError
-from ivr.render import CLASSIC_PYTHON_ARGS, CLASSIC_SCRIPT, agi_url, render_template, trunk_endpoints
+from ivr.render import (
+    CLASSIC_DIST_PACKAGES,
+    CLASSIC_PYTHON_ARGS,
+    CLASSIC_SCRIPT,
+    agi_url,
+    render_template,
+    trunk_endpoints,
+)
 
 __all__ = ["CLASSIC_SCRIPT", "V", "agi_url", "render_template", "trunk_endpoints"]
 
@@ -591,7 +598,7 @@ def install_classic_agi(settings: Settings, inst: Instance) -> None:
     # Asterisk happened to inherit from whoever started it.
     wrapper = (f"#!/bin/sh\n# Rendered by Rabta for {inst.name}: the classic AGI survey script.\n"
                f"exec /usr/bin/env -i PATH=/usr/bin:/bin LC_ALL=C.UTF-8 PYTHONUTF8=1 "
-               f"PYTHONPATH={app_dir(inst)} RABTA_CONFIG={config} "
+               f"PYTHONPATH={app_dir(inst)}:{CLASSIC_DIST_PACKAGES} RABTA_CONFIG={config} "
                f"/usr/bin/python3 {shlex.join(CLASSIC_PYTHON_ARGS)} \"$@\"\n")
     _write_atomic(bindir / CLASSIC_SCRIPT, wrapper, 0o755)
     bind_database(settings)

@@ -14,18 +14,18 @@ locked FOR UPDATE SKIP LOCKED, so workers sharing a database never claim the sam
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ivr.errors import StoreError
+from ivr.log import getLogger
 from ivr.models import FINAL, Attempt, Outcome, Transaction, TxStatus
 from ivr.store.database import Repository, Row, Tx, parse_ts, ts
 from scheduler import policy
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 # the final statuses (ivr.models.FINAL), as an SQL list
 FINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in sorted(FINAL)) + ")"

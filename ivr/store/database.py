@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
@@ -22,11 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from ivr.errors import ConfigError, StoreError
+from ivr.log import getLogger
 
 if TYPE_CHECKING:  # imported where used: the classic AGI script runs without asyncio
     import aiosqlite
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 _T = TypeVar("_T")
 
 MIGRATIONS = Path(__file__).parent / "migrations"

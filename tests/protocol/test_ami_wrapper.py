@@ -293,3 +293,21 @@ async def test_direct_calls_service_records_both_legs(fake: FakeAMI, tmp_path: P
     finally:
         await ami.close()
         await store.close()
+
+
+async def test_wait_lost_returns_when_the_link_drops_and_waits_again_after_the_login(
+        fake: FakeAMI) -> None:
+    ami = await _ami(fake)
+    try:
+        waiting = asyncio.create_task(ami.wait_lost())
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # logged in: nothing to report
+        fake.cut()
+        await asyncio.wait_for(waiting, 5)
+        await _wait(lambda: ami.connected)
+        again = asyncio.create_task(ami.wait_lost())
+        await asyncio.sleep(0.2)
+        assert not again.done()  # the new login cleared it
+        again.cancel()
+    finally:
+        await ami.close()

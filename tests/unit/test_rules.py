@@ -103,7 +103,9 @@ NOT_FOR_A_SESSION = ("ivr.store.store", "ivr.store.accountability", "ivr.store.r
                      # item 6 again: the session runs without an event loop (run_blocking), on
                      # plain sqlite3; the rest is imported only where a mistake or a sample needs it
                      "asyncio", "aiosqlite", "ivr.asterisk.agi.server",
-                     "difflib", "random", "runpy")
+                     "difflib", "random", "runpy",
+                     # and without `logging` (ivr.log writes its lines to stderr)
+                     "logging", "traceback")
 
 
 def test_the_classic_agi_script_imports_only_what_a_session_needs() -> None:

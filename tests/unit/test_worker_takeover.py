@@ -104,3 +104,57 @@ async def test_a_call_on_a_node_that_died_is_settled_though_no_hangup_ever_comes
     rows = await sql(store, "SELECT id, ended_at IS NOT NULL, result FROM attempts ORDER BY id")
     assert [(r[0], bool(r[1]), r[2]) for r in rows] == [(gone.id, True, "partial"),
                                                         (talking.id, False, None)]
+
+
+class DroppingAMI:
+    """A node's AMI that is logged in until the test drops it (wait_lost as the real one)."""
+
+    name = "w1-pbx"
+
+    def __init__(self) -> None:
+        self.connected = True
+        self.lost = asyncio.Event()
+        self.waits = 0
+
+    async def wait_lost(self) -> None:
+        self.waits += 1
+        if self.connected:
+            await self.lost.wait()
+
+    def drop(self) -> None:
+        self.connected = False
+        self.lost.set()
+
+
+async def test_a_call_on_a_live_node_waits_without_polling_and_is_settled_once_the_node_goes(
+        store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # While the node's AMI is logged in, the dialling task sleeps until the call ends or the
+    # AMI drops (one wait, not a wake-up every NODE_POLL_S); after a drop it settles the call
+    # once the node has been gone NODE_DOWN_AFTER_S.
+    monkeypatch.setattr(dialer, "NODE_DOWN_AFTER_S", 0.05)
+    monkeypatch.setattr(dialer, "NODE_POLL_S", 0.01)
+    await store.add_transactions([
+        Transaction(office="PS Gulberg", ref=f"L{i}", name="", mobile=f"+92300000003{i}",
+                    service="Police", district="Lahore", official="", visited_at=T0)
+        for i in range(2)], T0)
+    ends, drops = await store.claim_due(T0, 2, worker="w1",
+                                        lease_until=T0 + timedelta(seconds=LEASE_S))
+    for a in (ends, drops):
+        await store.survey_started(a.id, T0)
+    w = worker(store, "w1", T0 + timedelta(seconds=9))
+    ami: Any = DroppingAMI()
+    ended = asyncio.Event()
+    task = asyncio.create_task(w._until_ended(ends.id, ended, ami, answered=True))
+    await asyncio.sleep(0.2)  # twenty NODE_POLL_S
+    assert not task.done() and ami.waits == 1
+    ended.set()
+    await asyncio.wait_for(task, 1)
+
+    task = asyncio.create_task(w._until_ended(drops.id, asyncio.Event(), ami, answered=True))
+    await asyncio.sleep(0.1)
+    assert not task.done()  # the node answers: the call goes on
+    ami.drop()
+    await asyncio.wait_for(task, 2)
+    rows = await sql(store, "SELECT id, ended_at IS NOT NULL, result FROM attempts ORDER BY id")
+    assert [(r[0], bool(r[1]), r[2]) for r in rows] == [(ends.id, False, None),
+                                                        (drops.id, True, "partial")]

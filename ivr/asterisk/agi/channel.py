@@ -13,7 +13,6 @@ for both transports.
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
@@ -29,6 +28,7 @@ from ivr.asterisk.agi.protocol import (
 )
 from ivr.asterisk.agi.roundtrip import QUICK_COMMANDS
 from ivr.errors import AGICommandError, AGIError, AGIProtocolError, CallerHungUp, StoreError
+from ivr.log import Logger
 
 _READ_CHUNK = 65536
 
@@ -326,7 +326,7 @@ class AGIChannel:
 
 
 async def run_handler(channel: AGIChannel, handler: Callable[[AGIChannel], Awaitable[None]],
-                      *, transport: str, log: logging.Logger) -> Ending:
+                      *, transport: str, log: Logger) -> Ending:
     """Run one call's handler; log (to the transport's logger) and return how it ended:
     completed, hung_up (a normal outcome, info) or error (warning; error without a traceback
     when the store failed; a traceback for a bug)."""

@@ -13,7 +13,6 @@ is done by the entry point, ``ivr/classic_agi.py``.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -24,8 +23,9 @@ from asterisk.agi import AGI, AGISIGHUPHangup  # pyst2
 from ivr.asterisk.agi.channel import AGIChannel, Ending, run_handler
 from ivr.asterisk.agi.protocol import MAX_LINE_BYTES
 from ivr.errors import CallerHungUp
+from ivr.log import getLogger
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 T = TypeVar("T")
 
 

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import functools
 import ipaddress
-import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -22,8 +21,9 @@ from ivr.asterisk.agi.channel import AGIChannel, run_handler
 from ivr.asterisk.agi.protocol import MAX_LINE_BYTES, decode_line, parse_header_line
 from ivr.asterisk.agi.roundtrip import RoundTrips
 from ivr.errors import AGIProtocolError, ConfigError
+from ivr.log import getLogger
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 Handler = Callable[[AGIChannel], Awaitable[None]]
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
