@@ -35,6 +35,7 @@ NODE_DOWN_AFTER_S = 20.0  # an AMI gone this long means the node's calls are gon
 NODE_POLL_S = 2.0  # while its node's AMI is gone, how often a call in progress looks again
 STORE_RETRY_S = 2.0  # after the database failed a claim (a restart, a failover)
 IDLE_POLL_S = 0.5
+SLOT_WAIT_S = 5.0  # every slot taken: the loop sleeps until a call ends, or this long at most
 REGISTRATION_POLL_S = 5.0  # how often each node's trunk registrations are read (one AMI action)
 
 
@@ -87,6 +88,7 @@ class Dialer:
         self.calling, self.retry = rules.calling, rules.retry
         self._tasks: set[asyncio.Task[None]] = set()
         self._originating: set[int] = set()  # attempts whose own _dial task settles them
+        self._slot_freed = asyncio.Event()  # set when a call gives back its node/trunk slot
         # Send times and trunk channels, on the loop's own clock (what asyncio.sleep uses).
         self.pacer = Pacer(rules.trunks, settings.calls_per_second, clock=_loop_time)
         # Per node: registering trunks that carry no call now (trunk -> its state), and when
@@ -124,6 +126,8 @@ class Dialer:
                 await self._sleep(stop, min(60.0, max(0.5, (opens - now).total_seconds())))
                 continue
             batch: list[Attempt] = []
+            self._slot_freed.clear()
+            full = True  # every node skipped only because its slots are taken
             sampling = self.settings.daily_capacity > 0
             if sampling:  # decide who of today's new visits is called before any is claimed
                 await sample_new(self.store, now, self.settings.daily_capacity,
@@ -135,14 +139,17 @@ class Dialer:
                 # paced rate, so a claimed attempt is dialled soon after its row is written.
                 limit = min(free, self.pacer.claimable(), 50)
                 if not ami.connected:
+                    full = False
                     continue
                 if self.admission is not None:
                     if not self.admission.check(ami.name, held).open:
+                        full = False
                         continue  # closed: nothing claimed here; its calls stay due
                     room = self.admission.room(ami.name, held)
                     limit = limit if room is None else min(limit, room)
                 if limit <= 0:
-                    continue
+                    continue  # node, trunk or channel slots all taken: a call's end frees one
+                full = False
                 closed = await self._closed_trunks(ami)
                 try:
                     claimed = await self.store.claim_due(
@@ -178,6 +185,9 @@ class Dialer:
                 continue
             if until_idle and not self.calls.in_flight and await self._nothing_left():
                 break
+            if full and self.calls.in_flight:
+                await self._until_slot_freed(stop)  # nothing can be claimed until a call ends
+                continue
             await self._sleep(stop, IDLE_POLL_S)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -302,6 +312,7 @@ class Dialer:
             self._originating.discard(attempt.id)
             self._by_node[ami.name].discard(attempt.id)
             self.pacer.release(attempt.id)
+            self._slot_freed.set()
             ami.forget(attempt.id)
             self.calls.end(attempt.id)
 
@@ -333,6 +344,15 @@ class Dialer:
                                                   Outcome.UNKNOWN)
                 return
             await self._sleep(ended, NODE_POLL_S)
+
+    async def _until_slot_freed(self, stop: asyncio.Event) -> None:
+        """Wait until a call gives back its slot, stop is set, or SLOT_WAIT_S passes."""
+        waits = (asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._slot_freed.wait()))
+        try:
+            await asyncio.wait(waits, timeout=SLOT_WAIT_S, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     @staticmethod
     async def _end_or_loss(ended: asyncio.Event, ami: AMI) -> None:
@@ -433,6 +453,7 @@ class Dialer:
         for held in self._by_node.values():
             held.discard(attempt_id)
         self.pacer.release(attempt_id)
+        self._slot_freed.set()
 
     async def _settle_hangup(self, event: HangupEvent) -> None:
         # Answered but no survey session ever ran (FastAGI unreachable, or it crashed):

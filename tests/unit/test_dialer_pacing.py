@@ -66,3 +66,37 @@ async def test_a_hangup_after_the_session_stored_the_result_costs_no_store_work(
     assert calls.settled(7) and not calls.settled(8)
     calls.session_ended(8)  # not settled (its result could not be written): the dialer settles it
     assert not calls.settled(8)
+
+
+class _CountingStore:
+    """Has no due work; notes each claim."""
+
+    def __init__(self) -> None:
+        self.claims = asyncio.Event()
+
+    async def claim_due(self, *args: Any, **kw: Any) -> list[Any]:
+        self.claims.set()
+        return []
+
+
+async def test_with_every_slot_taken_the_loop_sleeps_until_a_call_ends() -> None:
+    # Issue 12, item 5: a full node used to wake the loop every IDLE_POLL_S (admission check,
+    # calling windows, pacer) for nothing; now it waits for a call to give back its slot.
+    settings = load_settings(env={}, overrides={"max_concurrent": 1})
+    ami: Any = SimpleNamespace(name="pbx", subscribe=lambda kind, handler: None, connected=True)
+    store = _CountingStore()
+    rounds: list[int] = []
+    d = Dialer(store=store, ami=[ami], settings=settings, calls=CallRegistry(),  # type: ignore[arg-type]
+               rules=Rules.from_settings(settings), progress=lambda _: rounds.append(1))
+    d._by_node["pbx"].add(7)  # the one slot is taken by a call in progress
+    d.calls.track(7)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(d.run(stop=stop))
+    try:
+        await asyncio.sleep(1.6)  # three IDLE_POLL_S
+        assert len(rounds) == 1 and not store.claims.is_set()
+        d._release(7)  # the call ended: its slot is free
+        await asyncio.wait_for(store.claims.wait(), 3)  # claimed at once, not after SLOT_WAIT_S
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 3)
