@@ -5,13 +5,13 @@ who all complete the survey over SIP, and the real engine in this process. CPU i
 the kernel for all three processes over the same run, so the ratio holds on a noisy machine.
 
     python bench/cpu_per_call.py --calls 100
+    python bench/cpu_per_call.py --calls 100 --loop asyncio   # on Python's own event loop
     python bench/cpu_per_call.py --calls 100 --profile /tmp/engine.prof   # where it goes
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import os
 import pstats
@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ivr import cli, phone
+from ivr.cli.common import run_loop
 from ivr.config import load_settings
 from ivr.engine import Engine
 from ivr.lab import rootfs, simulator
@@ -68,6 +69,7 @@ async def main(calls: int, concurrency: int, profile: str | None = None) -> None
         # The main thread's own CPU (the event loop: dialer, AMI, FastAGI, flows), not wall
         # time, which on a busy machine counts every wait for a CPU as the function's.
         profiler = cProfile.Profile(time.thread_time) if profile else None
+        th0 = time.thread_time()  # the event loop's own thread (the rest: aiosqlite's)
         e0, p0, c0, t0 = time.process_time(), cpu_seconds(pbx_pid), cpu_seconds(car_pid), time.monotonic()
         if profiler is not None:
             profiler.enable()
@@ -75,6 +77,7 @@ async def main(calls: int, concurrency: int, profile: str | None = None) -> None
         if profiler is not None:
             profiler.disable()
         e1, p1, c1, t1 = time.process_time(), cpu_seconds(pbx_pid), cpu_seconds(car_pid), time.monotonic()
+        loop_thread = time.thread_time() - th0
         if profiler is not None and profile:
             profiler.dump_stats(profile)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
@@ -89,6 +92,8 @@ async def main(calls: int, concurrency: int, profile: str | None = None) -> None
     print(f"calls: {calls}, completed with both answers: {completed}, "
           f"concurrency: {concurrency}, wall: {t1 - t0:.1f} s")
     print(f"engine CPU: {engine_cpu:.2f} s ({engine_cpu / max(completed, 1) * 1000:.1f} ms/call)")
+    print(f"  of which the event loop's thread: {loop_thread:.2f} s, "
+          f"other threads (SQLite): {engine_cpu - loop_thread:.2f} s")
     print(f"PBX CPU: {pbx_cpu:.2f} s ({pbx_cpu / max(completed, 1) * 1000:.1f} ms/call)")
     print(f"carrier simulator CPU: {car_cpu:.2f} s")
     print(f"engine CPU per call / PBX CPU per call = {engine_cpu / pbx_cpu:.3f}")
@@ -98,8 +103,13 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--calls", type=int, default=100)
     p.add_argument("--concurrency", type=int, default=30)
+    p.add_argument("--loop", choices=("uvloop", "asyncio"),
+                   help="the engine's event loop (default: the event_loop setting, uvloop)")
     p.add_argument("--profile", metavar="FILE",
                    help="profile the engine with cProfile while the calls run (its CPU figures "
                         "are then inflated by the profiler: measure without it)")
     a = p.parse_args()
-    asyncio.run(main(a.calls, a.concurrency, a.profile))
+    # The loop the engine runs on (the event_loop setting: uvloop by default), or --loop's.
+    settings = load_settings(env={}, overrides={"event_loop": a.loop} if a.loop else {})
+    print(f"event loop: {settings.event_loop}")
+    run_loop(settings, main(a.calls, a.concurrency, a.profile))

@@ -7,14 +7,19 @@ gives each a description, examples in its help and its handler (`set_defaults(fu
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import logging
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ivr.config import Settings
 from ivr.errors import ConfigError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Exit codes, the same for every command.
 EXIT_OK = 0  # done as asked
@@ -26,6 +31,19 @@ EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM
 # by set_defaults(needs_settings=False)) gets the whole parser instead.
 Handler = Callable[[argparse.Namespace, Settings], int]
 ParserHandler = Callable[[argparse.Namespace, argparse.ArgumentParser], int]
+
+
+def run_loop(settings: Settings, main: Coroutine[Any, Any, T]) -> T:
+    """Run main on the event loop the settings choose (event_loop: uvloop, else asyncio's)."""
+    if settings.event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("event_loop is uvloop but uvloop is not installed (pip install uvloop); "
+                        "running on asyncio's own loop")
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)
 
 
 def now() -> datetime:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import sys
 import time
@@ -13,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ivr.cli.asterisk import asterisk_down, asterisk_up
-from ivr.cli.common import EXIT_OK, add_command
+from ivr.cli.common import EXIT_OK, add_command, run_loop
 from ivr.cli.data import do_import, do_report
 from ivr.cli.serve import do_run
 from ivr.config import Settings, replace
@@ -34,7 +33,8 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    return asyncio.run(demo(demo_settings(settings)))
+    demo_on = demo_settings(settings)
+    return run_loop(demo_on, demo(demo_on))
 
 
 async def demo(settings: Settings) -> int:

@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Any
 
-from ivr.cli.common import EXIT_OK, add_command, port_number, web_site
+from ivr.cli.common import EXIT_OK, add_command, port_number, run_loop, web_site
 from ivr.cli.progress import Progress
 from ivr.config import Settings
 from ivr.models import FINAL
@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
                     "within the calling window. Without --until-idle it runs until Ctrl-C or "
                     "SIGTERM; answers already given are stored either way.",
         examples=["rabta run --until-idle", "rabta run --no-progress 2>>/var/log/rabta.log"],
-        func=lambda args, settings: asyncio.run(do_run(
+        func=lambda args, settings: run_loop(settings, do_run(
             settings, until_idle=args.until_idle, show_progress=not args.no_progress)))
     r.add_argument("--until-idle", action="store_true",
                    help="exit when nothing is pending, scheduled or on the line")
@@ -38,15 +38,15 @@ def register(sub: Any) -> None:
         description="Serve the dashboard (/login), the intake API (/api/v1) and the cases on "
                     "web_host:web_port, without the engine: nothing is dialled.",
         examples=["rabta web", "rabta web --port 8081"],
-        func=lambda args, settings: asyncio.run(do_web(settings)))
+        func=lambda args, settings: run_loop(settings, do_web(settings)))
     s = add_command(
         sub, "serve", help="run the engine continuously with /metrics and /healthz "
                            "on web_host:web_port (Ctrl-C to stop)",
         description="The production mode: the engine (FastAGI + dialer) and the web (dashboard, "
                     "API, click-to-call, /metrics, /healthz) in one process, until stopped.",
         examples=["rabta serve", "RABTA_WEB_HOST=0.0.0.0 rabta serve --port 8443"],
-        func=lambda args, settings: asyncio.run(do_run(settings, until_idle=False,
-                                                       show_progress=False, serve_web=True)))
+        func=lambda args, settings: run_loop(settings, do_run(
+            settings, until_idle=False, show_progress=False, serve_web=True)))
     for p in (w, s):
         p.add_argument("--port", dest="web_port", type=port_number,
                        help="web port (default: the web_port setting, 8080)")
