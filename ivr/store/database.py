@@ -509,9 +509,13 @@ class SQLiteDatabase(Database):
             await self.conn.execute("COMMIT")
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        # One trip to the connection's thread (aiosqlite's cursor would take three: execute,
+        # fetchall, close), as inside a write transaction (_SQLiteTx._trip).
+        def rows(db: sqlite3.Connection) -> list[Row]:
+            return db.execute(sql, args).fetchall()
+
         try:
-            async with self.conn.execute(sql, args) as cur:
-                return list(await cur.fetchall())
+            return await self.conn._execute(rows, self.conn._conn)  # type: ignore[no-untyped-call,no-any-return]
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
 

@@ -143,3 +143,17 @@ async def test_a_blocking_database_has_no_raw_write(tmp_path: Path) -> None:
                 pass
     finally:
         await db.close()
+
+
+async def test_a_read_outside_a_transaction_is_one_trip(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "t.db")
+    try:
+        attempt = await claimed(store)
+        trips = count_trips(store.db)  # type: ignore[arg-type]
+        rows = await store.db.fetch("SELECT id FROM attempts WHERE id = ?", (attempt,))
+        assert [r[0] for r in rows] == [attempt]
+        assert len(trips) == 1  # not execute, fetchall and close
+        with pytest.raises(StoreError, match="no such table"):
+            await store.db.fetch("SELECT 1 FROM no_such_table")
+    finally:
+        await store.close()
