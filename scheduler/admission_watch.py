@@ -11,6 +11,7 @@ process (`write_state` / `read_state`).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -36,6 +37,7 @@ def _read_proc_stat() -> str:
         return f.read()
 
 
+@functools.lru_cache(maxsize=256)
 def is_local(host: str) -> bool:
     """Tell whether a PBX host is this machine (a loopback address or localhost)."""
     if host == "localhost":
@@ -104,7 +106,7 @@ class AdmissionWatch:
         """Measure one node's signals now."""
         host = self.hosts.get(node, "")
         rtt = median(self.round_trips.recent(host)) if self.rules.rtt_high_s else None
-        cpu = self._cpu() if is_local(host) else None
+        cpu = self._cpu() if self.rules.cpu_high and is_local(host) else None
         return Signals(agi_rtt_s=rtt, cpu_busy=cpu, channels=channels)
 
     # ------------------------------------------------------------------ gates

@@ -34,7 +34,8 @@ HANGUP_GRACE_S = 3.0  # after a hangup event, how long a survey session gets to 
 NODE_DOWN_AFTER_S = 20.0  # an AMI gone this long means the node's calls are gone too
 NODE_POLL_S = 2.0  # while its node's AMI is gone, how often a call in progress looks again
 STORE_RETRY_S = 2.0  # after the database failed a claim (a restart, a failover)
-IDLE_POLL_S = 0.5
+IDLE_POLL_S = 0.5  # nothing claimed: look again after this long, doubling up to IDLE_MAX_S
+IDLE_MAX_S = 2.0
 SLOT_WAIT_S = 5.0  # every slot taken: the loop sleeps until a call ends, or this long at most
 REGISTRATION_POLL_S = 5.0  # how often each node's trunk registrations are read (one AMI action)
 
@@ -105,6 +106,7 @@ class Dialer:
         """Dial due work until stopped (or, with until_idle, until nothing is left to do)."""
         stop = stop or asyncio.Event()
         leases_at = asyncio.get_running_loop().time() + self.settings.worker_lease / 3
+        idle = IDLE_POLL_S
         while not stop.is_set():
             now = self.clock()
             if asyncio.get_running_loop().time() >= leases_at:  # workers sharing a database
@@ -179,6 +181,7 @@ class Dialer:
             if self.progress:
                 self.progress(self)
             if batch:
+                idle = IDLE_POLL_S
                 continue
             if self.pacer.backlog() > CLAIM_AHEAD_S / 2:
                 await self._sleep(stop, 0.1)  # paced queue still full: let it drain a little
@@ -187,8 +190,12 @@ class Dialer:
                 break
             if full and self.calls.in_flight:
                 await self._until_slot_freed(stop)  # nothing can be claimed until a call ends
+                idle = IDLE_POLL_S
                 continue
-            await self._sleep(stop, IDLE_POLL_S)
+            # Nothing due: look again soon, then less often while nothing comes (an idle
+            # engine's CPU is mostly this look; new work waits IDLE_MAX_S at most).
+            await self._sleep(stop, idle)
+            idle = min(idle * 2, IDLE_MAX_S)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

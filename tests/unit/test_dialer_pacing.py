@@ -100,3 +100,31 @@ async def test_with_every_slot_taken_the_loop_sleeps_until_a_call_ends() -> None
     finally:
         stop.set()
         await asyncio.wait_for(loop, 3)
+
+
+class _EmptyStore:
+    """Has no due work; counts the looks."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+
+    async def claim_due(self, *args: Any, **kw: Any) -> list[Any]:
+        self.looks += 1
+        return []
+
+
+async def test_with_nothing_due_the_loop_looks_less_often_up_to_idle_max() -> None:
+    # An idle engine's CPU is mostly its look for due work: 0.5 s, 1 s, then every 2 s.
+    settings = load_settings(env={}, overrides={})
+    ami: Any = SimpleNamespace(name="pbx", subscribe=lambda kind, handler: None, connected=True)
+    store = _EmptyStore()
+    d = Dialer(store=store, ami=[ami], settings=settings, calls=CallRegistry(),  # type: ignore[arg-type]
+               rules=Rules.from_settings(settings))
+    stop = asyncio.Event()
+    loop = asyncio.create_task(d.run(stop=stop))
+    try:
+        await asyncio.sleep(3.2)  # looks at 0, 0.5, 1.5 and 3.5 s: three (seven at 0.5 s)
+        assert 1 <= store.looks <= 4
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 3)
