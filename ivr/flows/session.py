@@ -135,7 +135,8 @@ class SurveySessions:
                              timeout_s=self.settings.digit_timeout, opt_out=opt_out,
                              early_key_s=self.settings.early_key_s,
                              recording_name=f"rabta-{attempt_id}", visit=visit, intro=intro)
-            await channel.hangup()
+            # No HANGUP command: once this returns, the AGI ends and the survey context's
+            # next step is Hangup() (dialplans/pbx/extensions.conf.tmpl): one round trip less.
         except CallerHungUp:
             log.info("attempt %d: citizen hung up after %d answer(s)", attempt_id,
                      len(state.answers))
