@@ -10,7 +10,6 @@ from __future__ import annotations
 ATTEMPT = "RABTA_ATTEMPT"  # our attempt id, set on Originate as __RABTA_ATTEMPT
 LANGUAGE = "RABTA_LANGUAGE"  # ur | pa | en, the language the survey starts in
 NODE = "RABTA_NODE"  # which PBX node placed the call
-RESULT = "RABTA_RESULT"  # set by the flow at the end: completed | partial | opted_out | unreachable
 # Click-to-call (ivr.directcalls): set on the Originate to the official's own phone, never
 # inherited (no '__'), so only the official's channel carries them.
 CALL = "RABTA_CALL"  # our direct call id
@@ -36,7 +35,7 @@ CTX_STUDIO = "rabta-studio"
 SCRIPT_SURVEY = "survey"
 SCRIPT_STUDIO = "studio"  # the prompt studio (ivr.flows.studio)
 
-ALL_VARIABLES = frozenset({ATTEMPT, LANGUAGE, NODE, RESULT, CALL, BRIDGE_TO, BRIDGE_STATUS})
+ALL_VARIABLES = frozenset({ATTEMPT, LANGUAGE, NODE, CALL, BRIDGE_TO, BRIDGE_STATUS})
 ALL_CONTEXTS = frozenset({CTX_SURVEY, CTX_INBOUND, CTX_SIM_CITIZENS, CTX_BRIDGE, CTX_STUDIO})
 
 

@@ -286,7 +286,6 @@ async def _opted_out(channel: Channel, survey: Survey, state: SurveyState, where
     state.opted_out = True
     if opt_out is not None:
         await opt_out()
-    await channel.set_variable(V.RESULT, TxStatus.OPTED_OUT.value)
     await play(channel, survey.optout_prompt)
     return TxStatus.OPTED_OUT
 
@@ -327,7 +326,6 @@ async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: 
             if asked.key == NOT_ME:
                 log.info("visit confirmation: not me (a shared or wrong phone)")
                 state.not_me = True
-                await channel.set_variable(V.RESULT, state.result(survey).value)
                 await play(channel, NOT_ME_PROMPT)
                 return state.result(survey)
     qid = survey.start
@@ -360,6 +358,5 @@ async def run_survey(channel: Channel, survey: Survey, save: SaveAnswer, state: 
     if qid == END:
         state.current = END
     result = state.result(survey)
-    await channel.set_variable(V.RESULT, result.value)
     await play(channel, survey.thanks)
     return result
