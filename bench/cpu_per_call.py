@@ -70,6 +70,7 @@ async def main(calls: int, concurrency: int, profile: str | None = None) -> None
         # time, which on a busy machine counts every wait for a CPU as the function's.
         profiler = cProfile.Profile(time.thread_time) if profile else None
         th0 = time.thread_time()  # the event loop's own thread (the rest: aiosqlite's)
+        os0 = os.times()  # user and system time of the whole engine process
         e0, p0, c0, t0 = time.process_time(), cpu_seconds(pbx_pid), cpu_seconds(car_pid), time.monotonic()
         if profiler is not None:
             profiler.enable()
@@ -78,6 +79,7 @@ async def main(calls: int, concurrency: int, profile: str | None = None) -> None
             profiler.disable()
         e1, p1, c1, t1 = time.process_time(), cpu_seconds(pbx_pid), cpu_seconds(car_pid), time.monotonic()
         loop_thread = time.thread_time() - th0
+        os1 = os.times()
         if profiler is not None and profile:
             profiler.dump_stats(profile)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
@@ -94,6 +96,7 @@ async def main(calls: int, concurrency: int, profile: str | None = None) -> None
     print(f"engine CPU: {engine_cpu:.2f} s ({engine_cpu / max(completed, 1) * 1000:.1f} ms/call)")
     print(f"  of which the event loop's thread: {loop_thread:.2f} s, "
           f"other threads (SQLite): {engine_cpu - loop_thread:.2f} s")
+    print(f"  in user space: {os1.user - os0.user:.2f} s, in the kernel: {os1.system - os0.system:.2f} s")
     print(f"PBX CPU: {pbx_cpu:.2f} s ({pbx_cpu / max(completed, 1) * 1000:.1f} ms/call)")
     print(f"carrier simulator CPU: {car_cpu:.2f} s")
     print(f"engine CPU per call / PBX CPU per call = {engine_cpu / pbx_cpu:.3f}")

@@ -37,6 +37,8 @@ STORE_RETRY_S = 2.0  # after the database failed a claim (a restart, a failover)
 IDLE_POLL_S = 0.5  # nothing claimed: look again after this long, doubling up to IDLE_MAX_S
 IDLE_MAX_S = 2.0
 SLOT_WAIT_S = 5.0  # every slot taken: the loop sleeps until a call ends, or this long at most
+SESSION_WAIT_S = 2.0  # an answered call: how long its survey session may take to start here
+# before the dialer stores the call as answered itself (a session stores it as it starts)
 REGISTRATION_POLL_S = 5.0  # how often each node's trunk registrations are read (one AMI action)
 
 
@@ -308,7 +310,10 @@ class Dialer:
             log.info("attempt %d to %s: %s", attempt.id, phone.mask(attempt.number),
                      result.outcome)
             if result.outcome is Outcome.ANSWERED:
-                await self.store.attempt_answered(attempt.id, self.clock())
+                # Its survey session, here, stores the call as answered as it starts (in one
+                # trip with its first read): wait a moment for it rather than write it twice.
+                if not await self.calls.wait_session(attempt.id, SESSION_WAIT_S):
+                    await self.store.attempt_answered(attempt.id, self.clock())
                 await self._until_ended(attempt.id, ended, ami, answered=True)
             elif result.outcome is Outcome.UNKNOWN:
                 await self._settle_unknown(attempt, ended, ami)

@@ -48,7 +48,6 @@ class SessionWrites(Protocol):
     async def set_language(self, transaction_id: int, language: str, now: datetime) -> bool: ...
     async def dnc_add_for_attempt(self, attempt_id: int, source: str, now: datetime,
                                   note: str = "") -> bool: ...
-    async def attempt_counts(self, attempt_id: int) -> tuple[int, int]: ...
     async def arms_of(self, transaction_id: int) -> dict[str, str]: ...
     async def finish_call(self, attempt_id: int, result: TxStatus, now: datetime,
                           cause: int | None = None, *, next_status: TxStatus | None = None,
@@ -144,8 +143,7 @@ class SurveySessions:
             result = state.result(survey)
             settled = False
             try:
-                finish = self._finish(attempt_id, result,
-                                      NOT_ME_REASON if state.not_me else None)
+                finish = self._finish(ctx, result, NOT_ME_REASON if state.not_me else None)
                 if self.shield:  # the result must land even if the server is shutting down
                     import asyncio
 
@@ -157,11 +155,13 @@ class SurveySessions:
                 self.calls.session_ended(attempt_id, settled=settled)
             log.info("attempt %d: survey %s", attempt_id, result)
 
-    async def _finish(self, attempt_id: int, result: TxStatus, reason: str | None) -> None:
+    async def _finish(self, ctx: SurveyContext, result: TxStatus, reason: str | None) -> None:
+        """Close the attempt with the result, and the transaction as policy says. The counts
+        are those read when the call started: nothing dials a transaction while it is in a
+        call."""
         now = self.clock()
         status, when = result, None
         if self.next_step is not None:
-            attempts, callbacks = await self.store.attempt_counts(attempt_id)
-            status, when = self.next_step(result, attempts, callbacks, now)
-        await self.store.finish_call(attempt_id, result, now, next_status=status,
+            status, when = self.next_step(result, ctx.attempts, ctx.callbacks, now)
+        await self.store.finish_call(ctx.attempt_id, result, now, next_status=status,
                                      next_try_at=when, closed_reason=reason)

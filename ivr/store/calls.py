@@ -43,6 +43,8 @@ class SurveyContext:
     visited_at: datetime
     language: str | None
     status: TxStatus
+    attempts: int  # the transaction's attempts so far, this one included
+    callbacks: int  # call-backs of an unfinished survey used so far
 
 
 def _marks(n: int) -> str:
@@ -137,27 +139,35 @@ class CallsRepository(Repository):
         # SQLite: the partial due-index is already in (next_try_at, rowid) order: no sort,
         # however many are pending; without the hint the planner may pick the status index
         # (bench/claim_latency.py). PostgreSQL: each row is locked as it is taken (_take).
+        # SQLite, in three trips to the database's thread however many are taken: the due rows
+        # (with the trunks' open calls), the facts about them, then the writes with the COMMIT.
+        taken: list[tuple[Row, str]] = []  # (due row, trunk)
         claimed: list[Attempt] = []
         async with self.db.write() as tx:
             open_on: dict[str, int] = {}
-            if trunk_channels:
-                if self.db.dialect == "postgresql":  # workers count and claim one at a time
-                    await tx.execute("SELECT pg_advisory_xact_lock(hashtext('rabta-trunks'))")
-                open_on = {r[0]: int(r[1]) for r in await tx.fetch(
-                    "SELECT trunk, COUNT(*) FROM attempts WHERE ended_at IS NULL GROUP BY trunk")}
+            count_open = ("SELECT trunk, COUNT(*) FROM attempts WHERE ended_at IS NULL "
+                          "GROUP BY trunk", ())
+            if trunk_channels and self.db.dialect == "postgresql":
+                # workers count and claim one at a time
+                await tx.execute("SELECT pg_advisory_xact_lock(hashtext('rabta-trunks'))")
             after: tuple[str, int] = ("", 0)
             window = limit * 2
             for _ in range(4):  # PostgreSQL: past rows other workers hold, up to 3 more windows
                 contended = 0
-                due = await tx.fetch(
+                select_due = (
                     f"SELECT id, mobile, language, visited_at, next_try_at, followup_of "
                     f"FROM transactions "
                     f"{self.db.hint('transactions_due')} "
                     f"WHERE {' AND '.join(where)} AND (next_try_at, id) > (?, ?) "
                     f"ORDER BY next_try_at, id LIMIT ?", (*args, *after, window))
+                if trunk_channels and after == ("", 0):  # the first window: count them too
+                    counts, due = await tx.fetch_many([count_open, select_due])
+                    open_on = {r[0]: int(r[1]) for r in counts}
+                else:
+                    due = await tx.fetch(*select_due)
                 facts = await self._dial_facts(tx, due)
                 for row in due:
-                    if len(claimed) >= limit:
+                    if len(taken) >= limit:
                         break
                     decision = policy.at_dial(facts[row["id"]], now, max_age=max_age,
                                               cooldown=cooldown)
@@ -165,7 +175,7 @@ class CallsRepository(Repository):
                         contended += 1
                         continue  # another worker holds it, or has just taken it or its citizen
                     if decision in policy.CLOSES_AS:
-                        await tx.execute(
+                        await tx.defer(
                             "UPDATE transactions SET status = ?, closed_reason = ?, updated_at = ? "
                             "WHERE id = ?",
                             (policy.CLOSES_AS[decision].value, decision, stamp, row["id"]))
@@ -188,17 +198,21 @@ class CallsRepository(Repository):
                     await tx.defer(  # sent with the INSERT (SQLite: one trip)
                         "UPDATE transactions SET status = 'dialing', attempts = attempts + 1, "
                         "updated_at = ? WHERE id = ?", (stamp, row["id"]))
-                    new = await tx.fetchone(
-                        "INSERT INTO attempts (transaction_id, number, node, trunk, started_at, "
-                        "worker, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                        (row["id"], row["mobile"], node, trunk, stamp, worker,
-                         ts(lease_until) if lease_until else None))
-                    assert new is not None
-                    claimed.append(Attempt(new[0], row["id"], row["mobile"], now,
-                                           row["language"], trunk=trunk))
-                if len(claimed) >= limit or len(due) < window or not contended:
+                    taken.append((row, trunk))
+                if len(taken) >= limit or len(due) < window or not contended:
                     break
                 after = (due[-1]["next_try_at"], due[-1]["id"])
+            if taken:  # one INSERT for them all, the transaction's last statement
+                lease = ts(lease_until) if lease_until else None
+                ids = {r[1]: r[0] for r in await tx.fetch_last(
+                    "INSERT INTO attempts (transaction_id, number, node, trunk, started_at, "
+                    "worker, lease_until) VALUES "
+                    + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(taken))
+                    + " RETURNING id, transaction_id",
+                    [v for row, trunk in taken
+                     for v in (row["id"], row["mobile"], node, trunk, stamp, worker, lease)])}
+                claimed = [Attempt(ids[row["id"]], row["id"], row["mobile"], now,
+                                   row["language"], trunk=trunk) for row, trunk in taken]
         return claimed
 
     async def _take(self, tx: Tx, row: Row) -> bool:
@@ -231,15 +245,16 @@ class CallsRepository(Repository):
         surveyed: dict[str, list[tuple[int, str]]] = {}
         if numbers:
             marks = _marks(len(numbers))
-            blocked = {r[0] for r in await tx.fetch(
-                f"SELECT number FROM dnc WHERE number IN ({marks})", numbers)}
-            busy = {r[0] for r in await tx.fetch(
-                f"SELECT DISTINCT mobile FROM transactions WHERE mobile IN ({marks}) "
-                f"AND status IN ('dialing', 'in_call')", numbers)}
-            for r in await tx.fetch(
-                    f"SELECT o.mobile, o.id, MAX(a.answered_at) FROM transactions o "
-                    f"JOIN attempts a ON a.transaction_id = o.id WHERE o.mobile IN ({marks}) "
-                    f"AND a.answered_at IS NOT NULL GROUP BY o.mobile, o.id", numbers):
+            on_dnc, on_line, answered = await tx.fetch_many([  # SQLite: one trip
+                (f"SELECT number FROM dnc WHERE number IN ({marks})", numbers),
+                (f"SELECT DISTINCT mobile FROM transactions WHERE mobile IN ({marks}) "
+                 f"AND status IN ('dialing', 'in_call')", numbers),
+                (f"SELECT o.mobile, o.id, MAX(a.answered_at) FROM transactions o "
+                 f"JOIN attempts a ON a.transaction_id = o.id WHERE o.mobile IN ({marks}) "
+                 f"AND a.answered_at IS NOT NULL GROUP BY o.mobile, o.id", numbers)])
+            blocked = {r[0] for r in on_dnc}
+            busy = {r[0] for r in on_line}
+            for r in answered:
                 surveyed.setdefault(r[0], []).append((r[1], r[2]))
         out = {}
         for row in due:
@@ -265,17 +280,20 @@ class CallsRepository(Repository):
 
     async def attempt_answered(self, attempt_id: int, now: datetime) -> None:
         """Record that the citizen picked up (from AMI or from the FastAGI session)."""
-        stamp = ts(now)
-
         async def answered(tx: Tx) -> None:  # one trip on SQLite
-            await tx.defer(
-                "UPDATE attempts SET outcome = 'answered', answered_at = COALESCE(answered_at, ?) "
-                "WHERE id = ? AND ended_at IS NULL", (stamp, attempt_id))
-            await tx.defer(
-                "UPDATE transactions SET status = 'in_call', last_outcome = 'answered', "
-                "updated_at = ? WHERE id = (SELECT transaction_id FROM attempts WHERE id = ?) "
-                "AND status = 'dialing'", (stamp, attempt_id))
+            await self._mark_answered(tx, attempt_id, ts(now))
         await self.db.transact(answered, idempotent=True)  # run twice, the same rows
+
+    @staticmethod
+    async def _mark_answered(tx: Tx, attempt_id: int, stamp: str) -> None:
+        """Defer the two writes of an answered call (the first answered_at stays)."""
+        await tx.defer(
+            "UPDATE attempts SET outcome = 'answered', answered_at = COALESCE(answered_at, ?) "
+            "WHERE id = ? AND ended_at IS NULL", (stamp, attempt_id))
+        await tx.defer(
+            "UPDATE transactions SET status = 'in_call', last_outcome = 'answered', "
+            "updated_at = ? WHERE id = (SELECT transaction_id FROM attempts WHERE id = ?) "
+            "AND status = 'dialing'", (stamp, attempt_id))
 
     async def attempt_failed(self, attempt_id: int, outcome: Outcome, now: datetime, *,
                              next_status: TxStatus, next_try_at: datetime | None,
@@ -365,16 +383,22 @@ class CallsRepository(Repository):
     # ------------------------------------------------------------------ survey
 
     async def survey_started(self, attempt_id: int, now: datetime) -> SurveyContext:
-        """Mark the call answered and return what the flow needs; StoreError if unknown."""
-        await self.attempt_answered(attempt_id, now)
-        row = await self.db.fetchone(
-            "SELECT a.id, t.id, t.office, t.service, t.district, t.visited_at, t.language, "
-            "t.status FROM attempts a JOIN transactions t ON t.id = a.transaction_id "
-            "WHERE a.id = ?", (attempt_id,))
-        if row is None:
+        """Mark the call answered and return what the flow needs; StoreError if unknown.
+
+        One write transaction, one trip on SQLite: the answered mark, then the read.
+        """
+        async def started(tx: Tx) -> list[Row]:
+            await self._mark_answered(tx, attempt_id, ts(now))
+            return await tx.fetch_last(
+                "SELECT a.id, t.id, t.office, t.service, t.district, t.visited_at, t.language, "
+                "t.status, t.attempts, t.callbacks FROM attempts a "
+                "JOIN transactions t ON t.id = a.transaction_id WHERE a.id = ?", (attempt_id,))
+        rows = await self.db.transact(started, idempotent=True)  # run twice, the same rows
+        if not rows:
             raise StoreError(f"no attempt {attempt_id}")
+        row = rows[0]
         return SurveyContext(row[0], row[1], row[2], row[3], row[4], parse_ts(row[5]) or now,
-                             row[6], TxStatus(row[7]))
+                             row[6], TxStatus(row[7]), int(row[8]), int(row[9]))
 
     async def arms_of(self, transaction_id: int) -> dict[str, str]:
         """Return a transaction's arms, experiment -> arm (the survey reads it at the
@@ -416,22 +440,32 @@ class CallsRepository(Repository):
         """
         stamp = ts(now)
         status = next_status or result
+        callback = 1 if status is TxStatus.SCHEDULED else 0
+        move = ("UPDATE transactions SET status = ?, updated_at = ?, "
+                "callbacks = callbacks + ?, next_try_at = COALESCE(?, next_try_at), "
+                "closed_reason = COALESCE(?, closed_reason) "
+                "WHERE id = (SELECT transaction_id FROM attempts WHERE id = ?{open}) "
+                f"AND status NOT IN {FINAL_SQL}")
+        move_args = (status.value, stamp, callback, ts(next_try_at) if next_try_at else None,
+                     closed_reason, attempt_id)
+        end = ("UPDATE attempts SET ended_at = ?, result = ?, cause = COALESCE(cause, ?) "
+               "WHERE id = ? AND ended_at IS NULL AND answered_at IS NOT NULL")
+        end_args = (stamp, result.value, cause, attempt_id)
+
+        if self.db.dialect == "sqlite":
+            # One trip: the transaction moves only if the attempt is still open, then the
+            # attempt closes (SQLite's write transaction holds the whole database, so nothing
+            # can close it in between; on PostgreSQL the attempt's row lock comes first).
+            async def finish_one_trip(tx: Tx) -> bool:
+                await tx.defer(move.format(
+                    open=" AND ended_at IS NULL AND answered_at IS NOT NULL"), move_args)
+                return bool(await tx.fetch_last(f"{end} RETURNING id", end_args))
+            return await self.db.transact(finish_one_trip, idempotent=True)
 
         async def finish(tx: Tx) -> bool:
-            changed = await tx.execute(
-                "UPDATE attempts SET ended_at = ?, result = ?, cause = COALESCE(cause, ?) "
-                "WHERE id = ? AND ended_at IS NULL AND answered_at IS NOT NULL",
-                (stamp, result.value, cause, attempt_id)) == 1
-            if changed:  # sent with the COMMIT (SQLite)
-                callback = 1 if status is TxStatus.SCHEDULED else 0
-                await tx.defer(
-                    "UPDATE transactions SET status = ?, updated_at = ?, "
-                    "callbacks = callbacks + ?, next_try_at = COALESCE(?, next_try_at), "
-                    "closed_reason = COALESCE(?, closed_reason) "
-                    "WHERE id = (SELECT transaction_id FROM attempts WHERE id = ?) "
-                    f"AND status NOT IN {FINAL_SQL}",
-                    (status.value, stamp, callback, ts(next_try_at) if next_try_at else None,
-                     closed_reason, attempt_id))
+            changed = await tx.execute(end, end_args) == 1
+            if changed:
+                await tx.defer(move.format(open=""), move_args)
             return changed
         # Run again after a cut-off commit that landed, it changes nothing (ended_at is set).
         return await self.db.transact(finish, idempotent=True)

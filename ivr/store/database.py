@@ -127,6 +127,16 @@ class Tx(Protocol):
         to the database's thread; an error in it fails the transaction all the same.
         """
 
+    async def fetch_many(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        """Run several queries, in order; return each one's rows. SQLite: in one trip."""
+
+    async def fetch_last(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        """Run the transaction's last statement (a query, or one with RETURNING); return its rows.
+
+        Nothing may follow it. SQLite sends it with what is deferred and the COMMIT, in one
+        trip to the database's thread.
+        """
+
 
 class Database(abc.ABC):
     """A connection or pool to one database, with the write transaction and migrations."""
@@ -258,9 +268,12 @@ class _SQLiteTx:
         self.conn = conn
         self._queued: list[tuple[str, Sequence[Any]]] = [("BEGIN IMMEDIATE", ())]
         self._begun = False  # BEGIN has gone to the database
+        self._committed = False  # fetch_last sent the COMMIT
 
     async def _trip(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run what is queued, then fn, on the connection's thread in one call."""
+        if self._committed:
+            raise RuntimeError("a statement after fetch_last: the transaction is committed")
         queued, self._queued = self._queued, []
         self._begun = True
 
@@ -291,11 +304,29 @@ class _SQLiteTx:
         rows = await self.fetch(sql, args)
         return rows[0] if rows else None
 
+    async def fetch_many(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        return await self._trip(lambda db: [db.execute(q, a).fetchall() for q, a in queries])
+
     async def defer(self, sql: str, args: Sequence[Any] = ()) -> None:
+        if self._committed:
+            raise RuntimeError("a statement after fetch_last: the transaction is committed")
         self._queued.append((sql, args))
 
+    async def fetch_last(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        def last(db: sqlite3.Connection) -> list[Row]:
+            rows = db.execute(sql, args).fetchall()
+            db.execute("COMMIT")
+            return rows
+
+        rows = await self._trip(last)
+        self._committed = True
+        return rows
+
     async def commit(self) -> None:
-        """Send what is still queued and COMMIT (nothing at all if nothing was ever sent)."""
+        """Send what is still queued and COMMIT (nothing at all if nothing was ever sent, or
+        if fetch_last sent it)."""
+        if self._committed:
+            return
         if not self._begun and len(self._queued) == 1:
             self._queued = []
             return

@@ -52,8 +52,9 @@ class PacingRepository(Repository):
                     at = not_before if last is None else max(not_before, last + gap)
                     out[attempt_id] = last = at
                     rows.append((trunk, ts(at), attempt_id, worker))
-            await tx.executemany("INSERT INTO trunk_sends (trunk, at, attempt_id, worker) "
-                                 "VALUES (?, ?, ?, ?)", rows)
+            for row in rows:  # sent with the COMMIT (SQLite: one trip)
+                await tx.defer("INSERT INTO trunk_sends (trunk, at, attempt_id, worker) "
+                               "VALUES (?, ?, ?, ?)", row)
         return out
 
     async def booked_sends(self, trunk: str) -> list[tuple[datetime, str]]:

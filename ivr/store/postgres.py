@@ -201,6 +201,12 @@ class _PgTx(_Lease):
     async def defer(self, sql: str, args: Sequence[Any] = ()) -> None:
         await self.execute(sql, args)  # one round trip per statement either way
 
+    async def fetch_many(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        return [await self.fetch(q, a) for q, a in queries]
+
+    async def fetch_last(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        return await self.fetch(sql, args)  # the commit is a round trip of its own here
+
 
 class PostgresDatabase(Database):
     """A pool of connections to one PostgreSQL database."""

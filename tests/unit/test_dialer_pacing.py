@@ -128,3 +128,68 @@ async def test_with_nothing_due_the_loop_looks_less_often_up_to_idle_max() -> No
     finally:
         stop.set()
         await asyncio.wait_for(loop, 3)
+
+
+class _AnsweredMarks:
+    """Notes the dialer's own 'answered' writes."""
+
+    def __init__(self) -> None:
+        self.answered: list[int] = []
+
+    async def attempt_answered(self, attempt_id: int, now: Any) -> None:
+        self.answered.append(attempt_id)
+
+
+def _answering_ami() -> Any:
+    from ivr.asterisk.ami import OriginateResult
+    from ivr.models import Outcome
+
+    async def originate(attempt_id: int, *args: Any, **kw: Any) -> OriginateResult:
+        return OriginateResult(attempt_id, Outcome.ANSWERED)
+
+    async def wait_lost() -> None:
+        await asyncio.Event().wait()  # the node never goes away here
+
+    return SimpleNamespace(name="pbx", subscribe=lambda kind, handler: None, connected=True,
+                           originate=originate, wait_lost=wait_lost, forget=lambda _: None)
+
+
+async def _dial_answered(session_starts: bool, monkeypatch: Any) -> list[int]:
+    """Dial one attempt that is answered; its survey session starts here, or never."""
+    from datetime import UTC, datetime
+
+    import scheduler.dialer
+    from ivr.models import Attempt
+
+    monkeypatch.setattr(scheduler.dialer, "SESSION_WAIT_S", 0.3)
+    settings = load_settings(env={}, overrides={})
+    store = _AnsweredMarks()
+    calls = CallRegistry()
+    ami = _answering_ami()
+    d = Dialer(store=store, ami=[ami], settings=settings, calls=calls,  # type: ignore[arg-type]
+               rules=Rules.from_settings(settings))
+    attempt = Attempt(5, 9, "+923001234567", datetime.now(UTC), "en")
+
+    async def session() -> None:
+        await asyncio.sleep(0.05)  # the AGI connects just after the Originate's answer
+        if session_starts:
+            calls.session_started(5)  # as SurveySessions does once survey_started stored it
+        await asyncio.sleep(0.5)
+        calls.session_ended(5, settled=session_starts)
+
+    other = asyncio.create_task(session())
+    await asyncio.wait_for(d._dial(attempt, ami), 5)
+    await other
+    return store.answered
+
+
+async def test_an_answered_call_whose_session_starts_here_is_marked_answered_once(
+        monkeypatch: Any) -> None:
+    # Issue 12, item 5: the session stores the call as answered in its first trip to the
+    # database; the dialer waits a moment for it instead of writing the same rows first.
+    assert await _dial_answered(True, monkeypatch) == []
+
+
+async def test_an_answered_call_with_no_session_here_is_marked_answered_by_the_dialer(
+        monkeypatch: Any) -> None:
+    assert await _dial_answered(False, monkeypatch) == [5]

@@ -19,7 +19,7 @@ import pytest
 
 from ivr.asterisk.agi.script import run_blocking
 from ivr.errors import StoreError
-from ivr.models import Transaction
+from ivr.models import Transaction, TxStatus
 from ivr.store import SQLiteStore
 from ivr.store.database import SQLiteDatabase, parse_url
 from ivr.store.session import SessionStore
@@ -155,5 +155,75 @@ async def test_a_read_outside_a_transaction_is_one_trip(tmp_path: Path) -> None:
         assert len(trips) == 1  # not execute, fetchall and close
         with pytest.raises(StoreError, match="no such table"):
             await store.db.fetch("SELECT 1 FROM no_such_table")
+    finally:
+        await store.close()
+
+
+async def test_a_survey_call_start_and_end_are_one_trip_each(tmp_path: Path) -> None:
+    # Issue 12, item 5: the answered mark and the read of what the flow needs go together,
+    # and so do closing the attempt and moving its transaction on.
+    store = await SQLiteStore.open(tmp_path / "t.db")
+    try:
+        attempt = await claimed(store)
+        trips = count_trips(store.db)  # type: ignore[arg-type]
+        ctx = await store.survey_started(attempt, T0)
+        assert len(trips) == 1
+        assert (ctx.service, ctx.attempts, ctx.callbacks) == ("police", 1, 0)
+        assert ctx.status.value == "in_call"
+        assert await store.finish_call(attempt, TxStatus.PARTIAL, T0,
+                                       next_status=TxStatus.SCHEDULED, next_try_at=T0)
+        assert len(trips) == 2
+        row = await store.db.fetchone("SELECT status, callbacks FROM transactions")
+        assert row is not None and (row[0], row[1]) == ("scheduled", 1)
+        # A second close changes nothing: neither the attempt nor its transaction.
+        assert not await store.finish_call(attempt, TxStatus.COMPLETED, T0)
+        row = await store.db.fetchone("SELECT status, callbacks FROM transactions")
+        assert row is not None and (row[0], row[1]) == ("scheduled", 1)
+        assert await store.db.fetchval("SELECT result FROM attempts") == "partial"
+    finally:
+        await store.close()
+
+
+async def test_a_claim_is_three_trips_however_many_it_takes(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "t.db")
+    try:
+        await store.add_transactions([
+            Transaction(office="o", ref=f"r{i}", name="", mobile=f"+92300123456{i}",
+                        service="police", district="Lahore", official="x", visited_at=T0,
+                        language="en") for i in range(4)], T0)
+        trips = count_trips(store.db)  # type: ignore[arg-type]
+        taken = await store.claim_due(T0, 3, trunk_channels={"": 10})
+        # the open calls and the due rows; the facts about them; the writes with the COMMIT
+        assert len(trips) == 3
+        assert len(taken) == 3 and len({a.id for a in taken}) == 3
+        rows = await store.db.fetch(
+            "SELECT a.id, a.transaction_id, t.mobile, t.status FROM attempts a "
+            "JOIN transactions t ON t.id = a.transaction_id ORDER BY a.id")
+        assert [(r[0], r[1], r[2]) for r in rows] == [
+            (a.id, a.transaction_id, a.number) for a in sorted(taken, key=lambda a: a.id)]
+        assert {r[3] for r in rows} == {"dialing"}
+        del trips[:]
+        await store.book_sends([(a.id, "", T0) for a in taken], {"": 10.0}, T0)
+        assert len(trips) == 2  # the latest booking; the bookings with the COMMIT
+    finally:
+        await store.close()
+
+
+async def test_nothing_may_follow_fetch_last_and_its_failure_rolls_back(
+        tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "t.db")
+    try:
+        await claimed(store)
+        with pytest.raises(RuntimeError, match="after fetch_last"):
+            async with store.db.write() as tx:
+                await tx.defer("UPDATE transactions SET name = 'one'")
+                await tx.fetch_last("SELECT name FROM transactions")
+                await tx.defer("UPDATE transactions SET name = 'two'")
+        assert await store.db.fetchval("SELECT name FROM transactions") == "one"
+        with pytest.raises(StoreError, match="no such table"):
+            async with store.db.write() as tx:
+                await tx.defer("UPDATE transactions SET name = 'three'")
+                await tx.fetch_last("SELECT * FROM no_such_table")
+        assert await store.db.fetchval("SELECT name FROM transactions") == "one"
     finally:
         await store.close()
