@@ -40,19 +40,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def threads_cpu() -> dict[str, float]:
-    """Return this process's CPU seconds so far by thread name (threads of one name summed)."""
-    out: dict[str, float] = {}
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            head, _, rest = (task / "stat").read_text().rpartition(")")
-        except OSError:
-            continue  # a thread that ended meanwhile
-        name = head.partition("(")[2]
-        fields = rest.split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
-    return out
-
 
 async def main(calls: int, concurrency: int, profile: str | None = None) -> None:
     home = Path(tempfile.mkdtemp(prefix="rabta-bench-"))
@@ -85,7 +72,6 @@ async def main(calls: int, concurrency: int, profile: str | None = None) -> None
         profiler = cProfile.Profile(time.thread_time) if profile else None
         th0 = time.thread_time()  # the event loop's own thread (the rest: aiosqlite's)
         os0 = os.times()  # user and system time of the whole engine process
-        by_thread0 = threads_cpu()
         e0, p0, c0, t0 = time.process_time(), cpu_seconds(pbx_pid), cpu_seconds(car_pid), time.monotonic()
         if profiler is not None:
             profiler.enable()
@@ -95,8 +81,6 @@ async def main(calls: int, concurrency: int, profile: str | None = None) -> None
         e1, p1, c1, t1 = time.process_time(), cpu_seconds(pbx_pid), cpu_seconds(car_pid), time.monotonic()
         loop_thread = time.thread_time() - th0
         os1 = os.times()
-        by_thread = {name: cpu - by_thread0.get(name, 0.0)
-                     for name, cpu in threads_cpu().items()}
         if profiler is not None and profile:
             profiler.dump_stats(profile)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
@@ -115,8 +99,6 @@ async def main(calls: int, concurrency: int, profile: str | None = None) -> None
           f"other threads (SQLite): {engine_cpu - loop_thread:.2f} s")
     print(f"  in user space: {os1.user - os0.user:.2f} s, "
           f"in the kernel: {os1.system - os0.system:.2f} s")
-    print("  by thread: " + ", ".join(f"{name} {cpu:.2f} s" for name, cpu in sorted(
-        by_thread.items(), key=lambda kv: -kv[1]) if cpu >= 0.005))
     print(f"PBX CPU: {pbx_cpu:.2f} s ({pbx_cpu / max(completed, 1) * 1000:.1f} ms/call)")
     print(f"carrier simulator CPU: {car_cpu:.2f} s")
     print(f"engine CPU per call / PBX CPU per call = {engine_cpu / pbx_cpu:.3f}")
