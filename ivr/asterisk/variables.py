@@ -18,6 +18,7 @@ BRIDGE_STATUS = "RABTA_BRIDGE_STATUS"  # set by the dialplan: DIALSTATUS of the 
 
 # Asterisk's own variables and functions the flows read or set (not ours: no RABTA_ prefix).
 CHANNEL_LANGUAGE = "CHANNEL(language)"  # picks sounds/<lang>/ for every prompt played
+BACKGROUND_STATUS = "BACKGROUNDSTATUS"  # SUCCESS or FAILED: did Background play its whole list
 SPOOL_DIR = "ASTSPOOLDIR"  # astspooldir of asterisk.conf: where recordings are written
 
 # Dialplan contexts

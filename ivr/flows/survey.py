@@ -161,10 +161,22 @@ async def _say(channel: Channel, preamble: Sequence[str], played: list[str],
                clock: Clock) -> tuple[str, float | None]:
     """Play prompts that lead up to a question; return a key pressed meanwhile, or "".
 
-    Also returns how long the first fragment played before a key ended it (None when the key
-    came later, or none came). A fragment that cannot be played (missing in this language)
-    is skipped: the call goes on.
+    Also returns how long they played before a key ended them, when it came within the
+    first fragment's time for all we know (None when no key came). Several fragments go in
+    one command (`Channel.stream_files`): no gap between them where a key is lost, and one
+    wake-up instead of one each. If one of them cannot be played (missing in this language),
+    they are played again one by one, so the warning names it and the call goes on past it.
     """
+    if len(preamble) > 1:
+        started = clock()
+        try:
+            key = await channel.stream_files([sound(p) for p in preamble])
+        except AGICommandError as exc:
+            log.warning("prompts %s: one cannot be played, playing them one by one: %s",
+                        ", ".join(preamble), exc)
+        else:
+            played.extend(preamble)
+            return (key, clock() - started) if key else ("", None)
     for i, prompt in enumerate(preamble):
         played.append(prompt)
         started = clock()

@@ -1,9 +1,12 @@
 """Integration: a prompt missing from the real PBX's sounds directory never ends a call.
 
-The English rating question and the thanks are removed from the PBX (every format). Over real
-SIP through the carrier simulator, the citizen still confirms the visit, rates (pressing while
-the engine waits for a key without the prompt), answers the bribe question, and the survey is
-completed; the engine logs a warning naming each missing prompt. The files are put back after.
+The English rating question, the thanks and a fragment of the visit confirmation ("on") are
+removed from the PBX (every format). Over real SIP through the carrier simulator, the citizen
+still confirms the visit, rates (pressing while the engine waits for a key without the
+prompt), answers the bribe question, and the survey is completed; the engine logs a warning
+naming each missing prompt. The confirmation's fragments go in one command (Asterisk's
+Background), which stops at the missing one without naming it: the engine plays them again one
+by one, and that names it. The files are put back after.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from ivr.config import Settings
 from ivr.lab import rootfs
 from ivr.store import SQLiteStore
 
-MISSING = ("rating", "thanks")
+MISSING = ("rating", "thanks", "visit-on")
 
 
 @pytest.fixture
@@ -59,3 +62,4 @@ async def test_a_missing_prompt_is_skipped_with_a_warning_and_the_survey_complet
     warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     for prompt in MISSING:
         assert f"prompt {prompt}: cannot play it" in warned, warned
+    assert "one cannot be played, playing them one by one" in warned, warned

@@ -27,6 +27,7 @@ from ivr.lab import rootfs, simulator
 from ivr.store import SQLiteStore
 
 PASSWORD = "trunk-digest-secret-42"
+RESEND_S = 10
 
 
 def registrar(settings: Settings) -> rootfs.Instance:
@@ -56,15 +57,24 @@ def trunk_settings(settings: Settings, port: int, password: str) -> Settings:
                               f"password={password} match=127.0.0.1",))
 
 
-def registration_state(pbx: rootfs.Instance, want: str, timeout: float = 30) -> str:
+def registration_state(pbx: rootfs.Instance, want: str, timeout: float = 60) -> str:
+    """Wait until `pjsip show registrations` shows `want`; return what it showed last.
+
+    A nudge (`pjsip send register`) unregisters and registers again, so it is sent at most
+    every RESEND_S: sent every second, it kept a slow registration (a challenge, then the
+    REGISTER with digest auth, on a busy machine) from ever finishing.
+    """
     deadline = time.monotonic() + timeout
+    nudged = time.monotonic()
     out = ""
     while time.monotonic() < deadline:
         out = rootfs.cli(pbx, "pjsip show registrations")
         if want in out:
             return out
-        rootfs.cli(pbx, "pjsip send register regtrunk-reg")
-        time.sleep(1)
+        if time.monotonic() - nudged >= RESEND_S:
+            rootfs.cli(pbx, "pjsip send register regtrunk-reg")
+            nudged = time.monotonic()
+        time.sleep(0.5)
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ivr.asterisk import variables as V
@@ -68,6 +68,20 @@ class FakeChannel:
             return key
         return None
 
+    async def stream_files(self, names: Sequence[str]) -> str | None:
+        # As Asterisk's Background: any key cuts the list short; a file that cannot be
+        # played stops it there, without saying which one.
+        self.calls.append(("stream_files", tuple(names)))
+        for name in names:
+            if name == self.hangup_at:
+                raise CallerHungUp("scripted hang-up during a prompt")
+            if name in self.missing:
+                raise AGICommandError(200, "EXEC Background: a sound file is missing or unplayable")
+            key = self.press_during.pop(name, None)
+            if key is not None:
+                return key
+        return None
+
     async def get_digits(self, prompt: str, max_digits: int, timeout_s: float) -> str:
         self.calls.append(("get_digits", prompt, max_digits, timeout_s))
         if prompt in self.missing:
@@ -107,8 +121,13 @@ class FakeChannel:
 
     def prompts(self) -> list[str]:
         """Return every prompt id played or asked, in order (without the rabta/ directory)."""
-        return [c[1].removeprefix("rabta/") for c in self.calls
-                if c[0] in ("stream_file", "get_digits")]
+        out: list[str] = []
+        for c in self.calls:
+            if c[0] in ("stream_file", "get_digits"):
+                out.append(c[1].removeprefix("rabta/"))
+            elif c[0] == "stream_files":
+                out.extend(n.removeprefix("rabta/") for n in c[1])
+        return out
 
     def asked(self) -> list[str]:
         """Return the prompt ids asked with get_digits, in order."""

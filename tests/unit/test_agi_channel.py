@@ -390,3 +390,45 @@ async def test_cancelled_command_breaks_channel() -> None:
         await task
     with pytest.raises(AGIProtocolError, match="interrupted"):
         await channel.answer()
+
+
+# -- several sound files in one command (EXEC Background) ---------------------------------
+
+
+async def test_stream_files_returns_the_key_that_cut_them_short() -> None:
+    channel, writer = make_channel("200 result=49")
+    assert await channel.stream_files(["rabta/visit-intro", "rabta/visit-on"]) == "1"
+    # One command; a key means the list played up to it: no status is asked.
+    assert bytes(writer.data) == b"EXEC Background rabta/visit-intro&rabta/visit-on\n"
+
+
+async def test_stream_files_played_to_the_end() -> None:
+    channel, writer = make_channel("200 result=0", "200 result=1 (SUCCESS)")
+    assert await channel.stream_files(["a", "b"]) is None
+    assert bytes(writer.data) == b"EXEC Background a&b\nGET VARIABLE BACKGROUNDSTATUS\n"
+
+
+@pytest.mark.parametrize("status", ["200 result=1 (FAILED)", "200 result=0"])
+async def test_stream_files_stopped_by_a_file_it_cannot_play(status: str) -> None:
+    # Background stops at a missing file and says only FAILED: every name is in the error.
+    channel, _ = make_channel("200 result=0", status)
+    with pytest.raises(AGICommandError, match="rabta/a rabta/b"):
+        await channel.stream_files(["rabta/a", "rabta/b"])
+    assert not channel.hung_up
+
+
+async def test_stream_files_hangup_and_a_pbx_without_background() -> None:
+    channel, _ = make_channel("200 result=-1")
+    with pytest.raises(CallerHungUp):
+        await channel.stream_files(["a", "b"])
+    channel, _ = make_channel("200 result=-2")
+    with pytest.raises(AGICommandError, match="Background"):
+        await channel.stream_files(["a", "b"])
+
+
+@pytest.mark.parametrize("names", [[], ["a,m"], ["a&b"], ["a b"], ['a"']])
+async def test_stream_files_refuses_what_would_split_its_arguments(names: list[str]) -> None:
+    channel, writer = make_channel()
+    with pytest.raises(AGICommandError, match="one command"):
+        await channel.stream_files(names)
+    assert bytes(writer.data) == b""  # nothing was sent

@@ -7,6 +7,8 @@ storing it. A fake clock moves on by the time each scripted key takes to come.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from flowfakes import FakeChannel, OptOuts, Saved
 
@@ -37,6 +39,11 @@ class TimedChannel(FakeChannel):
     async def stream_file(self, name: str, escape_digits: str = "") -> str | None:
         key = await super().stream_file(name, escape_digits)
         self.now += 0.05 if key else 2.0  # a fragment plays ~2 s unless a key cuts it
+        return key
+
+    async def stream_files(self, names: Sequence[str]) -> str | None:
+        key = await super().stream_files(names)
+        self.now += 0.05 if key else 2.0 * len(names)
         return key
 
 

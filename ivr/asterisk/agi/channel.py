@@ -13,8 +13,9 @@ for both transports.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal, NoReturn, Protocol
 
@@ -27,10 +28,12 @@ from ivr.asterisk.agi.protocol import (
     int_result,
 )
 from ivr.asterisk.agi.roundtrip import QUICK_COMMANDS
+from ivr.asterisk.variables import BACKGROUND_STATUS
 from ivr.errors import AGICommandError, AGIError, AGIProtocolError, CallerHungUp, StoreError
 from ivr.log import Logger
 
 _READ_CHUNK = 65536
+_SOUND_NAME = re.compile(r"[\w./-]+")  # what may go in Background's "&" list
 
 #: How a call's handler ended: it returned, the caller hung up, or it failed.
 Ending = Literal["completed", "hung_up", "error"]
@@ -61,6 +64,7 @@ class Channel(Protocol):
 
     async def answer(self) -> None: ...
     async def stream_file(self, name: str, escape_digits: str = "") -> str | None: ...
+    async def stream_files(self, names: Sequence[str]) -> str | None: ...
     async def get_digits(self, prompt: str, max_digits: int, timeout_s: float) -> str: ...
     async def wait_for_digit(self, timeout_s: float) -> str | None: ...
     async def record(
@@ -173,6 +177,26 @@ class AGIChannel:
         if resp.result == "-1":
             await self._hangup_or_missing("STREAM FILE", name)
         return self._digit(resp)
+
+    async def stream_files(self, names: Sequence[str]) -> str | None:
+        """Play sound files back to back in one command; return the key that cut them short.
+
+        Any key stops them (Asterisk's ``Background``, which AGI's ``EXEC`` lets return the
+        key). A file that cannot be played stops the list there: AGICommandError, naming
+        them all (Asterisk does not say which one), after a ``GET VARIABLE`` that only a
+        list played to its end costs.
+        """
+        if not names or not all(_SOUND_NAME.fullmatch(n) for n in names):
+            # "," or "&" in a name would split Background's arguments: refuse before sending.
+            raise AGICommandError(0, f"cannot play {list(names)!r} in one command")
+        resp = await self._send("EXEC", "Background", "&".join(names))
+        if resp.result == "-2":
+            raise AGICommandError(200, "EXEC Background: no such application on this PBX")
+        key = self._digit(resp)
+        if key is None and await self.get_variable(BACKGROUND_STATUS) != "SUCCESS":
+            raise AGICommandError(200, f"EXEC Background {' '.join(names)}: a sound file is "
+                                  "missing or unplayable")
+        return key
 
     async def get_digits(self, prompt: str, max_digits: int, timeout_s: float) -> str:
         """Play a prompt and collect up to max_digits keys; return "" if none came.
