@@ -1,9 +1,13 @@
 """AMI fault: the TCP link to Asterisk is cut while Originates are in flight (several times).
 
 panoramisk re-sends unanswered actions after a reconnect, which would dial a citizen twice.
-Here every attempt must be dialled exactly once: the carrier simulator's CDRs count the calls
-it really received per number, and that must equal the attempts the store recorded. Every
-transaction must still reach a final state, and every answer given must be stored.
+Here every attempt must be dialled at most once: the carrier simulator's CDRs count the calls
+it really received per number, and that must equal the attempts the store recorded, less
+only attempts closed as `unknown`. A cut can lose an Originate before Asterisk reads it; the
+engine cannot tell that from a call that came and went while AMI was down, so it counts the
+attempt and never redials it (a make test run saw one: the store's `unknown` attempt 36 had no
+call at the carrier). Every transaction must still reach a final state, and every answer given
+must be stored.
 """
 
 from __future__ import annotations
@@ -64,8 +68,12 @@ async def test_cutting_ami_mid_originate_never_dials_an_attempt_twice(
     for tx, citizen in zip(txs, citizens, strict=True):
         r = results[tx.ref]
         dialled = after[phone.digits(tx.mobile)] - before[phone.digits(tx.mobile)]
-        if dialled != r["attempts"]:
-            problems.append(f"{citizen.number}: carrier saw {dialled}, store {r['attempts']}")
+        stored = await store.transaction(tx.office, tx.ref)
+        assert stored is not None and stored.id is not None
+        unknown = sum(a["outcome"] == "unknown" for a in await store.attempts_of(stored.id))
+        if not r["attempts"] - unknown <= dialled <= r["attempts"]:
+            problems.append(f"{citizen.number}: carrier saw {dialled}, store {r['attempts']} "
+                            f"({unknown} unknown)")
         if r["status"] not in FINAL:
             problems.append(f"{citizen.number}: left in {r['status']}")
         want = {"visit_confirmed": "1", "rating": "3", "bribe": "2"}
