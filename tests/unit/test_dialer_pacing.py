@@ -17,9 +17,13 @@ from ivr.config import load_settings
 from scheduler.dialer import Dialer
 from scheduler.rules import Rules
 
+# The dialer's loop sleeps outside the calling window (09:00-20:00 in Karachi by default):
+# these tests must not depend on the hour they run at.
+ALWAYS: dict[str, object] = {"calling_window": "00:00-24:00"}
+
 
 def dialer(cps: float) -> Dialer:
-    settings = load_settings(env={}, overrides={"calls_per_second": cps})
+    settings = load_settings(env={}, overrides={**ALWAYS, "calls_per_second": cps})
     ami: Any = SimpleNamespace(name="pbx", subscribe=lambda kind, handler: None)
     return Dialer(store=None, ami=[ami], settings=settings, calls=CallRegistry(),  # type: ignore[arg-type]
                   rules=Rules.from_settings(settings))
@@ -51,7 +55,7 @@ class _NoStore:
 async def test_a_hangup_after_the_session_stored_the_result_costs_no_store_work() -> None:
     # Issue 12, item 5: the hangup that trails a survey call used to be settled again (five
     # reads and writes that changed nothing); the session's own settling is remembered.
-    settings = load_settings(env={}, overrides={})
+    settings = load_settings(env={}, overrides=ALWAYS)
     ami: Any = SimpleNamespace(name="pbx", subscribe=lambda kind, handler: None)
     calls = CallRegistry()
     d = Dialer(store=_NoStore(), ami=[ami], settings=settings, calls=calls,  # type: ignore[arg-type]
@@ -82,7 +86,7 @@ class _CountingStore:
 async def test_with_every_slot_taken_the_loop_sleeps_until_a_call_ends() -> None:
     # Issue 12, item 5: a full node used to wake the loop every IDLE_POLL_S (admission check,
     # calling windows, pacer) for nothing; now it waits for a call to give back its slot.
-    settings = load_settings(env={}, overrides={"max_concurrent": 1})
+    settings = load_settings(env={}, overrides={**ALWAYS, "max_concurrent": 1})
     ami: Any = SimpleNamespace(name="pbx", subscribe=lambda kind, handler: None, connected=True)
     store = _CountingStore()
     rounds: list[int] = []
@@ -115,7 +119,7 @@ class _EmptyStore:
 
 async def test_with_nothing_due_the_loop_looks_less_often_up_to_idle_max() -> None:
     # An idle engine's CPU is mostly its look for due work: 0.5 s, 1 s, then every 2 s.
-    settings = load_settings(env={}, overrides={})
+    settings = load_settings(env={}, overrides=ALWAYS)
     ami: Any = SimpleNamespace(name="pbx", subscribe=lambda kind, handler: None, connected=True)
     store = _EmptyStore()
     d = Dialer(store=store, ami=[ami], settings=settings, calls=CallRegistry(),  # type: ignore[arg-type]
@@ -162,7 +166,7 @@ async def _dial_answered(session_starts: bool, monkeypatch: Any) -> list[int]:
     from ivr.models import Attempt
 
     monkeypatch.setattr(scheduler.dialer, "SESSION_WAIT_S", 0.3)
-    settings = load_settings(env={}, overrides={})
+    settings = load_settings(env={}, overrides=ALWAYS)
     store = _AnsweredMarks()
     calls = CallRegistry()
     ami = _answering_ami()
